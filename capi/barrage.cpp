@@ -1,0 +1,170 @@
+// The C ABI: argument checks, exception fences and handle plumbing around
+// the C++ engine. Nothing here throws out; every failure is a brg_status.
+#include "barrage.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "barrage_build_config.h"
+#include "core/config.hpp"
+#include "core/engine.hpp"
+
+struct brg_config {
+  barrage::EngineConfig cfg;
+  std::string error;
+};
+
+struct brg_engine {
+  std::unique_ptr<barrage::Engine> engine;
+};
+
+namespace {
+
+// Why the last call on this thread failed: the errno/dlerror pattern, the
+// one piece of per-thread state, because brg_submit may run on any thread.
+thread_local std::string t_last_error;
+
+int set_error(int status, std::string msg) noexcept {
+  try {
+    t_last_error = std::move(msg);
+  } catch (...) {
+  }
+  return status;
+}
+
+const char* getenv_adapter(const char* name) { return std::getenv(name); }
+
+}  // namespace
+
+extern "C" {
+
+brg_config* brg_config_new(void) { return new (std::nothrow) brg_config; }
+
+int brg_config_set_int(brg_config* c, brg_option opt, int64_t value) {
+  if (!c) return BRG_E_INVALID;
+  try {
+    c->error = barrage::config_set_int(c->cfg, int(opt), value);
+    return c->error.empty() ? 0 : BRG_E_INVALID;
+  } catch (...) {
+    return BRG_E_NOMEM;
+  }
+}
+
+int brg_config_set_str(brg_config* c, brg_option opt, const char* value) {
+  if (!c) return BRG_E_INVALID;
+  try {
+    c->error = barrage::config_set_str(c->cfg, int(opt), value);
+    return c->error.empty() ? 0 : BRG_E_INVALID;
+  } catch (...) {
+    return BRG_E_NOMEM;
+  }
+}
+
+int brg_config_from_env(brg_config* c) {
+  if (!c) return BRG_E_INVALID;
+  try {
+    c->error = barrage::config_from_env(c->cfg, getenv_adapter);
+    return c->error.empty() ? 0 : BRG_E_INVALID;
+  } catch (...) {
+    return BRG_E_NOMEM;
+  }
+}
+
+const char* brg_config_error(const brg_config* c) { return c ? c->error.c_str() : ""; }
+
+void brg_config_free(brg_config* c) { delete c; }
+
+int brg_engine_new(const brg_config* c, brg_engine** out) {
+  if (!out) return set_error(BRG_E_INVALID, "out is NULL");
+  *out = nullptr;
+  try {
+    barrage::EngineConfig defaults;
+    auto* e = new brg_engine;
+    std::string err;
+    int rc = barrage::Engine::create(c ? c->cfg : defaults, &e->engine, &err);
+    if (rc != 0) {
+      delete e;
+      return set_error(rc, err);
+    }
+    *out = e;
+    return set_error(0, "");
+  } catch (const std::bad_alloc&) {
+    return set_error(BRG_E_NOMEM, "out of memory");
+  } catch (const std::exception& ex) {
+    return set_error(BRG_E_BACKEND, ex.what());
+  } catch (...) {
+    return set_error(BRG_E_BACKEND, "unknown failure");
+  }
+}
+
+void brg_engine_free(brg_engine* e) { delete e; }
+
+int brg_submit(brg_engine* e, const brg_request* req, uint64_t* id_out) {
+  if (!e) return set_error(BRG_E_INVALID, "engine is NULL");
+  std::string err;
+  int rc = e->engine->submit(req, id_out, &err);
+  return rc == 0 ? rc : set_error(rc, std::move(err));
+}
+
+int brg_cancel(brg_engine* e, uint64_t id) {
+  if (!e) return set_error(BRG_E_INVALID, "engine is NULL");
+  return e->engine->cancel(id);
+}
+
+int brg_poll(brg_engine* e, int timeout_ms) {
+  if (!e) return BRG_E_INVALID;
+  return e->engine->poll(timeout_ms);
+}
+
+size_t brg_results(brg_engine* e, brg_result** out, size_t max) {
+  if (!e) return 0;
+  return e->engine->take_results(out, max);
+}
+
+void brg_result_free(brg_result* r) {
+  if (r) delete barrage::ResultHolder::from_public(r);
+}
+
+int brg_backend_fd(const brg_engine* e) { return e ? e->engine->backend_fd() : BRG_E_INVALID; }
+int brg_backend_timeout(const brg_engine* e) { return e ? e->engine->backend_timeout() : BRG_E_INVALID; }
+int brg_start(brg_engine* e) { return e ? e->engine->start() : BRG_E_INVALID; }
+int brg_results_fd(const brg_engine* e) { return e ? e->engine->results_fd() : BRG_E_INVALID; }
+
+int brg_stats(const brg_engine* e, struct brg_stats* out) {
+  if (!e || !out || out->size < sizeof(uint32_t)) return BRG_E_INVALID;
+  e->engine->stats(out);
+  return 0;
+}
+
+const char* brg_strerror(int status) {
+  switch (status) {
+#define BRG_STRERROR_CASE_(name, code, text) \
+  case code:                                 \
+    return text;
+    BRG_STATUS_MAP(BRG_STRERROR_CASE_)
+#undef BRG_STRERROR_CASE_
+  }
+  return "unknown status";
+}
+
+const char* brg_status_name(int status) {
+  switch (status) {
+#define BRG_NAME_CASE_(name, code, text) \
+  case code:                             \
+    return "BRG_E_" #name;
+    BRG_STATUS_MAP(BRG_NAME_CASE_)
+#undef BRG_NAME_CASE_
+  }
+  return "BRG_E_UNKNOWN";
+}
+
+const char* brg_last_error(void) { return t_last_error.c_str(); }
+
+const char* brg_version(void) { return BRG_VERSION_STRING; }
+
+uint32_t brg_version_hex(void) { return BRG_VERSION_HEX; }
+
+}  // extern "C"

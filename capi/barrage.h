@@ -1,0 +1,263 @@
+/* barrage.h: the one public header of libbarrage, a single-threaded engine
+ * that runs very many HTTPS (LLM API) requests at once.
+ *
+ * Stability contract (see capi/ABI.md): names, option numbers and status
+ * numbers never change meaning; the size-prefixed structs brg_request,
+ * brg_result and brg_stats only ever grow at the end.
+ *
+ * Threads. An engine is driven by exactly one thread at a time:
+ *  - inline mode (default): the "owner thread" is whichever thread calls
+ *    brg_poll. Every function marked [owner] must be called from it (or, before
+ *    the first brg_poll, from the thread that created the engine).
+ *  - threaded mode (after brg_start): the engine runs its own reactor thread.
+ *    Functions marked [any] may then be called from any thread; results are
+ *    taken by one consumer thread at a time ([consumer]).
+ * Functions marked [any] are safe from any thread in both modes.
+ *
+ * Errors are negative brg_status values; brg_strerror names them. No function
+ * here ever throws or aborts on bad arguments. */
+#ifndef BARRAGE_H
+#define BARRAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BRG_BUILDING_LIBRARY)
+#define BRG_EXTERN __attribute__((visibility("default")))
+#else
+#define BRG_EXTERN
+#endif
+
+#define BRG_VERSION_MAJOR 0
+#define BRG_VERSION_MINOR 1
+#define BRG_VERSION_PATCH 0
+/* 0xMMmmpp: compare against brg_version_hex() to detect a runtime/header skew. */
+#define BRG_VERSION_HEX ((BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH)
+
+/* ---- status codes ----------------------------------------------------------
+ * One table (X-macro) produces the enum, brg_strerror and brg_status_name, so
+ * code, name and text cannot drift apart. Numbers are explicit and never
+ * reused. */
+#define BRG_STATUS_MAP(X)                                                          \
+  X(OK, 0, "success")                                                              \
+  X(INVALID, -1, "invalid argument")                                               \
+  X(NOMEM, -2, "out of memory")                                                    \
+  X(FULL, -3, "engine is full (too many pending requests); retry later")          \
+  X(CLOSED, -4, "engine is shutting down")                                         \
+  X(TIMEOUT, -5, "timed out")                                                      \
+  X(CANCELLED, -6, "cancelled")                                                    \
+  X(DNS, -7, "name resolution failed")                                             \
+  X(CONNECT, -8, "connection failed")                                              \
+  X(TLS, -9, "TLS handshake or certificate verification failed")                   \
+  X(IO, -10, "connection error while sending or receiving")                        \
+  X(PROTOCOL, -11, "malformed or unexpected HTTP response")                        \
+  X(HTTP, -12, "non-success HTTP status")                                          \
+  X(TOO_LARGE, -13, "response exceeds the configured size limit")                  \
+  X(BACKEND, -14, "reactor backend failure")                                       \
+  X(NOTFOUND, -15, "no such request")
+
+typedef enum brg_status {
+#define BRG_STATUS_ENUM_(name, code, text) BRG_E_##name = (code),
+  BRG_STATUS_MAP(BRG_STATUS_ENUM_)
+#undef BRG_STATUS_ENUM_
+} brg_status;
+#define BRG_OK BRG_E_OK
+
+/* ---- configuration ----------------------------------------------------------
+ * Environment names read by brg_config_from_env are given per option; every
+ * option also reads BARRAGE_<NAME> (e.g. BARRAGE_MAX_INFLIGHT), which wins. */
+typedef enum brg_option {
+  BRG_OPT_MAX_INFLIGHT = 1,        /* int, default 256; env MAX_CONCURRENT_LLM */
+  BRG_OPT_MAX_CONNS_PER_HOST = 2,  /* int, default 256 */
+  BRG_OPT_RATE_LIMIT = 3,          /* int, requests per period, 0 = off; env LLM_RATE_LIMIT */
+  BRG_OPT_RATE_PERIOD_MS = 4,      /* int, default 60000; env LLM_RATE_PERIOD (seconds) */
+  BRG_OPT_RATE_BURST = 5,          /* int, 0 = same as RATE_LIMIT */
+  BRG_OPT_TOKENS_PER_MINUTE = 6,   /* int, 0 = off */
+  BRG_OPT_TIMEOUT_MS = 7,          /* int, per attempt, default 600000; env ASYNC_LLM_TIMEOUT (s) */
+  BRG_OPT_CONNECT_TIMEOUT_MS = 8,  /* int, connect + TLS handshake, default 10000 */
+  BRG_OPT_MAX_RETRIES = 9,         /* int, default 2 */
+  BRG_OPT_BACKOFF_BASE_MS = 10,    /* int, default 500 */
+  BRG_OPT_BACKOFF_MAX_MS = 11,     /* int, default 30000 */
+  BRG_OPT_BACKEND = 12,            /* int, brg_backend, default BRG_BACKEND_AUTO */
+  BRG_OPT_CA_FILE = 13,            /* str, PEM file of extra trusted CAs */
+  BRG_OPT_VERIFY_PEER = 14,        /* int, 1 (default) or 0 to disable certificate checks */
+  BRG_OPT_MAX_RESPONSE_BYTES = 15, /* int, body limit, default 64 MiB */
+  BRG_OPT_CACHE_PATH = 16,         /* str, reserved for the response cache (not yet active) */
+  BRG_OPT_CACHE_TTL_S = 17,        /* int, reserved for the response cache (not yet active) */
+  BRG_OPT_ALLOW_HTTP = 18,         /* int, 1 permits plain http:// URLs (loopback testing) */
+  BRG_OPT_MAX_PENDING = 19,        /* int, submitted but not yet taken results; default 1048576 */
+  BRG_OPT_MAX_HEADER_BYTES = 20,   /* int, response header limit, default 65536 */
+  BRG_OPT_IDLE_TIMEOUT_MS = 21     /* int, keep-alive idle close, default 60000 */
+} brg_option;
+
+typedef enum brg_backend {
+  BRG_BACKEND_AUTO = 0,
+  BRG_BACKEND_IO_URING = 1,
+  BRG_BACKEND_EPOLL = 2
+} brg_backend;
+
+typedef struct brg_config brg_config;
+typedef struct brg_engine brg_engine;
+
+/* [any] Returns a config with defaults, or NULL when out of memory. Owned by
+ * the caller; free with brg_config_free. A config is not shared between
+ * threads without external synchronisation. */
+BRG_EXTERN brg_config *brg_config_new(void);
+/* [any] 0, or BRG_E_INVALID for an unknown option, wrong type or a value out
+ * of range. Nothing is changed on error. */
+BRG_EXTERN int brg_config_set_int(brg_config *cfg, brg_option opt, int64_t value);
+/* [any] Copies value (NULL clears it). 0 or BRG_E_INVALID. */
+BRG_EXTERN int brg_config_set_str(brg_config *cfg, brg_option opt, const char *value);
+/* [any] Reads BARRAGE_* and the common wrapper names listed above. Returns 0,
+ * or BRG_E_INVALID when a set variable does not parse (the options read
+ * before it stay applied; the message names the variable when err/err_len
+ * is given to brg_config_error). */
+BRG_EXTERN int brg_config_from_env(brg_config *cfg);
+/* [any] Text of the last error a brg_config_* call on cfg produced ("" if none).
+ * Owned by cfg; valid until the next call on cfg. */
+BRG_EXTERN const char *brg_config_error(const brg_config *cfg);
+/* [any] NULL is a no-op. */
+BRG_EXTERN void brg_config_free(brg_config *cfg);
+
+/* [any] Creates an engine from cfg (NULL = defaults); cfg is copied and may be
+ * freed afterwards. On success *out owns the engine and 0 is returned; on
+ * failure *out is NULL and a negative status is returned (BRG_E_BACKEND when
+ * the requested backend cannot start, BRG_E_TLS when the CA file cannot be
+ * loaded, BRG_E_INVALID for bad arguments). The engine raises RLIMIT_NOFILE
+ * to its hard limit. */
+BRG_EXTERN int brg_engine_new(const brg_config *cfg, brg_engine **out);
+/* [owner] Stops the reactor thread if started, cancels every request left,
+ * frees all results not yet taken and the engine itself. NULL is a no-op.
+ * Results already returned by brg_results stay valid until brg_result_free. */
+BRG_EXTERN void brg_engine_free(brg_engine *e);
+
+/* ---- requests -------------------------------------------------------------- */
+typedef struct brg_header {
+  const char *name;
+  const char *value;
+} brg_header;
+
+#define BRG_REQ_STREAM 0x1u   /* reserved for server-sent events (not yet active) */
+#define BRG_REQ_NO_RETRY 0x2u /* never retry this request */
+#define BRG_REQ_NO_CACHE 0x4u /* reserved for the response cache */
+
+typedef struct brg_request {
+  uint32_t size;  /* must be sizeof(brg_request) of the caller's header version */
+  uint32_t flags; /* BRG_REQ_* */
+  const char *method;        /* NULL = "POST" */
+  const char *url;           /* https://host[:port]/path?query */
+  const brg_header *headers; /* n_headers entries; names and values NUL-terminated */
+  uint32_t n_headers;
+  const void *body;
+  size_t body_len;
+  uint64_t user_data;      /* returned untouched in the result */
+  int64_t timeout_ms;      /* per attempt; 0 = engine default; < 0 invalid */
+  int64_t deadline_ms;     /* whole request incl. retries, from submit; 0 = none */
+  int32_t max_retries;     /* -1 = engine default */
+  uint32_t token_estimate; /* for the tokens-per-minute bucket; 0 = estimate */
+} brg_request;
+
+/* [owner] in inline mode, [any] after brg_start. Validates and copies the
+ * request (URL, headers, body: nothing is referenced after return). On
+ * success stores the request id in *id_out (if not NULL) and returns 0; exactly
+ * one final result will later carry that id. On failure (BRG_E_INVALID with a
+ * reason from brg_last_error, BRG_E_FULL when BRG_OPT_MAX_PENDING requests are
+ * pending, BRG_E_CLOSED while shutting down, BRG_E_NOMEM) no result ever
+ * appears for it. */
+BRG_EXTERN int brg_submit(brg_engine *e, const brg_request *req, uint64_t *id_out);
+/* [owner] in inline mode, [any] after brg_start. Cancels a pending request:
+ * its connection, if any, is closed at once and its result has status
+ * BRG_E_CANCELLED. Returns 0, or BRG_E_NOTFOUND when no request with that id
+ * was ever submitted or (inline mode) it has already finished. In threaded
+ * mode a cancel that races completion is harmless: the result is whichever
+ * happened first. */
+BRG_EXTERN int brg_cancel(brg_engine *e, uint64_t id);
+/* [owner] Inline mode: runs one reactor turn, waiting at most timeout_ms
+ * (-1 = until something happens, 0 = do not wait). Returns the number of
+ * results waiting for brg_results, or a negative status (BRG_E_INVALID after
+ * brg_start, BRG_E_BACKEND on a reactor failure). */
+BRG_EXTERN int brg_poll(brg_engine *e, int timeout_ms);
+
+#define BRG_RES_PARTIAL 0x1u /* reserved: one streamed chunk, more follow */
+#define BRG_RES_CACHED 0x2u  /* reserved: served from the response cache */
+
+typedef struct brg_result {
+  uint32_t size; /* sizeof(brg_result) of the library that produced it */
+  uint32_t flags;
+  uint64_t id;
+  uint64_t user_data;
+  int32_t status;      /* BRG_OK or a negative brg_status */
+  int32_t http_status; /* 0 when no response arrived */
+  uint32_t attempts;   /* attempts made, >= 1 once a connection was tried */
+  uint32_t reserved0;
+  const char *body; /* response body (also on HTTP errors), NUL-terminated; owned by the result */
+  size_t body_len;
+  const char *error; /* never NULL; "" on success; owned by the result */
+  int64_t queued_us; /* submit -> first attempt granted an in-flight slot */
+  int64_t ttfb_us;   /* submit -> first response byte of the last attempt; -1 none */
+  int64_t total_us;  /* submit -> result */
+  int64_t prompt_tokens;     /* from "usage" (OpenAI or Anthropic naming); -1 unknown */
+  int64_t completion_tokens; /* -1 unknown */
+} brg_result;
+
+/* [consumer] Moves up to max finished results into out[] (oldest first) and
+ * returns how many. Each one is owned by the caller; free with
+ * brg_result_free. Never blocks. */
+BRG_EXTERN size_t brg_results(brg_engine *e, brg_result **out, size_t max);
+/* [any] NULL is a no-op. */
+BRG_EXTERN void brg_result_free(brg_result *r);
+
+/* [owner] A descriptor that becomes readable when brg_poll has work to do, for
+ * embedding in another event loop (libuv's uv_backend_fd pattern); -1 after
+ * brg_start. Do not read from or close it. */
+BRG_EXTERN int brg_backend_fd(const brg_engine *e);
+/* [owner] Milliseconds until the next timer needs brg_poll; 0 when work is
+ * already due; -1 when no timer is armed. */
+BRG_EXTERN int brg_backend_timeout(const brg_engine *e);
+
+/* [owner] Starts the engine's own reactor thread (threaded mode). Afterwards
+ * brg_submit and brg_cancel are [any], brg_poll returns BRG_E_INVALID. Returns
+ * 0, BRG_E_INVALID when already started, BRG_E_BACKEND if the thread cannot
+ * start. */
+BRG_EXTERN int brg_start(brg_engine *e);
+/* [any] A descriptor (eventfd) that is readable while results are waiting for
+ * brg_results, in both modes. Do not read from or close it. */
+BRG_EXTERN int brg_results_fd(const brg_engine *e);
+
+/* No typedef: the function brg_stats takes the struct's name, as DESIGN.md
+ * fixes both. Write `struct brg_stats`. */
+struct brg_stats {
+  uint32_t size;    /* set by the caller to sizeof(brg_stats); fields past it are not written */
+  int32_t backend;  /* brg_backend actually in use */
+  uint64_t submitted, completed, failed, cancelled, retried, timed_out;
+  uint64_t queued;     /* waiting for an in-flight slot */
+  uint64_t in_flight;  /* holding an in-flight slot */
+  uint64_t connections_open, connections_idle, connections_opened, tls_resumed;
+  uint64_t bytes_sent, bytes_received;
+  uint64_t results_waiting;
+};
+
+/* [owner]; [any] in threaded mode, where figures may be a moment old.
+ * Set out->size first; fields past it are left alone. 0, or BRG_E_INVALID. */
+BRG_EXTERN int brg_stats(const brg_engine *e, struct brg_stats *out);
+
+/* [any] Static text for a status ("unknown status" for unknown codes). */
+BRG_EXTERN const char *brg_strerror(int status);
+/* [any] Static name such as "BRG_E_TIMEOUT". */
+BRG_EXTERN const char *brg_status_name(int status);
+/* [owner] Why the last brg_submit/brg_cancel/brg_engine_new on this thread
+ * failed (thread-local; "" when it did not). Valid until the next call. */
+BRG_EXTERN const char *brg_last_error(void);
+/* [any] "0.1.0". */
+BRG_EXTERN const char *brg_version(void);
+/* [any] BRG_VERSION_HEX of the library at run time. */
+BRG_EXTERN uint32_t brg_version_hex(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BARRAGE_H */

@@ -1,0 +1,733 @@
+// The request lifecycle on the reactor thread. A request gets an in-flight
+// slot (or queues for one), then a connection of its origin (idle LIFO, a
+// new one, or the origin's waiting list), is written, read, and either
+// finishes or waits on its attempt timer for the next attempt. Every wait
+// has a timer on the wheel; nothing polls.
+#include "core/engine.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "barrage_build_config.h"
+#include "http/request_writer.hpp"
+#include "http/usage.hpp"
+#include "loop/clock.hpp"
+
+namespace barrage {
+
+namespace {
+
+constexpr size_t kRequestV1Size = offsetof(brg_request, token_estimate) + sizeof(uint32_t);
+constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE;
+
+uint64_t ceil_ms(uint64_t ns) noexcept { return (ns + 999999) / 1000000; }
+
+// Raise the soft descriptor limit to the hard one: thousands of connections
+// are the point of the engine, and the default soft limit is often 1024.
+void raise_nofile_limit() noexcept {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+std::string http_reason(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+}  // namespace
+
+int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::string* err) {
+  std::unique_ptr<Engine> e(new (std::nothrow) Engine);
+  if (!e) return BRG_E_NOMEM;
+  e->cfg_ = cfg;
+  raise_nofile_limit();
+
+  BackendChoice choice = make_backend(static_cast<BackendKind>(cfg.backend));
+  if (!choice.backend) {
+    *err = choice.why;
+    return BRG_E_BACKEND;
+  }
+  e->backend_ = std::move(choice.backend);
+  e->backend_why_ = std::move(choice.why);
+
+  TlsOptions tls;
+  tls.verify_peer = cfg.verify_peer != 0;
+  tls.ca_file = cfg.ca_file;
+  e->tls_ = TlsContext::create(tls, err);
+  if (!e->tls_) return BRG_E_TLS;
+
+  e->results_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (e->results_fd_ < 0) {
+    *err = std::string("eventfd: ") + std::strerror(errno);
+    return BRG_E_BACKEND;
+  }
+  e->wheel_ = std::make_unique<TimerWheel>(monotonic_ms());
+  e->retry_ = RetryPolicy{cfg.backoff_base_ms, cfg.backoff_max_ms};
+  e->random_ = Random(monotonic_ns() ^ reinterpret_cast<uintptr_t>(e.get()));
+
+  ConnectionEnv& env = e->conn_env_;
+  env.backend = e->backend_.get();
+  env.tls = e->tls_.get();
+  env.events = e.get();
+  env.limits.max_body_bytes = size_t(cfg.max_response_bytes);
+  env.limits.max_header_bytes = size_t(cfg.max_header_bytes);
+  env.scratch = &e->scratch_;
+  env.bytes_sent = &e->bytes_sent_;
+  env.bytes_received = &e->bytes_received_;
+  *out = std::move(e);
+  return 0;
+}
+
+Engine::~Engine() {
+  stopping_.store(true, std::memory_order_seq_cst);
+  if (thread_.joinable()) {
+    backend_->wake();
+    thread_.join();
+  }
+  // Requests still in the submission queue were never seen by the loop.
+  while (MpscNode* n = submissions_.pop()) delete static_cast<Request*>(n);
+  while (MpscNode* n = commands_.pop()) delete static_cast<Command*>(n);
+  for (auto& [id, r] : requests_) {
+    if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
+    if (r->deadline_timer.armed()) wheel_->cancel(r->deadline_timer);
+    delete r;
+  }
+  requests_.clear();
+  for (Connection* c : dead_) delete c;
+  dead_.clear();
+  for (Connection* c : live_) {
+    if (c->timer.armed()) wheel_->cancel(c->timer);
+    c->close(true);
+    delete c;
+  }
+  live_.clear();
+  while (MpscNode* n = results_.pop()) delete ResultHolder::from_node(n);
+  if (results_fd_ >= 0) ::close(results_fd_);
+}
+
+uint64_t Engine::now_ms() const noexcept { return monotonic_ms(); }
+
+// ---- submission (caller's thread) -------------------------------------------
+
+int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) noexcept {
+  try {
+    if (!in) return *err = "request is NULL", BRG_E_INVALID;
+    if (in->size < kRequestV1Size || in->size > 65536)
+      return *err = "brg_request.size is " + std::to_string(in->size) + "; set it to sizeof(brg_request)",
+             BRG_E_INVALID;
+    if (stopping_.load(std::memory_order_relaxed)) return *err = "engine is shutting down", BRG_E_CLOSED;
+    if (in->flags & ~kKnownFlags) return *err = "unknown flag bits in brg_request.flags", BRG_E_INVALID;
+    if (in->flags & BRG_REQ_STREAM)
+      return *err = "BRG_REQ_STREAM (server-sent events) is not supported by this version", BRG_E_INVALID;
+    if (!in->url) return *err = "url is NULL", BRG_E_INVALID;
+    if (in->n_headers > 0 && !in->headers) return *err = "headers is NULL but n_headers > 0", BRG_E_INVALID;
+    if (in->n_headers > 1024) return *err = "more than 1024 headers", BRG_E_INVALID;
+    if (in->body_len > 0 && !in->body) return *err = "body is NULL but body_len > 0", BRG_E_INVALID;
+    if (in->timeout_ms < 0) return *err = "timeout_ms is negative", BRG_E_INVALID;
+    if (in->deadline_ms < 0) return *err = "deadline_ms is negative", BRG_E_INVALID;
+    if (in->max_retries < -1) return *err = "max_retries must be -1 (default) or >= 0", BRG_E_INVALID;
+
+    auto r = std::make_unique<Request>();
+    std::string why = http::parse_url(in->url, cfg_.allow_http != 0, r->url);
+    if (!why.empty()) return *err = "bad url: " + why, BRG_E_INVALID;
+
+    http::HeaderView headers_buf[16];
+    std::vector<http::HeaderView> headers_vec;
+    http::HeaderView* headers = headers_buf;
+    if (in->n_headers > 16) {
+      headers_vec.resize(in->n_headers);
+      headers = headers_vec.data();
+    }
+    for (uint32_t i = 0; i < in->n_headers; ++i) {
+      if (!in->headers[i].name || !in->headers[i].value)
+        return *err = "header " + std::to_string(i) + " has a NULL name or value", BRG_E_INVALID;
+      headers[i] = {in->headers[i].name, in->headers[i].value};
+    }
+    std::string_view method = in->method ? in->method : "POST";
+    std::string_view body(static_cast<const char*>(in->body), in->body_len);
+    why = http::write_request(r->wire, method, r->url, headers, in->n_headers, body, BRG_VERSION_STRING);
+    if (!why.empty()) return *err = why, BRG_E_INVALID;
+
+    int64_t pending = pending_.fetch_add(1, std::memory_order_relaxed);
+    if (pending >= cfg_.max_pending) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      return *err = "too many pending requests (BRG_OPT_MAX_PENDING = " + std::to_string(cfg_.max_pending) + ")",
+             BRG_E_FULL;
+    }
+    r->engine = this;
+    r->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    r->user_data = in->user_data;
+    r->flags = in->flags;
+    r->head = method == "HEAD";
+    r->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : cfg_.timeout_ms;
+    r->deadline_ms = in->deadline_ms;
+    r->max_retries = in->max_retries >= 0 ? in->max_retries : int32_t(cfg_.max_retries);
+    if (in->flags & BRG_REQ_NO_RETRY) r->max_retries = 0;
+    r->submit_ns = monotonic_ns();
+    if (in->deadline_ms > 0) r->deadline_at_ms = ceil_ms(r->submit_ns + uint64_t(in->deadline_ms) * 1000000);
+    if (id_out) *id_out = r->id;
+    submissions_.push(r.release());
+    if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return *err = "out of memory", BRG_E_NOMEM;
+  } catch (...) {
+    return *err = "internal error", BRG_E_INVALID;
+  }
+}
+
+int Engine::cancel(uint64_t id) noexcept {
+  if (id == 0 || id >= next_id_.load(std::memory_order_relaxed)) return BRG_E_NOTFOUND;
+  if (threaded_.load(std::memory_order_acquire)) {
+    auto* c = new (std::nothrow) Command;
+    if (!c) return BRG_E_NOMEM;
+    c->id = id;
+    commands_.push(c);
+    backend_->wake();
+    return 0;
+  }
+  drain_inputs();
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return BRG_E_NOTFOUND;
+  cancel_now(id);
+  publish_results();
+  return 0;
+}
+
+// ---- reactor turn --------------------------------------------------------
+
+int Engine::poll(int timeout_ms) noexcept {
+  if (threaded_.load(std::memory_order_acquire)) return BRG_E_INVALID;
+  int64_t ns = timeout_ms < 0 ? -1 : int64_t(timeout_ms) * 1000000;
+  if (results_waiting_.load(std::memory_order_relaxed) > 0) ns = 0;
+  int rc = run_turn(ns);
+  if (rc < 0) return rc;
+  return int(std::min<uint64_t>(results_waiting_.load(std::memory_order_relaxed), INT32_MAX));
+}
+
+int Engine::run_turn(int64_t timeout_ns) noexcept {
+  drain_inputs();
+  advance_timers();
+  uint64_t next = wheel_->next_wake();
+  if (next != UINT64_MAX) {
+    uint64_t now = monotonic_ns();
+    int64_t until = next * 1000000 > now ? int64_t(next * 1000000 - now) : 0;
+    if (timeout_ns < 0 || until < timeout_ns) timeout_ns = until;
+  }
+  if (results_added_) timeout_ns = 0;
+  bool threaded = threaded_.load(std::memory_order_relaxed);
+  if (threaded) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (!submissions_.empty() || !commands_.empty() || stopping_.load(std::memory_order_seq_cst))
+      timeout_ns = 0;
+  }
+  int rc = backend_->wait(timeout_ns);
+  if (threaded) sleeping_.store(false, std::memory_order_relaxed);
+  advance_timers();
+  for (Connection* c : dead_) delete c;
+  dead_.clear();
+  publish_results();
+  return rc < 0 ? BRG_E_BACKEND : 0;
+}
+
+void Engine::drain_inputs() noexcept {
+  while (MpscNode* n = submissions_.pop()) accept(static_cast<Request*>(n));
+  while (MpscNode* n = commands_.pop()) {
+    auto* c = static_cast<Command*>(n);
+    cancel_now(c->id);
+    delete c;
+  }
+}
+
+void Engine::advance_timers() noexcept { wheel_->advance(now_ms()); }
+
+void Engine::accept(Request* r) noexcept {
+  submitted_.add();
+  requests_.emplace(r->id, r);
+  r->attempt_timer.fn = on_attempt_timer;
+  r->attempt_timer.ctx = r;
+  r->deadline_timer.fn = on_deadline_timer;
+  r->deadline_timer.ctx = r;
+  if (r->deadline_at_ms) wheel_->arm(r->deadline_timer, r->deadline_at_ms);
+  r->origin = origin_for(r->url);
+  if (!r->origin) {
+    finish(r, BRG_E_NOMEM, 0, "out of memory", {});
+    return;
+  }
+  grant_or_queue(r);
+}
+
+void Engine::cancel_now(uint64_t id) noexcept {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  finish(it->second, BRG_E_CANCELLED, 0, "cancelled by the caller", {});
+}
+
+void Engine::publish_results() noexcept {
+  if (!results_added_) return;
+  results_added_ = false;
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(results_fd_, &one, sizeof one);
+}
+
+void Engine::thread_main() noexcept {
+  while (!stopping_.load(std::memory_order_acquire)) {
+    if (run_turn(-1) < 0) break;
+  }
+}
+
+int Engine::start() noexcept {
+  if (threaded_.load()) return BRG_E_INVALID;
+  threaded_.store(true, std::memory_order_release);
+  try {
+    thread_ = std::thread([this] { thread_main(); });
+  } catch (...) {
+    threaded_.store(false);
+    return BRG_E_BACKEND;
+  }
+  return 0;
+}
+
+// ---- lifecycle ---------------------------------------------------------------
+
+void Engine::grant_or_queue(Request* r) noexcept {
+  if (inflight_ < cfg_.max_inflight) {
+    ++inflight_;
+    inflight_count_.add();
+    r->holds_slot = true;
+    r->granted_ns = monotonic_ns();
+    start_attempt(r);
+    return;
+  }
+  r->state = Request::State::queued;
+  queued_.push_back(r->hook, r);
+  queued_count_.add();
+}
+
+void Engine::pump_queue() noexcept {
+  // A granted request can fail at once and finish, which pumps again: the
+  // guard turns that recursion (one level per queued request) into a loop.
+  if (pumping_) {
+    pump_again_ = true;
+    return;
+  }
+  pumping_ = true;
+  do {
+    pump_again_ = false;
+    while (inflight_ < cfg_.max_inflight && !queued_.empty()) {
+      Request* r = queued_.pop_front();
+      queued_count_.sub();
+      grant_or_queue(r);
+    }
+  } while (pump_again_);
+  pumping_ = false;
+}
+
+void Engine::start_attempt(Request* r) noexcept {
+  Origin* o = r->origin;
+  if (!o->resolve_error.empty()) {
+    finish(r, BRG_E_DNS, 0, o->resolve_error, {});
+    return;
+  }
+  ++r->attempts;
+  r->first_byte_ns = 0;
+  wheel_->arm(r->attempt_timer, now_ms() + uint64_t(r->timeout_ms));
+  if (!r->force_fresh) {
+    if (Connection* c = o->take_idle()) {
+      conns_idle_.sub();
+      wheel_->cancel(c->timer);
+      assign(c, r);
+      return;
+    }
+  }
+  r->force_fresh = false;
+  if (o->can_open()) {
+    open_connection(o, r, 0);
+    return;
+  }
+  r->state = Request::State::waiting;
+  o->waiting.push_back(r->hook, r);
+}
+
+void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept {
+  auto* c = new (std::nothrow) Connection(conn_env_, o);
+  int err = ENOMEM;
+  if (!c || !c->open(o->addrs[addr_index], o->tls, o->host, o->host_is_ip, o->key, &err)) {
+    delete c;
+    std::string msg = "cannot open a socket to " + o->addrs[addr_index].to_string() + ": " + std::strerror(err);
+    if (err == EMFILE || err == ENFILE) {
+      rlimit rl{};
+      getrlimit(RLIMIT_NOFILE, &rl);
+      msg = "out of file descriptors (" + std::string(err == EMFILE ? "EMFILE" : "ENFILE") +
+            ", limit " + std::to_string(rl.rlim_cur) +
+            "): lower BRG_OPT_MAX_INFLIGHT / BRG_OPT_MAX_CONNS_PER_HOST or raise the open-files limit";
+    }
+    r->state = Request::State::active;
+    fail_attempt(r, BRG_E_CONNECT, std::move(msg));
+    return;
+  }
+  ++o->open;
+  conns_open_.add();
+  conns_opened_.add();
+  live_.insert(c);
+  c->addr_index = addr_index;
+  c->timer.fn = on_connection_timer;
+  c->timer.ctx = c;
+  wheel_->arm(c->timer, now_ms() + uint64_t(cfg_.connect_timeout_ms));
+  c->owner_data = r;
+  r->conn = c;
+  r->state = Request::State::active;
+}
+
+void Engine::assign(Connection* c, Request* r) noexcept {
+  c->owner_data = r;
+  r->conn = c;
+  r->state = Request::State::active;
+  c->send_request(r->wire, r->head);
+}
+
+void Engine::detach(Request* r, bool close_conn) noexcept {
+  switch (r->state) {
+    case Request::State::queued:
+      queued_.remove(r->hook);
+      queued_count_.sub();
+      break;
+    case Request::State::waiting:
+      r->origin->waiting.remove(r->hook);
+      break;
+    case Request::State::active:
+      if (Connection* c = r->conn) {
+        c->owner_data = nullptr;
+        r->conn = nullptr;
+        // A connection still connecting can serve the next request; one in
+        // the middle of this request's exchange cannot be trusted again.
+        if (close_conn && c->state() != Connection::State::connecting &&
+            c->state() != Connection::State::handshaking)
+          close_connection(c, true);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void Engine::fail_attempt(Request* r, int status, std::string message, int http_status,
+                          std::string body, int64_t retry_after) noexcept {
+  wheel_->cancel(r->attempt_timer);
+  r->last_status = status;
+  r->last_http = http_status;
+  r->last_error = std::move(message);
+  r->last_body = std::move(body);
+  bool retryable = http_status ? is_retryable_http(http_status) : is_retryable_error(status);
+  if (retryable && r->retries < uint32_t(r->max_retries)) {
+    int64_t delay = backoff_delay_ms(retry_, r->retries + 1, random_.next());
+    if (retry_after > delay) delay = retry_after;
+    uint64_t at = now_ms() + uint64_t(delay);
+    // A retry that cannot start before the deadline would only end in a
+    // timeout; report the real failure now instead.
+    if (!r->deadline_at_ms || at < r->deadline_at_ms) {
+      ++r->retries;
+      retried_.add();
+      r->state = Request::State::backoff;
+      wheel_->arm(r->attempt_timer, at);
+      return;
+    }
+  }
+  int final_status = http_status ? BRG_E_HTTP : status;
+  std::string err = std::move(r->last_error);
+  if (r->attempts > 1) err += " (after " + std::to_string(r->attempts) + " attempts)";
+  finish(r, final_status, http_status, std::move(err), std::move(r->last_body));
+}
+
+void Engine::finish(Request* r, int status, int http_status, std::string error, std::string body,
+                    int64_t prompt_tokens, int64_t completion_tokens) noexcept {
+  detach(r, true);
+  if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
+  if (r->deadline_timer.armed()) wheel_->cancel(r->deadline_timer);
+  requests_.erase(r->id);
+
+  uint64_t now = monotonic_ns();
+  auto* h = new (std::nothrow) ResultHolder;
+  if (h) {
+    h->pub = brg_result{};
+    h->pub.size = sizeof(brg_result);
+    h->pub.id = r->id;
+    h->pub.user_data = r->user_data;
+    h->pub.status = status;
+    h->pub.http_status = http_status;
+    h->pub.attempts = r->attempts;
+    h->pub.queued_us = r->granted_ns ? int64_t(r->granted_ns - r->submit_ns) / 1000 : -1;
+    h->pub.ttfb_us = r->first_byte_ns ? int64_t(r->first_byte_ns - r->submit_ns) / 1000 : -1;
+    h->pub.total_us = int64_t(now - r->submit_ns) / 1000;
+    h->pub.prompt_tokens = prompt_tokens;
+    h->pub.completion_tokens = completion_tokens;
+    h->body = std::move(body);
+    h->error = std::move(error);
+    h->seal();
+    results_.push(&h->node);
+    results_waiting_.fetch_add(1, std::memory_order_relaxed);
+    results_added_ = true;
+  }
+  if (status == BRG_OK)
+    completed_.add();
+  else if (status == BRG_E_CANCELLED)
+    cancelled_.add();
+  else {
+    failed_.add();
+    if (status == BRG_E_TIMEOUT) timed_out_.add();
+  }
+  bool had_slot = r->holds_slot;
+  delete r;
+  if (had_slot) {
+    --inflight_;
+    inflight_count_.sub();
+    pump_queue();
+  }
+}
+
+void Engine::on_attempt_timer(void* ctx) noexcept {
+  auto* r = static_cast<Request*>(ctx);
+  Engine* e = r->engine;
+  if (r->state == Request::State::backoff) {
+    e->start_attempt(r);
+    return;
+  }
+  e->detach(r, true);
+  r->state = Request::State::backoff;  // detached: neither queued nor bound
+  e->fail_attempt(r, BRG_E_TIMEOUT,
+                  "no response within " + std::to_string(r->timeout_ms) + " ms (attempt timeout)");
+}
+
+void Engine::on_deadline_timer(void* ctx) noexcept {
+  auto* r = static_cast<Request*>(ctx);
+  r->engine->finish(r, BRG_E_TIMEOUT, 0,
+                    "deadline of " + std::to_string(r->deadline_ms) + " ms exceeded", {});
+}
+
+// ---- connections ----------------------------------------------------------
+
+Origin* Engine::origin_for(const http::Url& url) noexcept {
+  try {
+    std::string key = url.origin();
+    auto it = origins_.find(key);
+    if (it != origins_.end()) return it->second.get();
+    auto o = std::make_unique<Origin>();
+    o->key = key;
+    o->host = url.host;
+    o->port = url.port;
+    o->tls = url.scheme == http::Scheme::https;
+    o->host_is_ip = url.host_is_ip;
+    o->max_open = size_t(cfg_.max_conns_per_host);
+    o->resolve_error = resolve_without_dns(url.host, url.port, o->addrs);
+    Origin* raw = o.get();
+    origins_.emplace(std::move(key), std::move(o));
+    return raw;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void Engine::connection_available(Connection* c) noexcept {
+  auto* o = static_cast<Origin*>(c->origin());
+  if (Request* r = o->waiting.pop_front()) {
+    assign(c, r);
+    return;
+  }
+  o->put_idle(c);
+  conns_idle_.add();
+  wheel_->arm(c->timer, now_ms() + uint64_t(cfg_.idle_timeout_ms));
+}
+
+void Engine::retire(Connection* c) noexcept {
+  auto* o = static_cast<Origin*>(c->origin());
+  if (c->hook.linked()) {
+    o->forget_idle(c);
+    conns_idle_.sub();
+  }
+  if (c->timer.armed()) wheel_->cancel(c->timer);
+  --o->open;
+  conns_open_.sub();
+  live_.erase(c);
+  dead_.push_back(c);  // freed after this turn: it may be on the call stack
+}
+
+void Engine::close_connection(Connection* c, bool abort) noexcept {
+  c->close(abort);
+  retire(c);
+  serve_waiting(static_cast<Origin*>(c->origin()));
+}
+
+// A connection slot of o just freed up: give it to the oldest waiting request.
+void Engine::serve_waiting(Origin* o) noexcept {
+  while (o->can_open() && !o->waiting.empty()) {
+    Request* r = o->waiting.pop_front();
+    open_connection(o, r, 0);
+  }
+}
+
+void Engine::on_connection_timer(void* ctx) noexcept {
+  auto* c = static_cast<Connection*>(ctx);
+  auto* e = static_cast<Engine*>(c->events());
+  if (c->state() == Connection::State::connecting || c->state() == Connection::State::handshaking) {
+    bool tls_phase = c->state() == Connection::State::handshaking;
+    c->close(true);
+    e->on_failure(*c, BRG_E_TIMEOUT,
+                  std::string(tls_phase ? "TLS handshake with " : "connecting to ") + c->address().to_string() +
+                      " took longer than " + std::to_string(e->cfg_.connect_timeout_ms) + " ms");
+    return;
+  }
+  e->close_connection(c, false);  // idle too long
+}
+
+void Engine::on_ready(Connection& c) noexcept {
+  wheel_->cancel(c.timer);
+  if (c.tls_resumed()) tls_resumed_.add();
+  if (auto* r = static_cast<Request*>(c.owner_data)) {
+    assign(&c, r);
+    return;
+  }
+  connection_available(&c);
+}
+
+void Engine::on_first_byte(Connection& c) noexcept {
+  if (auto* r = static_cast<Request*>(c.owner_data)) r->first_byte_ns = monotonic_ns();
+}
+
+void Engine::on_response(Connection& c) noexcept {
+  auto* r = static_cast<Request*>(c.owner_data);
+  c.owner_data = nullptr;
+  http::ResponseParser& resp = c.response();
+  int status = resp.status();
+  std::string body = std::move(resp.body());
+  int64_t retry_after = retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"));
+  // The connection goes back first so a request released below can use it.
+  if (c.reusable())
+    connection_available(&c);
+  else
+    close_connection(&c, false);
+  if (!r) return;
+  r->conn = nullptr;
+  r->state = Request::State::backoff;  // detached from the connection
+  http::Usage usage;
+  if (!body.empty()) usage = http::extract_usage(body);
+  if (status >= 200 && status < 300) {
+    wheel_->cancel(r->attempt_timer);
+    finish(r, BRG_OK, status, "", std::move(body), usage.prompt_tokens, usage.completion_tokens);
+    return;
+  }
+  std::string reason = http_reason(status);
+  fail_attempt(r, BRG_E_HTTP, "HTTP " + std::to_string(status) + (reason.empty() ? "" : " " + reason), status,
+               std::move(body), retry_after);
+}
+
+void Engine::on_failure(Connection& c, int status, std::string message) noexcept {
+  auto* r = static_cast<Request*>(c.owner_data);
+  c.owner_data = nullptr;
+  auto* o = static_cast<Origin*>(c.origin());
+  bool reused = c.reused();
+  bool started = c.response_started();
+  size_t next_addr = c.addr_index + 1;
+  bool connect_phase = status == BRG_E_CONNECT;
+  retire(&c);
+  if (r) {
+    r->conn = nullptr;
+    if (connect_phase && next_addr < o->addrs.size()) {
+      // Try the origin's next address before charging the attempt.
+      open_connection(o, r, next_addr);
+      serve_waiting(o);
+      return;
+    }
+    if (reused && !started && status == BRG_E_IO && !r->stale_retry_used) {
+      // The server closed a keep-alive connection we thought was idle: not
+      // the request's fault, so one fresh attempt is free.
+      r->stale_retry_used = true;
+      if (o->can_open())
+        open_connection(o, r, 0);
+      else {
+        r->state = Request::State::waiting;
+        o->waiting.push_front(r->hook, r);
+      }
+      serve_waiting(o);
+      return;
+    }
+    r->state = Request::State::backoff;  // detached
+    fail_attempt(r, status, std::move(message));
+  }
+  serve_waiting(o);
+}
+
+// ---- results and introspection ----------------------------------------------
+
+size_t Engine::take_results(brg_result** out, size_t max) noexcept {
+  if (!out || max == 0) return 0;
+  uint64_t v;
+  [[maybe_unused]] ssize_t rd = ::read(results_fd_, &v, sizeof v);
+  size_t n = 0;
+  while (n < max) {
+    MpscNode* node = results_.pop();
+    if (!node) break;
+    out[n++] = &ResultHolder::from_node(node)->pub;
+  }
+  results_waiting_.fetch_sub(n, std::memory_order_relaxed);
+  pending_.fetch_sub(int64_t(n), std::memory_order_relaxed);
+  if (results_waiting_.load(std::memory_order_relaxed) > 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(results_fd_, &one, sizeof one);
+  }
+  return n;
+}
+
+int Engine::backend_fd() const noexcept {
+  return threaded_.load(std::memory_order_relaxed) ? -1 : backend_->poll_fd();
+}
+
+int Engine::backend_timeout() const noexcept {
+  if (!submissions_.empty() || backend_->has_pending()) return 0;
+  int64_t t = wheel_->timeout_ms(monotonic_ms());
+  return int(t);
+}
+
+void Engine::stats(struct brg_stats* out) const noexcept {
+  struct brg_stats s{};
+  s.size = out->size;
+  s.backend = int32_t(backend_->kind());
+  s.submitted = submitted_.get();
+  s.completed = completed_.get();
+  s.failed = failed_.get();
+  s.cancelled = cancelled_.get();
+  s.retried = retried_.get();
+  s.timed_out = timed_out_.get();
+  s.queued = queued_count_.get();
+  s.in_flight = inflight_count_.get();
+  s.connections_open = conns_open_.get();
+  s.connections_idle = conns_idle_.get();
+  s.connections_opened = conns_opened_.get();
+  s.tls_resumed = tls_resumed_.get();
+  s.bytes_sent = bytes_sent_.get();
+  s.bytes_received = bytes_received_.get();
+  s.results_waiting = results_waiting_.load(std::memory_order_relaxed);
+  std::memcpy(out, &s, std::min<size_t>(out->size, sizeof s));
+}
+
+}  // namespace barrage

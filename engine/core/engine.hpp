@@ -1,0 +1,142 @@
+// The engine: one reactor, the request lifecycle (slot -> connection ->
+// exchange -> retry or result), and the queues that connect it to the
+// threads that submit requests and take results.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "barrage.h"
+#include "core/config.hpp"
+#include "core/request.hpp"
+#include "core/result.hpp"
+#include "flow/retry_policy.hpp"
+#include "loop/backend.hpp"
+#include "loop/counter.hpp"
+#include "loop/intrusive_list.hpp"
+#include "loop/mpsc_queue.hpp"
+#include "loop/timer_wheel.hpp"
+#include "net/tls_context.hpp"
+#include "pool/connection.hpp"
+#include "pool/origin_pool.hpp"
+
+namespace barrage {
+
+struct Origin : OriginPool {
+  IntrusiveList<Request> waiting;  // have a slot, wait for a connection
+};
+
+class Engine final : private ConnectionEvents {
+ public:
+  // 0 and *out, or a brg_status with *err saying why.
+  static int create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::string* err);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Thread rules as in barrage.h.
+  int submit(const brg_request* req, uint64_t* id_out, std::string* err) noexcept;
+  int cancel(uint64_t id) noexcept;
+  int poll(int timeout_ms) noexcept;
+  size_t take_results(brg_result** out, size_t max) noexcept;
+  int start() noexcept;
+  int backend_fd() const noexcept;
+  int backend_timeout() const noexcept;
+  int results_fd() const noexcept { return results_fd_; }
+  void stats(struct brg_stats* out) const noexcept;
+  BackendKind backend_kind() const noexcept { return backend_->kind(); }
+  const std::string& backend_reason() const noexcept { return backend_why_; }
+
+ private:
+  struct Command : MpscNode {
+    uint64_t id;
+  };
+
+  Engine() = default;
+
+  // Reactor turn and its parts.
+  int run_turn(int64_t timeout_ns) noexcept;
+  void drain_inputs() noexcept;
+  void accept(Request* r) noexcept;
+  void cancel_now(uint64_t id) noexcept;
+  void advance_timers() noexcept;
+  void publish_results() noexcept;
+  void thread_main() noexcept;
+
+  // Request lifecycle.
+  void grant_or_queue(Request* r) noexcept;
+  void pump_queue() noexcept;
+  void start_attempt(Request* r) noexcept;
+  void open_connection(Origin* o, Request* r, size_t addr_index) noexcept;
+  void assign(Connection* c, Request* r) noexcept;
+  void fail_attempt(Request* r, int status, std::string message, int http_status = 0,
+                    std::string body = {}, int64_t retry_after = -1) noexcept;
+  void finish(Request* r, int status, int http_status, std::string error, std::string body,
+              int64_t prompt_tokens = -1, int64_t completion_tokens = -1) noexcept;
+  void detach(Request* r, bool close_connection) noexcept;
+  static void on_attempt_timer(void* ctx) noexcept;
+  static void on_deadline_timer(void* ctx) noexcept;
+
+  // Connections.
+  Origin* origin_for(const http::Url& url) noexcept;
+  void connection_available(Connection* c) noexcept;
+  void close_connection(Connection* c, bool abort) noexcept;
+  void retire(Connection* c) noexcept;
+  void serve_waiting(Origin* o) noexcept;
+  static void on_connection_timer(void* ctx) noexcept;
+
+  // ConnectionEvents.
+  void on_ready(Connection& c) noexcept override;
+  void on_first_byte(Connection& c) noexcept override;
+  void on_response(Connection& c) noexcept override;
+  void on_failure(Connection& c, int status, std::string message) noexcept override;
+
+  uint64_t now_ms() const noexcept;
+
+  EngineConfig cfg_;
+  std::unique_ptr<Backend> backend_;
+  std::string backend_why_;
+  std::unique_ptr<TlsContext> tls_;
+  std::unique_ptr<TimerWheel> wheel_;
+  ConnectionEnv conn_env_;
+  std::string scratch_;
+  RetryPolicy retry_;
+  Random random_{0};
+
+  std::unordered_map<uint64_t, Request*> requests_;
+  std::unordered_map<std::string, std::unique_ptr<Origin>> origins_;
+  IntrusiveList<Request> queued_;
+  std::unordered_set<Connection*> live_;  // open or opening; owned here
+  std::vector<Connection*> dead_;         // closed this turn, freed at its end
+  int64_t inflight_ = 0;
+  bool pumping_ = false;
+  bool pump_again_ = false;
+
+  // Cross-thread hand-off.
+  MpscQueue submissions_;
+  MpscQueue commands_;
+  MpscQueue results_;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<int64_t> pending_{0};
+  std::atomic<bool> threaded_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> sleeping_{false};
+  bool results_added_ = false;
+  int results_fd_ = -1;
+  std::thread thread_;
+
+  // Statistics (written by the reactor thread).
+  Counter submitted_, completed_, failed_, cancelled_, retried_, timed_out_;
+  Counter queued_count_, inflight_count_;
+  Counter conns_open_, conns_idle_, conns_opened_, tls_resumed_;
+  Counter bytes_sent_, bytes_received_;
+  std::atomic<uint64_t> results_waiting_{0};
+};
+
+}  // namespace barrage

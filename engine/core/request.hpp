@@ -1,0 +1,64 @@
+// One submitted request as the engine carries it: the copied and
+// serialized request, its timers, and where in its life it stands.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "http/url.hpp"
+#include "loop/intrusive_list.hpp"
+#include "loop/mpsc_queue.hpp"
+#include "loop/timer_wheel.hpp"
+
+namespace barrage {
+
+class Connection;
+class Engine;
+struct Origin;
+
+struct Request : MpscNode {
+  enum class State {
+    submitted,  // in the submission queue
+    queued,     // waiting for an in-flight slot
+    waiting,    // has a slot, waiting for a connection of its origin
+    active,     // bound to a connection (connecting or exchanging)
+    backoff,    // between attempts
+  };
+
+  Engine* engine = nullptr;
+  uint64_t id = 0;
+  uint64_t user_data = 0;
+  uint32_t flags = 0;
+  bool head = false;
+  http::Url url;
+  std::string wire;  // the serialized HTTP request, sent as is on every attempt
+
+  int64_t timeout_ms = 0;      // per attempt
+  int64_t deadline_ms = 0;     // relative, for messages; 0 = none
+  uint64_t deadline_at_ms = 0; // absolute wheel time; 0 = none
+  int32_t max_retries = 0;
+
+  uint64_t submit_ns = 0;
+  uint64_t granted_ns = 0;
+  uint64_t first_byte_ns = 0;  // of the current attempt
+  uint32_t attempts = 0;
+  uint32_t retries = 0;
+  bool holds_slot = false;
+  bool stale_retry_used = false;
+  bool force_fresh = false;  // next attempt must not reuse an idle connection
+
+  State state = State::submitted;
+  Origin* origin = nullptr;
+  Connection* conn = nullptr;
+  Timer attempt_timer;  // attempt timeout, or the backoff wait
+  Timer deadline_timer;
+  ListHook<Request> hook;  // engine queue or origin waiting list
+
+  // The latest failed attempt, reported if no later attempt succeeds.
+  int last_status = 0;
+  int last_http = 0;
+  std::string last_error;
+  std::string last_body;
+};
+
+}  // namespace barrage

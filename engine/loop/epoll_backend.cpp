@@ -1,0 +1,284 @@
+// Edge-triggered epoll with io_uring's completion semantics: every socket is
+// registered once for IN|OUT|RDHUP, sends are driven to the end before
+// on_sent, and completions that happen inside send() are deferred to the
+// next wait() so handlers are never re-entered.
+#include "loop/epoll_backend.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace barrage {
+namespace {
+
+struct EpollSocket : Socket {
+  const char* send_ptr = nullptr;
+  size_t send_left = 0;
+  size_t send_total = 0;
+  bool sending = false;
+  bool connecting = true;
+};
+
+constexpr size_t kReadBuffer = 64 * 1024;
+constexpr int kMaxEvents = 512;
+
+class EpollBackend final : public Backend {
+ public:
+  EpollBackend(int epfd, int wakefd) : epfd_(epfd), wakefd_(wakefd), rbuf_(kReadBuffer) {}
+  ~EpollBackend() override {
+    for (EpollSocket* s : all_) {
+      if (s->fd >= 0) ::close(s->fd);
+      delete s;
+    }
+    ::close(wakefd_);
+    ::close(epfd_);
+  }
+
+  BackendKind kind() const noexcept override { return BackendKind::epoll; }
+  int poll_fd() const noexcept override { return epfd_; }
+  bool has_pending() const noexcept override { return !deferred_.empty(); }
+
+  void wake() noexcept override {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wakefd_, &one, sizeof one);
+  }
+
+  Socket* connect(const sockaddr* addr, socklen_t len, SocketHandler* handler,
+                  int* err) noexcept override {
+    int fd = open_tcp_socket(addr->sa_family);
+    if (fd < 0) {
+      *err = -fd;
+      return nullptr;
+    }
+    EpollSocket* s = allocate();
+    if (!s) {
+      ::close(fd);
+      *err = ENOMEM;
+      return nullptr;
+    }
+    s->fd = fd;
+    s->handler = handler;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = s;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      *err = errno;
+      release(s);
+      return nullptr;
+    }
+    int rc = ::connect(fd, addr, len);
+    if (rc == 0) {
+      s->connecting = false;
+      deferred_.push_back({s, Deferred::connected, 0});
+    } else if (errno != EINPROGRESS) {
+      // Report asynchronously like io_uring does, so callers have one path.
+      s->connecting = false;
+      deferred_.push_back({s, Deferred::connected, errno});
+    }
+    return s;
+  }
+
+  void send(Socket* base, const void* data, size_t len) noexcept override {
+    auto* s = static_cast<EpollSocket*>(base);
+    s->send_ptr = static_cast<const char*>(data);
+    s->send_left = len;
+    s->send_total = len;
+    s->sending = true;
+    ssize_t res = 0;
+    if (drive_send(s, &res)) {
+      s->sending = false;
+      deferred_.push_back({s, Deferred::sent, res});
+    }
+  }
+
+  void close(Socket* base, bool abort) noexcept override {
+    auto* s = static_cast<EpollSocket*>(base);
+    if (s->closed()) return;
+    s->handler = nullptr;
+    if (abort) {
+      linger lg{1, 0};
+      ::setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    ::close(s->fd);  // also removes it from the epoll set
+    s->fd = -1;
+    // Events of this turn may still point at s: free it at the end of wait().
+    to_free_.push_back(s);
+  }
+
+  int wait(int64_t timeout_ns) noexcept override {
+    int dispatched = run_deferred();
+    if (!deferred_.empty() || dispatched > 0) timeout_ns = 0;
+    timespec ts{}, *tsp = nullptr;
+    if (timeout_ns >= 0) {
+      ts.tv_sec = timeout_ns / 1000000000;
+      ts.tv_nsec = timeout_ns % 1000000000;
+      tsp = &ts;
+    }
+    epoll_event events[kMaxEvents];
+    int n = ::epoll_pwait2(epfd_, events, kMaxEvents, tsp, nullptr);
+    if (n < 0) {
+      free_closed();
+      return errno == EINTR ? dispatched : -errno;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(wakefd_, &v, sizeof v);
+        continue;
+      }
+      handle(static_cast<EpollSocket*>(events[i].data.ptr), events[i].events);
+      ++dispatched;
+    }
+    free_closed();
+    return dispatched;
+  }
+
+  int init() noexcept {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) < 0 ? errno : 0;
+  }
+
+ private:
+  struct Deferred {
+    EpollSocket* s;
+    enum Kind { connected, sent } kind;
+    ssize_t res;
+  };
+
+  void handle(EpollSocket* s, uint32_t ev) noexcept {
+    if (s->closed()) return;
+    if (s->connecting) {
+      if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      s->connecting = false;
+      s->handler->on_connected(err);
+      if (s->closed() || err != 0) return;
+    }
+    if (s->sending && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      ssize_t res = 0;
+      if (drive_send(s, &res)) {
+        s->sending = false;
+        s->handler->on_sent(res);
+        if (s->closed()) return;
+      }
+    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) drain(s);
+  }
+
+  // Reads until the socket is empty. A short read means it was drained:
+  // with edge triggering, new data raises a new edge.
+  void drain(EpollSocket* s) noexcept {
+    for (;;) {
+      ssize_t n = ::recv(s->fd, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        s->handler->on_received(nullptr, -errno);
+        return;
+      }
+      s->handler->on_received(rbuf_.data(), n);
+      if (n == 0 || s->closed() || size_t(n) < rbuf_.size()) return;
+    }
+  }
+
+  // True when the send finished (res = bytes or -errno); false on EAGAIN.
+  bool drive_send(EpollSocket* s, ssize_t* res) noexcept {
+    while (s->send_left > 0) {
+      ssize_t n = ::send(s->fd, s->send_ptr, s->send_left, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        *res = -errno;
+        return true;
+      }
+      s->send_ptr += n;
+      s->send_left -= size_t(n);
+    }
+    *res = ssize_t(s->send_total);
+    return true;
+  }
+
+  int run_deferred() noexcept {
+    if (deferred_.empty()) return 0;
+    running_.swap(deferred_);
+    int count = 0;
+    for (const Deferred& d : running_) {
+      if (d.s->closed()) continue;
+      ++count;
+      if (d.kind == Deferred::connected)
+        d.s->handler->on_connected(int(d.res));
+      else
+        d.s->handler->on_sent(d.res);
+    }
+    running_.clear();
+    return count;
+  }
+
+  EpollSocket* allocate() noexcept {
+    if (!free_.empty()) {
+      EpollSocket* s = free_.back();
+      free_.pop_back();
+      *s = EpollSocket{};
+      return s;
+    }
+    auto* s = new (std::nothrow) EpollSocket;
+    if (s) all_.push_back(s);
+    return s;
+  }
+
+  void release(EpollSocket* s) noexcept {
+    if (s->fd >= 0) ::close(s->fd);
+    s->fd = -1;
+    s->handler = nullptr;
+    free_.push_back(s);
+  }
+
+  void free_closed() noexcept {
+    for (EpollSocket* s : to_free_) free_.push_back(s);
+    to_free_.clear();
+  }
+
+  int epfd_;
+  int wakefd_;
+  std::vector<char> rbuf_;
+  std::vector<Deferred> deferred_, running_;
+  std::vector<EpollSocket*> all_, free_, to_free_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_epoll_backend(std::string* err) noexcept {
+  int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    *err = std::string("epoll_create1: ") + std::strerror(errno);
+    return nullptr;
+  }
+  int wakefd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd < 0) {
+    *err = std::string("eventfd: ") + std::strerror(errno);
+    ::close(epfd);
+    return nullptr;
+  }
+  auto b = std::unique_ptr<EpollBackend>(new (std::nothrow) EpollBackend(epfd, wakefd));
+  if (!b) {
+    ::close(wakefd);
+    ::close(epfd);
+    *err = "out of memory";
+    return nullptr;
+  }
+  if (int e = b->init()) {
+    *err = std::string("epoll_ctl: ") + std::strerror(e);
+    return nullptr;
+  }
+  return b;
+}
+
+}  // namespace barrage

@@ -1,0 +1,356 @@
+// io_uring backend. Sockets receive through one multishot recv each, into a
+// ring of provided buffers shared by all sockets, so idle connections hold
+// no receive memory. Everything queued in a loop turn goes to the kernel in
+// one io_uring_enter at the start of wait().
+#include "loop/uring_backend.hpp"
+
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace barrage {
+namespace {
+
+enum Op : uint64_t { kConnect = 0, kSend = 1, kRecv = 2, kWake = 3, kIgnore = 4 };
+constexpr uint64_t kOpMask = 7;
+
+struct UringSocket : Socket {
+  const char* send_ptr = nullptr;
+  size_t send_left = 0;
+  size_t send_total = 0;
+  uint32_t pending = 0;  // operations whose final CQE has not arrived
+  bool abort = false;
+  bool in_free_list = false;
+  sockaddr_storage addr{};  // the connect SQE reads it at submission
+};
+static_assert(alignof(UringSocket) >= 8, "op tag lives in the low 3 bits");
+
+// liburing 2.3 declares io_uring_enable_rings but its version script does
+// not export it (fixed in 2.4), so the register call is made directly.
+int enable_rings(io_uring* ring) noexcept {
+  long rc = ::syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  return rc < 0 ? -errno : 0;
+}
+
+constexpr unsigned kEntries = 4096;
+constexpr unsigned kBufCount = 2048;  // power of two
+constexpr unsigned kBufSize = 4096;
+constexpr uint16_t kBufGroup = 0;
+
+class UringBackend final : public Backend {
+ public:
+  ~UringBackend() override {
+    for (UringSocket* s : all_) {
+      if (s->fd >= 0) ::close(s->fd);
+      delete s;
+    }
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+    if (buf_ring_) ::munmap(buf_ring_, ring_bytes());
+    if (buffers_) ::munmap(buffers_, size_t(kBufCount) * kBufSize);
+    if (wakefd_ >= 0) ::close(wakefd_);
+  }
+
+  // Returns "" or why io_uring cannot serve here.
+  std::string init() noexcept {
+    io_uring_params p{};
+    // SINGLE_ISSUER + DEFER_TASKRUN run completions only when we ask, on our
+    // thread (kernel >= 6.1). R_DISABLED lets the thread that runs the
+    // reactor, not the one that created the engine, become the issuer.
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+              IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    p.cq_entries = kEntries * 4;
+    int rc = io_uring_queue_init_params(kEntries, &ring_, &p);
+    if (rc == -EINVAL) {
+      // Older kernel: plain ring with cooperative task running.
+      p = io_uring_params{};
+      p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+      p.cq_entries = kEntries * 4;
+      rc = io_uring_queue_init_params(kEntries, &ring_, &p);
+      needs_enable_ = false;
+    } else {
+      needs_enable_ = true;
+    }
+    if (rc < 0) return std::string("io_uring_queue_init: ") + std::strerror(-rc);
+    ring_ready_ = true;
+    deferred_taskrun_ = needs_enable_;
+    if (!(p.features & IORING_FEAT_FAST_POLL)) return "kernel lacks IORING_FEAT_FAST_POLL";
+
+    buf_ring_ = static_cast<io_uring_buf_ring*>(
+        ::mmap(nullptr, ring_bytes(), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+    if (buf_ring_ == MAP_FAILED) {
+      buf_ring_ = nullptr;
+      return "mmap of the buffer ring failed";
+    }
+    buffers_ = static_cast<char*>(::mmap(nullptr, size_t(kBufCount) * kBufSize,
+                                         PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+    if (buffers_ == MAP_FAILED) {
+      buffers_ = nullptr;
+      return "mmap of the receive buffers failed";
+    }
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
+    reg.ring_entries = kBufCount;
+    reg.bgid = kBufGroup;
+    rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (rc < 0) return std::string("provided buffer rings unsupported: ") + std::strerror(-rc);
+    io_uring_buf_ring_init(buf_ring_);
+    for (unsigned i = 0; i < kBufCount; ++i)
+      io_uring_buf_ring_add(buf_ring_, buffers_ + size_t(i) * kBufSize, kBufSize, uint16_t(i),
+                            io_uring_buf_ring_mask(kBufCount), int(i));
+    io_uring_buf_ring_advance(buf_ring_, int(kBufCount));
+
+    wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wakefd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
+    return "";
+  }
+
+  BackendKind kind() const noexcept override { return BackendKind::io_uring; }
+  int poll_fd() const noexcept override { return ring_.ring_fd; }
+  bool has_pending() const noexcept override {
+    return needs_enable_ || io_uring_sq_ready(const_cast<io_uring*>(&ring_)) > 0;
+  }
+
+  void wake() noexcept override {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wakefd_, &one, sizeof one);
+  }
+
+  Socket* connect(const sockaddr* addr, socklen_t len, SocketHandler* handler,
+                  int* err) noexcept override {
+    int fd = open_tcp_socket(addr->sa_family);
+    if (fd < 0) {
+      *err = -fd;
+      return nullptr;
+    }
+    UringSocket* s = allocate();
+    if (!s) {
+      ::close(fd);
+      *err = ENOMEM;
+      return nullptr;
+    }
+    s->fd = fd;
+    s->handler = handler;
+    std::memcpy(&s->addr, addr, len);
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_connect(sqe, fd, reinterpret_cast<sockaddr*>(&s->addr), len);
+    io_uring_sqe_set_data64(sqe, tag(s, kConnect));
+    ++s->pending;
+    return s;
+  }
+
+  void send(Socket* base, const void* data, size_t len) noexcept override {
+    auto* s = static_cast<UringSocket*>(base);
+    s->send_ptr = static_cast<const char*>(data);
+    s->send_left = len;
+    s->send_total = len;
+    queue_send(s);
+  }
+
+  void close(Socket* base, bool abort) noexcept override {
+    auto* s = static_cast<UringSocket*>(base);
+    if (s->closed()) return;
+    s->handler = nullptr;
+    s->abort = abort;
+    if (s->pending == 0) {
+      finish_close(s);
+      return;
+    }
+    // The fd stays open until every operation on it has completed, so no
+    // CQE can refer to a reused descriptor or a freed socket.
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, kIgnore);
+    if (!abort) ::shutdown(s->fd, SHUT_RDWR);
+  }
+
+  int wait(int64_t timeout_ns) noexcept override {
+    if (needs_enable_) {
+      int rc = enable_rings(&ring_);
+      if (rc < 0) return rc;
+      needs_enable_ = false;
+      arm_wake();
+    }
+    io_uring_cqe* cqe = nullptr;
+    int rc;
+    if (timeout_ns == 0) {
+      rc = io_uring_submit(&ring_);
+      if (rc >= 0 && deferred_taskrun_ && io_uring_cq_ready(&ring_) == 0)
+        rc = io_uring_get_events(&ring_);
+    } else if (timeout_ns < 0) {
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+    } else {
+      __kernel_timespec ts{timeout_ns / 1000000000, timeout_ns % 1000000000};
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) return rc;
+
+    int dispatched = 0;
+    // Handlers queue new SQEs while we walk the CQ; they go out next turn.
+    for (;;) {
+      unsigned head, seen = 0;
+      io_uring_cqe* c;
+      io_uring_for_each_cqe(&ring_, head, c) {
+        ++seen;
+        complete(c->user_data, c->res, c->flags);
+      }
+      if (seen == 0) break;
+      io_uring_cq_advance(&ring_, seen);
+      dispatched += int(seen);
+    }
+    return dispatched;
+  }
+
+ private:
+  static uint64_t tag(UringSocket* s, Op op) noexcept { return reinterpret_cast<uint64_t>(s) | op; }
+  static size_t ring_bytes() noexcept { return size_t(kBufCount) * sizeof(io_uring_buf); }
+
+  io_uring_sqe* get_sqe() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (!sqe) {
+      // SQ full within one turn: flush early rather than fail the operation.
+      if (!needs_enable_) io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+      if (!sqe && needs_enable_) {
+        enable_rings(&ring_);
+        needs_enable_ = false;
+        arm_wake();
+      }
+    }
+    return sqe;
+  }
+
+  void arm_wake() noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_read(sqe, wakefd_, &wake_value_, sizeof wake_value_, 0);
+    io_uring_sqe_set_data64(sqe, kWake);
+  }
+
+  void queue_send(UringSocket* s) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_send(sqe, s->fd, s->send_ptr, s->send_left, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, tag(s, kSend));
+    ++s->pending;
+  }
+
+  void queue_recv(UringSocket* s) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_recv_multishot(sqe, s->fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kBufGroup;
+    io_uring_sqe_set_data64(sqe, tag(s, kRecv));
+    ++s->pending;
+  }
+
+  void recycle_buffer(unsigned bid) noexcept {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + size_t(bid) * kBufSize, kBufSize, uint16_t(bid),
+                          io_uring_buf_ring_mask(kBufCount), 0);
+    io_uring_buf_ring_advance(buf_ring_, 1);
+  }
+
+  void complete(uint64_t data, int res, unsigned flags) noexcept {
+    if (data == kIgnore) return;
+    uint64_t op = data & kOpMask;
+    if (data == kWake) {
+      arm_wake();
+      return;
+    }
+    auto* s = reinterpret_cast<UringSocket*>(data & ~kOpMask);
+    switch (op) {
+      case kConnect:
+        --s->pending;
+        if (!s->closed()) {
+          if (res == 0) queue_recv(s);
+          s->handler->on_connected(-res);
+        }
+        break;
+      case kSend:
+        --s->pending;
+        if (s->closed()) break;
+        if (res > 0 && size_t(res) < s->send_left) {
+          s->send_ptr += res;
+          s->send_left -= size_t(res);
+          queue_send(s);
+          break;
+        }
+        s->send_left = 0;
+        s->handler->on_sent(res < 0 ? res : ssize_t(s->send_total));
+        break;
+      case kRecv: {
+        bool more = flags & IORING_CQE_F_MORE;
+        if (!more) --s->pending;
+        if (flags & IORING_CQE_F_BUFFER) {
+          unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+          if (!s->closed() && res > 0) s->handler->on_received(buffers_ + size_t(bid) * kBufSize, res);
+          recycle_buffer(bid);
+        }
+        if (s->closed() || more) break;
+        if (res > 0 || res == -ENOBUFS)
+          queue_recv(s);  // the kernel ended the multishot (or ran out of buffers): re-arm
+        else
+          s->handler->on_received(nullptr, res);  // 0 = peer closed, < 0 = error
+        break;
+      }
+      default:
+        break;
+    }
+    if (s->closed() && s->pending == 0) finish_close(s);
+  }
+
+  void finish_close(UringSocket* s) noexcept {
+    if (s->in_free_list) return;
+    if (s->abort) {
+      linger lg{1, 0};
+      ::setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    ::close(s->fd);
+    s->fd = -1;
+    s->in_free_list = true;
+    free_.push_back(s);
+  }
+
+  UringSocket* allocate() noexcept {
+    if (!free_.empty()) {
+      UringSocket* s = free_.back();
+      free_.pop_back();
+      *s = UringSocket{};
+      return s;
+    }
+    auto* s = new (std::nothrow) UringSocket;
+    if (s) all_.push_back(s);
+    return s;
+  }
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool needs_enable_ = false;
+  bool deferred_taskrun_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  char* buffers_ = nullptr;
+  int wakefd_ = -1;
+  uint64_t wake_value_ = 0;
+  std::vector<UringSocket*> all_, free_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_uring_backend(std::string* err) noexcept {
+  auto b = std::unique_ptr<UringBackend>(new (std::nothrow) UringBackend);
+  if (!b) {
+    *err = "out of memory";
+    return nullptr;
+  }
+  std::string why = b->init();
+  if (!why.empty()) {
+    *err = why;
+    return nullptr;
+  }
+  return b;
+}
+
+}  // namespace barrage

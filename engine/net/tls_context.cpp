@@ -1,0 +1,82 @@
+// SSL_CTX set-up. Verification is on unless the embedder turns it off
+// explicitly; the system store is always loaded so a test CA adds to it.
+#include "net/tls_context.hpp"
+
+#include <openssl/err.h>
+
+#include "net/tls_session.hpp"
+
+namespace barrage {
+
+std::string tls_error_string() {
+  std::string out;
+  unsigned long e;
+  char buf[256];
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& opts, std::string* err) {
+  std::unique_ptr<TlsContext> c(new TlsContext);
+  ERR_clear_error();
+  c->ctx_ = SSL_CTX_new(TLS_client_method());
+  if (!c->ctx_) {
+    *err = "SSL_CTX_new: " + tls_error_string();
+    return nullptr;
+  }
+  c->verify_peer_ = opts.verify_peer;
+  c->bio_method_ = TlsSession::make_bio_method();
+  if (!c->bio_method_) {
+    *err = "BIO_meth_new failed";
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(c->ctx_, TLS1_2_VERSION);
+  // Idle keep-alive connections then hold no TLS read/write buffers.
+  SSL_CTX_set_mode(c->ctx_, SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_set_default_verify_paths(c->ctx_) != 1) ERR_clear_error();
+  if (!opts.ca_file.empty() &&
+      SSL_CTX_load_verify_locations(c->ctx_, opts.ca_file.c_str(), nullptr) != 1) {
+    *err = "cannot load CA file '" + opts.ca_file + "': " + tls_error_string();
+    return nullptr;
+  }
+  SSL_CTX_set_verify(c->ctx_, opts.verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(c->ctx_, alpn, sizeof alpn);
+  // Sessions (TLS 1.3 tickets arrive after the handshake) are kept per
+  // origin by the new-session callback rather than OpenSSL's internal cache.
+  SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_set_app_data(c->ctx_, c.get());
+  SSL_CTX_sess_set_new_cb(c->ctx_, [](SSL* ssl, SSL_SESSION* sess) -> int {
+    auto* self = static_cast<TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    auto* session = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+    if (!self || !session) return 0;
+    self->store_session(session->origin(), sess);
+    return 1;
+  });
+  return c;
+}
+
+TlsContext::~TlsContext() {
+  for (auto& [k, s] : sessions_) SSL_SESSION_free(s);
+  if (ctx_) SSL_CTX_free(ctx_);
+  if (bio_method_) BIO_meth_free(bio_method_);
+}
+
+SSL_SESSION* TlsContext::session_for(const std::string& origin) const noexcept {
+  auto it = sessions_.find(origin);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void TlsContext::store_session(const std::string& origin, SSL_SESSION* session) noexcept {
+  auto [it, inserted] = sessions_.try_emplace(origin, session);
+  if (!inserted) {
+    SSL_SESSION_free(it->second);
+    it->second = session;
+  }
+}
+
+}  // namespace barrage
