@@ -72,7 +72,9 @@ typedef enum brg_status {
  * option also reads BARRAGE_<NAME> (e.g. BARRAGE_MAX_INFLIGHT), which wins. */
 typedef enum brg_option {
   BRG_OPT_MAX_INFLIGHT = 1,        /* int, default 256; env MAX_CONCURRENT_LLM */
-  BRG_OPT_MAX_CONNS_PER_HOST = 2,  /* int, default 256 */
+  BRG_OPT_MAX_CONNS_PER_HOST = 2,  /* int, default 0 = bounded by MAX_INFLIGHT only (HTTP/1.1
+                                      carries one request per connection, so a smaller value
+                                      also caps the requests in flight to one origin) */
   BRG_OPT_RATE_LIMIT = 3,          /* int, requests per period, 0 = off; env LLM_RATE_LIMIT */
   BRG_OPT_RATE_PERIOD_MS = 4,      /* int, default 60000; env LLM_RATE_PERIOD (seconds) */
   BRG_OPT_RATE_BURST = 5,          /* int, 0 = same as RATE_LIMIT */
@@ -242,6 +244,8 @@ struct brg_stats {
 };
 
 /* [owner]; [any] in threaded mode, where figures may be a moment old.
+ * Counters move when the reactor handles an event: a request counts as
+ * submitted once a reactor turn (brg_poll, or the engine thread) took it in.
  * Set out->size first; fields past it are left alone. 0, or BRG_E_INVALID. */
 BRG_EXTERN int brg_stats(const brg_engine *e, struct brg_stats *out);
 

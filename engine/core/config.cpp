@@ -27,7 +27,7 @@ constexpr int64_t kMax = INT64_MAX / 2;
 
 const IntOption kIntOptions[] = {
     {BRG_OPT_MAX_INFLIGHT, &EngineConfig::max_inflight, 1, 1 << 24, "BARRAGE_MAX_INFLIGHT", "MAX_CONCURRENT_LLM", Unit::plain},
-    {BRG_OPT_MAX_CONNS_PER_HOST, &EngineConfig::max_conns_per_host, 1, 1 << 24, "BARRAGE_MAX_CONNS_PER_HOST", nullptr, Unit::plain},
+    {BRG_OPT_MAX_CONNS_PER_HOST, &EngineConfig::max_conns_per_host, 0, 1 << 24, "BARRAGE_MAX_CONNS_PER_HOST", nullptr, Unit::plain},
     {BRG_OPT_RATE_LIMIT, &EngineConfig::rate_limit, 0, kMax, "BARRAGE_RATE_LIMIT", "LLM_RATE_LIMIT", Unit::plain},
     {BRG_OPT_RATE_PERIOD_MS, &EngineConfig::rate_period_ms, 1, kMax, "BARRAGE_RATE_PERIOD_MS", "LLM_RATE_PERIOD", Unit::seconds_to_ms},
     {BRG_OPT_RATE_BURST, &EngineConfig::rate_burst, 0, kMax, "BARRAGE_RATE_BURST", nullptr, Unit::plain},

@@ -9,7 +9,7 @@ namespace barrage {
 
 struct EngineConfig {
   int64_t max_inflight = 256;
-  int64_t max_conns_per_host = 256;
+  int64_t max_conns_per_host = 0;  // 0: only max_inflight bounds it
   int64_t rate_limit = 0;
   int64_t rate_period_ms = 60000;
   int64_t rate_burst = 0;

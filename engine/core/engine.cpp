@@ -128,6 +128,11 @@ Engine::~Engine() {
 
 uint64_t Engine::now_ms() const noexcept { return monotonic_ms(); }
 
+// Timers are rounded up to the next ms so that none fires early.
+uint64_t Engine::expiry_after(int64_t ms) const noexcept {
+  return ceil_ms(monotonic_ns() + uint64_t(ms) * 1000000);
+}
+
 // ---- submission (caller's thread) -------------------------------------------
 
 int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) noexcept {
@@ -352,7 +357,7 @@ void Engine::start_attempt(Request* r) noexcept {
   }
   ++r->attempts;
   r->first_byte_ns = 0;
-  wheel_->arm(r->attempt_timer, now_ms() + uint64_t(r->timeout_ms));
+  wheel_->arm(r->attempt_timer, expiry_after(r->timeout_ms));
   if (!r->force_fresh) {
     if (Connection* c = o->take_idle()) {
       conns_idle_.sub();
@@ -394,7 +399,7 @@ void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept 
   c->addr_index = addr_index;
   c->timer.fn = on_connection_timer;
   c->timer.ctx = c;
-  wheel_->arm(c->timer, now_ms() + uint64_t(cfg_.connect_timeout_ms));
+  wheel_->arm(c->timer, expiry_after(cfg_.connect_timeout_ms));
   c->owner_data = r;
   r->conn = c;
   r->state = Request::State::active;
@@ -443,7 +448,7 @@ void Engine::fail_attempt(Request* r, int status, std::string message, int http_
   if (retryable && r->retries < uint32_t(r->max_retries)) {
     int64_t delay = backoff_delay_ms(retry_, r->retries + 1, random_.next());
     if (retry_after > delay) delay = retry_after;
-    uint64_t at = now_ms() + uint64_t(delay);
+    uint64_t at = expiry_after(delay);
     // A retry that cannot start before the deadline would only end in a
     // timeout; report the real failure now instead.
     if (!r->deadline_at_ms || at < r->deadline_at_ms) {
@@ -538,7 +543,7 @@ Origin* Engine::origin_for(const http::Url& url) noexcept {
     o->port = url.port;
     o->tls = url.scheme == http::Scheme::https;
     o->host_is_ip = url.host_is_ip;
-    o->max_open = size_t(cfg_.max_conns_per_host);
+    o->max_open = cfg_.max_conns_per_host > 0 ? size_t(cfg_.max_conns_per_host) : SIZE_MAX;
     o->resolve_error = resolve_without_dns(url.host, url.port, o->addrs);
     Origin* raw = o.get();
     origins_.emplace(std::move(key), std::move(o));
@@ -556,7 +561,7 @@ void Engine::connection_available(Connection* c) noexcept {
   }
   o->put_idle(c);
   conns_idle_.add();
-  wheel_->arm(c->timer, now_ms() + uint64_t(cfg_.idle_timeout_ms));
+  wheel_->arm(c->timer, expiry_after(cfg_.idle_timeout_ms));
 }
 
 void Engine::retire(Connection* c) noexcept {
@@ -630,7 +635,7 @@ void Engine::on_response(Connection& c) noexcept {
   r->conn = nullptr;
   r->state = Request::State::backoff;  // detached from the connection
   http::Usage usage;
-  if (!body.empty()) usage = http::extract_usage(body);
+  if (!body.empty()) usage = usage_reader_.read(body);
   if (status >= 200 && status < 300) {
     wheel_->cancel(r->attempt_timer);
     finish(r, BRG_OK, status, "", std::move(body), usage.prompt_tokens, usage.completion_tokens);

@@ -17,6 +17,7 @@
 #include "core/request.hpp"
 #include "core/result.hpp"
 #include "flow/retry_policy.hpp"
+#include "http/usage.hpp"
 #include "loop/backend.hpp"
 #include "loop/counter.hpp"
 #include "loop/intrusive_list.hpp"
@@ -98,6 +99,7 @@ class Engine final : private ConnectionEvents {
   void on_failure(Connection& c, int status, std::string message) noexcept override;
 
   uint64_t now_ms() const noexcept;
+  uint64_t expiry_after(int64_t ms) const noexcept;
 
   EngineConfig cfg_;
   std::unique_ptr<Backend> backend_;
@@ -106,6 +108,7 @@ class Engine final : private ConnectionEvents {
   std::unique_ptr<TimerWheel> wheel_;
   ConnectionEnv conn_env_;
   std::string scratch_;
+  http::UsageReader usage_reader_;
   RetryPolicy retry_;
   Random random_{0};
 

@@ -170,12 +170,14 @@ class EpollBackend final : public Backend {
         if (s->closed()) return;
       }
     }
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) drain(s);
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+      drain(s, ev & (EPOLLRDHUP | EPOLLERR | EPOLLHUP));
   }
 
   // Reads until the socket is empty. A short read means it was drained:
-  // with edge triggering, new data raises a new edge.
-  void drain(EpollSocket* s) noexcept {
+  // new data raises a new edge. But a hang-up or error reported in this
+  // same event raises none, so then read on until recv says EOF or error.
+  void drain(EpollSocket* s, bool hangup) noexcept {
     for (;;) {
       ssize_t n = ::recv(s->fd, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT);
       if (n < 0) {
@@ -185,7 +187,7 @@ class EpollBackend final : public Backend {
         return;
       }
       s->handler->on_received(rbuf_.data(), n);
-      if (n == 0 || s->closed() || size_t(n) < rbuf_.size()) return;
+      if (n == 0 || s->closed() || (size_t(n) < rbuf_.size() && !hangup)) return;
     }
   }
 

@@ -54,6 +54,7 @@ class UringBackend final : public Backend {
     if (buf_ring_) ::munmap(buf_ring_, ring_bytes());
     if (buffers_) ::munmap(buffers_, size_t(kBufCount) * kBufSize);
     if (wakefd_ >= 0) ::close(wakefd_);
+    if (notify_fd_ >= 0) ::close(notify_fd_);
   }
 
   // Returns "" or why io_uring cannot serve here.
@@ -111,7 +112,22 @@ class UringBackend final : public Backend {
   }
 
   BackendKind kind() const noexcept override { return BackendKind::io_uring; }
-  int poll_fd() const noexcept override { return ring_.ring_fd; }
+  // With DEFER_TASKRUN, completions wait as task work that only wakes a
+  // thread inside io_uring_enter, never a poll() on the ring fd; the kernel
+  // does signal a registered eventfd for it. Registered on first use, so
+  // engines nobody embeds pay nothing.
+  int poll_fd() const noexcept override {
+    if (notify_fd_ < 0) {
+      int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (fd < 0) return -1;
+      if (io_uring_register_eventfd(const_cast<io_uring*>(&ring_), fd) < 0) {
+        ::close(fd);
+        return -1;
+      }
+      notify_fd_ = fd;
+    }
+    return notify_fd_;
+  }
   bool has_pending() const noexcept override {
     return needs_enable_ || io_uring_sq_ready(const_cast<io_uring*>(&ring_)) > 0;
   }
@@ -175,6 +191,10 @@ class UringBackend final : public Backend {
       if (rc < 0) return rc;
       needs_enable_ = false;
       arm_wake();
+    }
+    if (notify_fd_ >= 0) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t n = ::read(notify_fd_, &v, sizeof v);  // re-arm readiness
     }
     io_uring_cqe* cqe = nullptr;
     int rc;
@@ -333,6 +353,7 @@ class UringBackend final : public Backend {
   io_uring_buf_ring* buf_ring_ = nullptr;
   char* buffers_ = nullptr;
   int wakefd_ = -1;
+  mutable int notify_fd_ = -1;
   uint64_t wake_value_ = 0;
   std::vector<UringSocket*> all_, free_;
 };

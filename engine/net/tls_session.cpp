@@ -54,6 +54,11 @@ long TlsSession::bio_ctrl(BIO*, int cmd, long, void*) {
 TlsSession::~TlsSession() { reset(); }
 
 void TlsSession::reset() noexcept {
+  // SSL_free without a shutdown marks the session non-resumable
+  // (ssl_clear_bad_session). Closing after a clean exchange is not a reason
+  // to forget the origin's session; a TLS error is.
+  if (ssl_ && error_.empty() && SSL_is_init_finished(ssl_))
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   if (ssl_) SSL_free(ssl_);
   ssl_ = nullptr;
   in_ = nullptr;

@@ -195,9 +195,9 @@ void Connection::handle_eof() noexcept {
   }
   switch (state_) {
     case State::busy:
+      // Cut off mid-answer: a transport failure like a reset, so retryable.
       if (parser_.started())
-        fail(BRG_E_PROTOCOL, "connection closed before the end of the response (" +
-                                 parser_.error_message() + ")");
+        fail(BRG_E_IO, "connection closed by " + addr_.to_string() + " before the end of the response");
       else
         fail(BRG_E_IO, "connection closed by " + addr_.to_string() + " before any response byte");
       break;

@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""run_nginx_test.py: libbarrage against nginx, an HTTP/TLS peer we did not
+write. One run per backend (io_uring, epoll), forced with BRG_OPT_BACKEND.
+
+  1. a throw-away prefix with a test CA and two P-256 leaf certificates made
+     with the openssl CLI: one for localhost/127.0.0.1, one for
+     wrong.example only (served on a second port);
+  2. nginx (worker_processes 1, keep-alive for a million requests) answering
+     every POST with a fixed ~600-byte chat.completion body whose usage says
+     17 prompt and 42 completion tokens; /status429 answers 429; a
+     stub_status location lets us count what nginx really saw;
+  3. examples/load_c: 10000 requests, 500 in flight, every body checked
+     byte for byte and every usage figure checked; nginx's own counters must
+     agree with the engine's (requests and connections);
+  4. nginx_probe: the wrong-host port must fail with BRG_E_TLS and a
+     hostname error; the right port without the test CA must fail with
+     BRG_E_TLS; https://127.0.0.1 (IP SAN) must succeed; /status429 must give
+     BRG_E_HTTP/429 after exactly 1 + max_retries attempts.
+
+nginx is stopped (pid file, then its process group member pids) and the
+prefix removed on every exit path, including SIGTERM from meson's timeout.
+Exit 77 (skip) only when no nginx binary exists. Standard library only.
+
+Usage: run_nginx_test.py --backend io_uring|epoll --load-c PATH --probe PATH
+                         [--requests 10000] [--inflight 500] [--keep]"""
+
+import argparse
+import http.client
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+# The fixed answer. No '$' (nginx variables), no "'" or '\' (nginx quoting).
+# Contains multi-byte UTF-8 so "byte-exact" means something.
+BODY = (
+    '{"id":"chatcmpl-barrage-nginx-0001","object":"chat.completion",'
+    '"created":1700000000,"model":"gpt-4o-mini-2024-07-18",'
+    '"choices":[{"index":0,"message":{"role":"assistant","content":'
+    '"Hello from nginx, an HTTP and TLS peer barrage did not write. '
+    'Ünïcödé bytes — on purpose.",'
+    '"refusal":null},"logprobs":null,"finish_reason":"stop"}],'
+    '"usage":{"prompt_tokens":17,"completion_tokens":42,"total_tokens":59,'
+    '"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
+    '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},'
+    '"system_fingerprint":"fp_barrage_nginx"}'
+)
+BODY_429 = ('{"error":{"message":"Rate limit reached for requests","type":"requests",'
+            '"param":null,"code":"rate_limit_exceeded"}}')
+PROMPT_TOKENS = 17
+COMPLETION_TOKENS = 42
+
+
+class Failure(Exception):
+    pass
+
+
+class Terminated(Exception):
+    pass
+
+
+def on_sigterm(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+    log(f"ok: {msg}")
+
+
+def run(cmd, **kw):
+    log("+ " + " ".join(cmd))
+    return subprocess.run(cmd, **kw)
+
+
+def openssl(args, cwd):
+    p = run(["openssl"] + args, cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise Failure(f"openssl {' '.join(args)} failed: {p.stderr.strip()}")
+    return p.stdout
+
+
+def make_pki(d):
+    """Test CA + leaf for localhost/127.0.0.1 + leaf for wrong.example."""
+    openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"], d)
+    openssl(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3",
+             "-subj", "/CN=barrage nginx test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-addext", "subjectKeyIdentifier=hash",
+             "-out", "ca.pem"], d)
+    for name, san in (("leaf", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:wrong.example")):
+        cn = "localhost" if name == "leaf" else "wrong.example"
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    f"subjectAltName={san}\n"
+                    "subjectKeyIdentifier=hash\n"
+                    "authorityKeyIdentifier=keyid\n")
+        openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-out", f"{name}.key"], d)
+        openssl(["req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr"], d)
+        openssl(["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-sha256", "-extfile", f"{name}.ext",
+                 "-out", f"{name}.pem"], d)
+        out = openssl(["verify", "-CAfile", "ca.pem", f"{name}.pem"], d)
+        check(out.strip().endswith("OK"), f"openssl verifies {name}.pem against the test CA")
+    # The leaf really carries the SANs we rely on.
+    text = openssl(["x509", "-in", "leaf.pem", "-noout", "-ext", "subjectAltName"], d)
+    check("DNS:localhost" in text and "IP Address:127.0.0.1" in text,
+          "leaf.pem has SAN DNS:localhost and IP:127.0.0.1")
+    text = openssl(["x509", "-in", "wrong.pem", "-noout", "-ext", "subjectAltName"], d)
+    check("DNS:wrong.example" in text and "localhost" not in text and "127.0.0.1" not in text,
+          "wrong.pem has only SAN DNS:wrong.example")
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write_conf(prefix, port, wrong_port, have_stub):
+    tmp = os.path.join(prefix, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    stub = "    location = /nginx_status { stub_status; }\n" if have_stub else ""
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    # Stay within the hard limit: raising it needs CAP_SYS_RESOURCE, which
+    # even root lacks in a container, and a failed setrlimit is an [alert].
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 45000 if hard == resource.RLIM_INFINITY else min(hard, 45000)
+    conf = f"""# generated by run_nginx_test.py
+{user}daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile {nofile};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+  worker_connections 20000;
+}}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:barrage:10m;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name localhost;
+    ssl_certificate {prefix}/leaf.pem;
+    ssl_certificate_key {prefix}/leaf.key;
+    location / {{
+      default_type application/json;
+      return 200 '{BODY}';
+    }}
+    location /status429 {{
+      default_type application/json;
+      add_header Retry-After 1 always;
+      return 429 '{BODY_429}';
+    }}
+{stub}  }}
+  server {{
+    listen 127.0.0.1:{wrong_port} ssl;
+    server_name wrong.example;
+    ssl_certificate {prefix}/wrong.pem;
+    ssl_certificate_key {prefix}/wrong.key;
+    location / {{
+      default_type application/json;
+      return 200 '{BODY}';
+    }}
+  }}
+}}
+"""
+    path = os.path.join(prefix, "nginx.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(conf)
+    return path
+
+
+def wait_for_port(port, proc, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise Failure(f"nginx exited early with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise Failure(f"nginx did not accept on port {port} within {timeout} s")
+
+
+def stub_status(port, ca_file):
+    """nginx's own counters: (active, accepts, handled, requests)."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    c = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=10)
+    try:
+        c.request("GET", "/nginx_status")
+        r = c.getresponse()
+        text = r.read().decode()
+    finally:
+        c.close()
+    m = re.search(r"Active connections:\s*(\d+).*?\n\s*(\d+)\s+(\d+)\s+(\d+)", text, re.S)
+    if r.status != 200 or not m:
+        raise Failure(f"unexpected stub_status answer {r.status}: {text!r}")
+    return tuple(int(x) for x in m.groups())
+
+
+def parse_summary(line):
+    fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    want = ["requests", "ok", "errors", "seconds", "req_per_s", "cpu_us_per_req",
+            "maxrss_kb", "backend", "conns_opened", "tls_resumed"]
+    missing = [k for k in want if k not in fields]
+    if missing:
+        raise Failure(f"summary line lacks {missing}: {line!r}")
+    return fields
+
+
+def parse_probe(out):
+    """key=value lines; error may span lines; body runs to the end."""
+    res = {}
+    head, sep, body = out.partition("\nbody=")
+    if not sep:
+        raise Failure(f"probe output has no body= line: {out!r}")
+    res["body"] = body
+    m = re.search(r"^error=(.*)\nbody_len=(\d+)$", head, re.S | re.M)
+    if not m:
+        raise Failure(f"probe output malformed: {out!r}")
+    res["error"], res["body_len"] = m.group(1), int(m.group(2))
+    for line in head[:m.start()].splitlines():
+        k, _, v = line.partition("=")
+        res[k] = v
+    for k in ("status", "http", "attempts", "prompt_tokens", "completion_tokens", "user_data"):
+        res[k] = int(res[k])
+    return res
+
+
+def probe(args, url, ca, retries, label, taskset):
+    cmd = taskset + [args.probe, url, args.backend, ca, str(retries)]
+    p = run(cmd, capture_output=True, timeout=90)
+    out = p.stdout.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    if p.returncode != 0:
+        raise Failure(f"{label}: nginx_probe exited {p.returncode}: {err.strip()} {out.strip()}")
+    r = parse_probe(out)
+    log(f"{label}: status={r['status_name']}({r['status']}) http={r['http']} "
+        f"attempts={r['attempts']} backend={r['backend']} error={r['error']!r}")
+    check(r["backend"] == args.backend, f"{label}: probe ran on the {args.backend} backend")
+    check(r["user_data"] == 0x5eed, f"{label}: user_data comes back untouched")
+    return r
+
+
+def stop_nginx(proc, prefix):
+    """SIGTERM (fast shutdown) the master named in the pid file, then make
+    sure it and its worker are gone."""
+    pids = set()
+    try:
+        with open(os.path.join(prefix, "nginx.pid")) as f:
+            pids.add(int(f.read().strip()))
+    except (OSError, ValueError):
+        pass
+    if proc is not None:
+        pids.add(proc.pid)
+    # Workers of this master, found by parent pid in /proc/*/stat.
+    workers = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces, so split after ')'.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) in pids:
+            workers.add(int(entry))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    if proc is not None:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 5
+    for pid in workers:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def nginx_log_problems(prefix):
+    try:
+        with open(os.path.join(prefix, "error.log"), errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return "", []
+    bad = [l for l in text.splitlines() if re.search(r"\[(emerg|alert|crit)\]", l)]
+    return text, bad
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", required=True, choices=["io_uring", "epoll"])
+    ap.add_argument("--load-c", required=True)
+    ap.add_argument("--probe", required=True)
+    ap.add_argument("--requests", type=int, default=10000)
+    ap.add_argument("--inflight", type=int, default=500)
+    ap.add_argument("--keep", action="store_true", help="keep the prefix for inspection")
+    args = ap.parse_args()
+
+    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if nginx is None:
+        log("nginx not installed: skipping")
+        return 77
+    if shutil.which("openssl") is None:
+        log("FAIL: openssl CLI not found (needed to make the test CA)")
+        return 1
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = len(cpus) >= 2 and shutil.which("taskset") is not None
+    pin_client = ["taskset", "-c", str(cpus[0])] if pin else []
+    pin_server = ["taskset", "-c", str(cpus[1])] if pin else []
+
+    prefix = tempfile.mkdtemp(prefix=f"barrage-nginx-{args.backend}-")
+    proc = None
+    summary = None
+    rc = 1
+    try:
+        make_pki(prefix)
+        ca = os.path.join(prefix, "ca.pem")
+        port, wrong_port = free_port(), free_port()
+        while wrong_port == port:
+            wrong_port = free_port()
+        v = subprocess.run([nginx, "-V"], capture_output=True, text=True)
+        have_stub = "http_stub_status_module" in (v.stdout + v.stderr)
+        conf = write_conf(prefix, port, wrong_port, have_stub)
+        t = run([nginx, "-t", "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")],
+                capture_output=True, text=True)
+        if t.returncode != 0:
+            raise Failure(f"nginx -t rejected the config: {t.stderr}")
+
+        log(f"starting nginx on 127.0.0.1:{port} (right cert) and :{wrong_port} (wrong.example)"
+            + (f", pinned to CPU {cpus[1]}" if pin else ""))
+        proc = subprocess.Popen(pin_server + [nginx, "-p", prefix, "-c", conf,
+                                              "-e", os.path.join(prefix, "error.log")])
+        wait_for_port(port, proc)
+        wait_for_port(wrong_port, proc)
+
+        url = f"https://localhost:{port}/v1/chat/completions"
+
+        # --- load: N requests, INFLIGHT in flight, every answer checked ---
+        before = stub_status(port, ca) if have_stub else None
+        env = dict(os.environ)
+        env["EXPECT_BODY"] = BODY
+        env["EXPECT_PROMPT"] = str(PROMPT_TOKENS)
+        env["EXPECT_COMPLETION"] = str(COMPLETION_TOKENS)
+        cmd = pin_client + [args.load_c, url, str(args.requests), str(args.inflight), args.backend, ca]
+        try:
+            p = run(cmd, env=env, capture_output=True, text=True, timeout=200)
+        except subprocess.TimeoutExpired as e:
+            raise Failure(f"load_c did not finish within 200 s; stderr: {e.stderr}")
+        if p.stderr.strip():
+            log(p.stderr.rstrip())
+        lines = [l for l in p.stdout.splitlines() if l.startswith("requests=")]
+        if len(lines) != 1:
+            raise Failure(f"load_c exited {p.returncode} without one summary line: {p.stdout!r}")
+        summary = lines[0]
+        log(f"LOAD_C SUMMARY [{args.backend}]: {summary}")
+        s = parse_summary(summary)
+        check(p.returncode == 0, f"load_c exits 0 (got {p.returncode})")
+        check(int(s["requests"]) == args.requests, f"requests={s['requests']} == {args.requests}")
+        check(int(s["ok"]) == args.requests, f"ok={s['ok']} == {args.requests}")
+        check(int(s["errors"]) == 0, f"errors={s['errors']} == 0")
+        check(s["backend"] == args.backend, f"engine ran on backend={s['backend']} as requested")
+        conns = int(s["conns_opened"])
+        check(1 <= conns <= args.inflight,
+              f"conns_opened={conns} within 1..{args.inflight} (MAX_CONNS_PER_HOST)")
+        check(float(s["req_per_s"]) > 0 and float(s["cpu_us_per_req"]) > 0,
+              "req_per_s and cpu_us_per_req are positive")
+        check(int(s["maxrss_kb"]) > 0, "maxrss_kb is positive")
+
+        if have_stub:
+            after = stub_status(port, ca)
+            d_accepts = after[1] - before[1]
+            d_requests = after[3] - before[3]
+            # Each stub_status fetch counts itself once (one connection, one
+            # request), so the load accounts for the deltas minus one.
+            check(d_requests - 1 == args.requests,
+                  f"nginx counted {d_requests - 1} requests from load_c, the engine sent {args.requests}")
+            check(d_accepts - 1 == conns,
+                  f"nginx accepted {d_accepts - 1} connections from load_c, engine reports conns_opened={conns}")
+        else:
+            log("note: nginx lacks stub_status; server-side counters not cross-checked")
+
+        # --- TLS: wrong host name on a certificate from the trusted CA ---
+        r = probe(args, f"https://localhost:{wrong_port}/v1/chat/completions", ca, 0,
+                  "wrong-host", pin_client)
+        check(r["status"] == -9 and r["status_name"] == "BRG_E_TLS",
+              f"wrong-host: status is BRG_E_TLS (-9), got {r['status_name']} ({r['status']})")
+        check(r["http"] == 0, "wrong-host: no HTTP response (http_status 0)")
+        check(re.search(r"certificate", r["error"], re.I) is not None and
+              re.search(r"host ?name", r["error"], re.I) is not None,
+              f"wrong-host: error names the certificate and the hostname: {r['error']!r}")
+        check(r["body_len"] == 0, "wrong-host: no body")
+
+        # --- TLS: the right host, but without the test CA (system store) ---
+        r = probe(args, url, "-", 0, "untrusted-ca", pin_client)
+        check(r["status"] == -9, f"untrusted-ca: status is BRG_E_TLS (-9), got {r['status_name']}")
+        check(re.search(r"certificate|issuer", r["error"], re.I) is not None,
+              f"untrusted-ca: error names the certificate problem: {r['error']!r}")
+
+        # --- TLS: by IP address, verified against the IP SAN ---
+        r = probe(args, f"https://127.0.0.1:{port}/v1/chat/completions", ca, 0, "ip-san", pin_client)
+        check(r["status"] == 0 and r["http"] == 200, f"ip-san: BRG_OK and HTTP 200, got "
+              f"{r['status_name']} http={r['http']} error={r['error']!r}")
+        check(r["body"] == BODY, "ip-san: body is byte-exact")
+        check(r["prompt_tokens"] == PROMPT_TOKENS and r["completion_tokens"] == COMPLETION_TOKENS,
+              f"ip-san: usage {r['prompt_tokens']}/{r['completion_tokens']} == 17/42")
+        check(r["error"] == "", "ip-san: error text is empty on success")
+
+        # --- HTTP 429: no retries, then two retries ---
+        url429 = f"https://localhost:{port}/status429"
+        r = probe(args, url429, ca, 0, "429-no-retry", pin_client)
+        check(r["status"] == -12 and r["http"] == 429,
+              f"429-no-retry: BRG_E_HTTP with http 429, got {r['status_name']} http={r['http']}")
+        check(r["attempts"] == 1, f"429-no-retry: exactly 1 attempt, got {r['attempts']}")
+        check(r["body"] == BODY_429, "429-no-retry: the error body is passed through byte-exact")
+        r = probe(args, url429, ca, 2, "429-two-retries", pin_client)
+        check(r["status"] == -12 and r["http"] == 429,
+              f"429-two-retries: BRG_E_HTTP with http 429, got {r['status_name']} http={r['http']}")
+        check(r["attempts"] == 3, f"429-two-retries: exactly 3 attempts, got {r['attempts']}")
+        check(r["body"] == BODY_429, "429-two-retries: the error body is passed through byte-exact")
+
+        check(proc.poll() is None, "nginx is still running after all of the above")
+        rc = 0
+    except Failure as e:
+        log(f"FAIL: {e}")
+        rc = 1
+    except Terminated as e:
+        log(f"FAIL: terminated ({e}), cleaning up")
+        rc = 1
+    except subprocess.TimeoutExpired as e:
+        log(f"FAIL: timed out: {e}")
+        rc = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_nginx(proc, prefix)
+        text, bad = nginx_log_problems(prefix)
+        if bad:
+            log("FAIL: nginx error.log has emerg/alert/crit lines:\n" + "\n".join(bad[:20]))
+            rc = 1
+        if rc != 0 and text:
+            log("--- nginx error.log (tail) ---\n" + "\n".join(text.splitlines()[-30:]))
+        if args.keep:
+            log(f"kept {prefix}")
+        else:
+            shutil.rmtree(prefix, ignore_errors=True)
+        if summary:
+            # Last line of the log, so CI shows throughput and CPU at a glance.
+            log(f"LOAD_C SUMMARY [{args.backend}]: {summary}")
+    log("PASS" if rc == 0 else "FAILED")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+// EngineConfig: defaults, range checks, and the environment names
+// (BARRAGE_* and the wrapper aliases, with their units).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "barrage.h"
+#include "core/config.hpp"
+
+namespace barrage {
+namespace {
+
+std::map<std::string, std::string>* g_env = nullptr;  // test-local fake environment
+const char* fake_getenv(const char* name) {
+  auto it = g_env->find(name);
+  return it == g_env->end() ? nullptr : it->second.c_str();
+}
+
+std::string from_env(EngineConfig& c, std::map<std::string, std::string> env) {
+  g_env = &env;
+  std::string err = config_from_env(c, fake_getenv);
+  g_env = nullptr;
+  return err;
+}
+
+TEST(Config, DefaultsAreSafe) {
+  EngineConfig c;
+  EXPECT_EQ(c.verify_peer, 1);
+  EXPECT_EQ(c.allow_http, 0);
+  EXPECT_GT(c.max_inflight, 0);
+  EXPECT_GT(c.max_response_bytes, 0);
+  EXPECT_EQ(c.backend, BRG_BACKEND_AUTO);
+}
+
+TEST(Config, SetIntValidatesRangeAndLeavesValueOnError) {
+  EngineConfig c;
+  EXPECT_EQ(config_set_int(c, BRG_OPT_MAX_INFLIGHT, 1000), "");
+  EXPECT_EQ(c.max_inflight, 1000);
+  std::string err = config_set_int(c, BRG_OPT_MAX_INFLIGHT, 0);
+  EXPECT_NE(err.find("out of range"), std::string::npos) << err;
+  EXPECT_EQ(c.max_inflight, 1000);
+  EXPECT_NE(config_set_int(c, BRG_OPT_BACKEND, 3), "");
+  EXPECT_NE(config_set_int(c, BRG_OPT_VERIFY_PEER, 2), "");
+  EXPECT_NE(config_set_int(c, BRG_OPT_CA_FILE, 1), "") << "string option through set_int";
+  EXPECT_NE(config_set_int(c, 9999, 1), "");
+}
+
+TEST(Config, SetStrOnlyForStringOptions) {
+  EngineConfig c;
+  EXPECT_EQ(config_set_str(c, BRG_OPT_CA_FILE, "/tmp/ca.pem"), "");
+  EXPECT_EQ(c.ca_file, "/tmp/ca.pem");
+  EXPECT_EQ(config_set_str(c, BRG_OPT_CA_FILE, nullptr), "");
+  EXPECT_EQ(c.ca_file, "");
+  EXPECT_NE(config_set_str(c, BRG_OPT_MAX_INFLIGHT, "5"), "");
+}
+
+TEST(Config, WrapperAliasesUseTheirUnits) {
+  EngineConfig c;
+  EXPECT_EQ(from_env(c, {{"MAX_CONCURRENT_LLM", "40"},
+                         {"LLM_RATE_LIMIT", "500"},
+                         {"LLM_RATE_PERIOD", "60"},
+                         {"ASYNC_LLM_TIMEOUT", "2.5"}}),
+            "");
+  EXPECT_EQ(c.max_inflight, 40);
+  EXPECT_EQ(c.rate_limit, 500);
+  EXPECT_EQ(c.rate_period_ms, 60000);
+  EXPECT_EQ(c.timeout_ms, 2500);
+}
+
+TEST(Config, BarrageNamesWinOverAliases) {
+  EngineConfig c;
+  EXPECT_EQ(from_env(c, {{"MAX_CONCURRENT_LLM", "40"}, {"BARRAGE_MAX_INFLIGHT", "7"},
+                         {"BARRAGE_TIMEOUT_MS", "1234"}, {"ASYNC_LLM_TIMEOUT", "99"},
+                         {"BARRAGE_BACKEND", "epoll"}, {"BARRAGE_VERIFY_PEER", "false"},
+                         {"BARRAGE_CA_FILE", "/x.pem"}}),
+            "");
+  EXPECT_EQ(c.max_inflight, 7);
+  EXPECT_EQ(c.timeout_ms, 1234);
+  EXPECT_EQ(c.backend, BRG_BACKEND_EPOLL);
+  EXPECT_EQ(c.verify_peer, 0);
+  EXPECT_EQ(c.ca_file, "/x.pem");
+}
+
+TEST(Config, BadEnvironmentValuesNameTheVariable) {
+  EngineConfig c;
+  std::string err = from_env(c, {{"MAX_CONCURRENT_LLM", "lots"}});
+  EXPECT_NE(err.find("MAX_CONCURRENT_LLM"), std::string::npos) << err;
+  EXPECT_NE(err.find("integer"), std::string::npos) << err;
+  err = from_env(c, {{"ASYNC_LLM_TIMEOUT", "-3"}});
+  EXPECT_NE(err.find("seconds"), std::string::npos) << err;
+  err = from_env(c, {{"BARRAGE_MAX_INFLIGHT", "0"}});
+  EXPECT_NE(err.find("out of range"), std::string::npos) << err;
+  err = from_env(c, {{"BARRAGE_BACKEND", "kqueue"}});
+  EXPECT_NE(err.find("backend"), std::string::npos) << err;
+  EXPECT_EQ(c.max_inflight, EngineConfig{}.max_inflight) << "a refused value changes nothing";
+}
+
+TEST(Config, EmptyVariablesAreIgnored) {
+  EngineConfig c;
+  EXPECT_EQ(from_env(c, {{"MAX_CONCURRENT_LLM", ""}}), "");
+  EXPECT_EQ(c.max_inflight, EngineConfig{}.max_inflight);
+}
+
+}  // namespace
+}  // namespace barrage
