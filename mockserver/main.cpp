@@ -20,7 +20,7 @@ const char kUsage[] =
     "  --port N                 port; 0 picks a free one (default 0)\n"
     "  --threads N              worker threads (default 1)\n"
     "  --plain                  plain HTTP, no TLS\n"
-    "  --cert FILE --key FILE   PEM certificate chain and key; otherwise a fresh\n"
+    "  --cert FILE  --key FILE  PEM certificate chain and key; otherwise a fresh\n"
     "                           in-memory CA issues one for localhost/127.0.0.1/::1\n"
     "  --write-ca FILE          write that generated CA (PEM) for clients to trust\n"
     "  --latency-ms N           added before every /v1/* answer\n"
@@ -104,6 +104,8 @@ int main(int argc, char** argv) {
     if (eq != std::string::npos) {
       value = a.substr(eq + 1);
       a.resize(eq);
+    } else if (std::strstr(kUsage, ("  " + a + " ").c_str()) == nullptr) {
+      die("unknown option " + a + "\n" + kUsage);
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {

@@ -467,12 +467,12 @@ void Engine::fail_attempt(Request* r, int status, std::string message, int http_
 
 void Engine::finish(Request* r, int status, int http_status, std::string error, std::string body,
                     int64_t prompt_tokens, int64_t completion_tokens) noexcept {
+  uint64_t now = monotonic_ns();  // the outcome is decided now; teardown is not its latency
   detach(r, true);
   if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
   if (r->deadline_timer.armed()) wheel_->cancel(r->deadline_timer);
   requests_.erase(r->id);
 
-  uint64_t now = monotonic_ns();
   auto* h = new (std::nothrow) ResultHolder;
   if (h) {
     h->pub = brg_result{};

@@ -21,7 +21,14 @@ std::string errno_text(int err) {
 Connection::Connection(const ConnectionEnv& env, OriginPool* origin) noexcept
     : env_(env), origin_(origin), parser_(env.limits) {}
 
-Connection::~Connection() { close(true); }
+// The socket and TLS state go here, not in close(): the owner frees closed
+// connections at the end of a reactor turn, so a burst of closes (a mass
+// deadline) never delays the results produced in the same turn.
+Connection::~Connection() {
+  if (socket_) env_.backend->close(socket_, abort_);
+  socket_ = nullptr;
+  tls_.reset();
+}
 
 bool Connection::open(const SockAddr& addr, bool tls, const std::string& host, bool host_is_ip,
                       const std::string& origin_key, int* err) noexcept {
@@ -59,11 +66,9 @@ void Connection::send_request(std::string_view wire, bool head_request) noexcept
 
 void Connection::close(bool abort) noexcept {
   if (state_ == State::closed) return;
-  state_ = State::closed;
-  if (socket_) env_.backend->close(socket_, abort);
-  socket_ = nullptr;
+  state_ = State::closed;  // from here on every socket event is ignored
+  abort_ = abort;
   sending_ = false;
-  tls_.reset();
 }
 
 void Connection::fail(int status, std::string message) noexcept {
@@ -86,6 +91,7 @@ void Connection::became_ready() noexcept {
 }
 
 void Connection::on_connected(int err) noexcept {
+  if (state_ == State::closed) return;
   if (err != 0) {
     fail(BRG_E_CONNECT, "connect to " + addr_.to_string() + " failed: " + errno_text(err));
     return;
@@ -103,6 +109,7 @@ void Connection::on_connected(int err) noexcept {
 }
 
 void Connection::on_sent(ssize_t res) noexcept {
+  if (state_ == State::closed) return;
   sending_ = false;
   if (res < 0) {
     fail(BRG_E_IO, "send to " + addr_.to_string() + " failed: " + errno_text(int(-res)));
@@ -114,6 +121,7 @@ void Connection::on_sent(ssize_t res) noexcept {
 }
 
 void Connection::on_received(const char* data, ssize_t n) noexcept {
+  if (state_ == State::closed) return;
   if (n < 0) {
     fail(BRG_E_IO, "receive from " + addr_.to_string() + " failed: " + errno_text(int(-n)));
     return;

@@ -61,7 +61,8 @@ class Connection final : public SocketHandler {
             const std::string& origin_key, int* err) noexcept;
   // Sends one serialized request (must outlive the response); state ready -> busy.
   void send_request(std::string_view wire, bool head_request) noexcept;
-  // Closes without any further event. abort = RST.
+  // No event is reported after this; the socket is released (RST when
+  // abort) when the connection is destroyed.
   void close(bool abort) noexcept;
 
   State state() const noexcept { return state_; }
@@ -102,6 +103,7 @@ class Connection final : public SocketHandler {
   State state_ = State::closed;
   bool use_tls_ = false;
   bool sending_ = false;
+  bool abort_ = true;
   TlsSession tls_;
   std::string out_;       // ciphertext (or plaintext) waiting to be sent
   std::string in_flight_; // what the backend is sending now
