@@ -21,6 +21,7 @@ struct EpollSocket : Socket {
   size_t send_total = 0;
   bool sending = false;
   bool connecting = true;
+  bool ended = false;  // EOF or error reported: the stream has nothing more to say
 };
 
 constexpr size_t kReadBuffer = 64 * 1024;
@@ -170,7 +171,7 @@ class EpollBackend final : public Backend {
         if (s->closed()) return;
       }
     }
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+    if (!s->ended && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
       drain(s, ev & (EPOLLRDHUP | EPOLLERR | EPOLLHUP));
   }
 
@@ -183,11 +184,19 @@ class EpollBackend final : public Backend {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        s->ended = true;
         s->handler->on_received(nullptr, -errno);
         return;
       }
+      if (n == 0) {
+        // Like io_uring's final recv CQE: EOF is reported once; a later
+        // reset of the same peer is not news.
+        s->ended = true;
+        s->handler->on_received(nullptr, 0);
+        return;
+      }
       s->handler->on_received(rbuf_.data(), n);
-      if (n == 0 || s->closed() || (size_t(n) < rbuf_.size() && !hangup)) return;
+      if (s->closed() || (size_t(n) < rbuf_.size() && !hangup)) return;
     }
   }
 
@@ -244,6 +253,10 @@ class EpollBackend final : public Backend {
   }
 
   void free_closed() noexcept {
+    if (to_free_.empty()) return;
+    // A completion queued for a socket closed later in the same turn must
+    // not reach whoever reuses the socket object next.
+    std::erase_if(deferred_, [](const Deferred& d) { return d.s->closed(); });
     for (EpollSocket* s : to_free_) free_.push_back(s);
     to_free_.clear();
   }
