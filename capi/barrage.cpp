@@ -114,6 +114,17 @@ int brg_cancel(brg_engine* e, uint64_t id) {
   return e->engine->cancel(id);
 }
 
+int brg_cancel_group(brg_engine* e, uint64_t group) {
+  if (!e || group == 0) return set_error(BRG_E_INVALID, e ? "group 0 is no group" : "engine is NULL");
+  return e->engine->cancel_group(group);
+}
+
+int brg_group_deadline(brg_engine* e, uint64_t group, int64_t deadline_ms) {
+  if (!e || group == 0 || deadline_ms < 0)
+    return set_error(BRG_E_INVALID, !e ? "engine is NULL" : group == 0 ? "group 0 is no group" : "deadline_ms is negative");
+  return e->engine->group_deadline(group, deadline_ms);
+}
+
 int brg_poll(brg_engine* e, int timeout_ms) {
   if (!e) return BRG_E_INVALID;
   return e->engine->poll(timeout_ms);

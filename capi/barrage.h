@@ -58,7 +58,8 @@ extern "C" {
   X(HTTP, -12, "non-success HTTP status")                                          \
   X(TOO_LARGE, -13, "response exceeds the configured size limit")                  \
   X(BACKEND, -14, "reactor backend failure")                                       \
-  X(NOTFOUND, -15, "no such request")
+  X(NOTFOUND, -15, "no such request")                                              \
+  X(UNAVAILABLE, -16, "circuit breaker open: too many consecutive failures for this limit key")
 
 typedef enum brg_status {
 #define BRG_STATUS_ENUM_(name, code, text) BRG_E_##name = (code),
@@ -68,6 +69,10 @@ typedef enum brg_status {
 #define BRG_OK BRG_E_OK
 
 /* ---- configuration ----------------------------------------------------------
+ * Rate limits (RATE_LIMIT per RATE_PERIOD_MS with RATE_BURST, and
+ * TOKENS_PER_MINUTE with TOKENS_BURST) apply to each limit key separately:
+ * by default a request's origin, or the brg_request.limit_key it names (for
+ * instance one key per model). Every attempt, retries included, passes them.
  * Environment names read by brg_config_from_env are given per option; every
  * option also reads BARRAGE_<NAME> (e.g. BARRAGE_MAX_INFLIGHT), which wins. */
 typedef enum brg_option {
@@ -93,7 +98,14 @@ typedef enum brg_option {
   BRG_OPT_ALLOW_HTTP = 18,         /* int, 1 permits plain http:// URLs (loopback testing) */
   BRG_OPT_MAX_PENDING = 19,        /* int, submitted but not yet taken results; default 1048576 */
   BRG_OPT_MAX_HEADER_BYTES = 20,   /* int, response header limit, default 65536 */
-  BRG_OPT_IDLE_TIMEOUT_MS = 21     /* int, keep-alive idle close, default 60000 */
+  BRG_OPT_IDLE_TIMEOUT_MS = 21,    /* int, keep-alive idle close, default 60000 */
+  BRG_OPT_TOKENS_BURST = 22,       /* int, most LLM tokens granted at once; 0 = TOKENS_PER_MINUTE */
+  BRG_OPT_RETRY_STATUSES = 23,     /* str, retryable HTTP statuses, e.g. "408,409,429,500-504"
+                                      (the default) */
+  BRG_OPT_BREAKER_THRESHOLD = 24,  /* int, consecutive failed attempts on one limit key that open
+                                      its circuit breaker; 0 = never; default 20 */
+  BRG_OPT_BREAKER_PAUSE_MS = 25    /* int, how long an open breaker fails requests fast before
+                                      letting one probe through; default 5000 */
 } brg_option;
 
 typedef enum brg_backend {
@@ -160,7 +172,11 @@ typedef struct brg_request {
   int64_t timeout_ms;      /* per attempt; 0 = engine default; < 0 invalid */
   int64_t deadline_ms;     /* whole request incl. retries, from submit; 0 = none */
   int32_t max_retries;     /* -1 = engine default */
-  uint32_t token_estimate; /* for the tokens-per-minute bucket; 0 = estimate */
+  uint32_t token_estimate; /* for the tokens-per-minute bucket; 0 = estimate from the body
+                              (bytes / 4 + max_tokens or max_completion_tokens) */
+  /* -- since 0.1.0, second part: read only when size covers it -- */
+  const char *limit_key;   /* rate-limit key (copied); NULL = the URL's origin */
+  uint64_t group;          /* 0 = none; see brg_cancel_group and brg_group_deadline */
 } brg_request;
 
 /* [owner] in inline mode, [any] after brg_start. Validates and copies the
@@ -204,6 +220,7 @@ typedef struct brg_result {
   int64_t total_us;  /* submit -> result */
   int64_t prompt_tokens;     /* from "usage" (OpenAI or Anthropic naming); -1 unknown */
   int64_t completion_tokens; /* -1 unknown */
+  int64_t sent_us;           /* submit -> the last attempt's request handed to its connection; -1 none */
 } brg_result;
 
 /* [consumer] Moves up to max finished results into out[] (oldest first) and
@@ -217,6 +234,18 @@ BRG_EXTERN void brg_result_free(brg_result *r);
  * embedding in another event loop (libuv's uv_backend_fd pattern); -1 after
  * brg_start. Do not read from or close it. */
 BRG_EXTERN int brg_backend_fd(const brg_engine *e);
+/* [owner] in inline mode, [any] after brg_start. Cancels every pending request
+ * of the group (each gets a BRG_E_CANCELLED result). Returns how many were
+ * pending (0 is not an error), or BRG_E_INVALID for group 0. In threaded mode
+ * the count is not known yet and 0 is returned. */
+BRG_EXTERN int brg_cancel_group(brg_engine *e, uint64_t group);
+/* [owner] in inline mode, [any] after brg_start. Gives the group one shared
+ * deadline, deadline_ms from now: every request of the group pending then, or
+ * submitted before it passes, ends with BRG_E_TIMEOUT at that instant if it
+ * has not finished (a request's own earlier deadline still applies). A later
+ * call may move it. 0, or BRG_E_INVALID (group 0, deadline_ms < 0). */
+BRG_EXTERN int brg_group_deadline(brg_engine *e, uint64_t group, int64_t deadline_ms);
+
 /* [owner] Milliseconds until the next timer needs brg_poll; 0 when work is
  * already due; -1 when no timer is armed. */
 BRG_EXTERN int brg_backend_timeout(const brg_engine *e);
@@ -241,6 +270,12 @@ struct brg_stats {
   uint64_t connections_open, connections_idle, connections_opened, tls_resumed;
   uint64_t bytes_sent, bytes_received;
   uint64_t results_waiting;
+  uint64_t waiting_rate;       /* hold an in-flight slot, wait for their limit key's buckets */
+  uint64_t throttled;          /* 429 answers seen */
+  uint64_t cooling_keys;       /* limit keys in cooldown after a 429/503 now */
+  uint64_t breaker_open_keys;  /* limit keys whose circuit breaker is open now */
+  uint64_t rejected;           /* requests failed fast with BRG_E_UNAVAILABLE */
+  uint64_t prompt_tokens, completion_tokens; /* from "usage" of finished answers */
 };
 
 /* [owner]; [any] in threaded mode, where figures may be a moment old.

@@ -45,6 +45,9 @@ const IntOption kIntOptions[] = {
     {BRG_OPT_MAX_PENDING, &EngineConfig::max_pending, 1, kMax, "BARRAGE_MAX_PENDING", nullptr, Unit::plain},
     {BRG_OPT_MAX_HEADER_BYTES, &EngineConfig::max_header_bytes, 256, 1 << 24, "BARRAGE_MAX_HEADER_BYTES", nullptr, Unit::plain},
     {BRG_OPT_IDLE_TIMEOUT_MS, &EngineConfig::idle_timeout_ms, 1, kMax, "BARRAGE_IDLE_TIMEOUT_MS", nullptr, Unit::plain},
+    {BRG_OPT_TOKENS_BURST, &EngineConfig::tokens_burst, 0, kMax, "BARRAGE_TOKENS_BURST", nullptr, Unit::plain},
+    {BRG_OPT_BREAKER_THRESHOLD, &EngineConfig::breaker_threshold, 0, 1 << 30, "BARRAGE_BREAKER_THRESHOLD", nullptr, Unit::plain},
+    {BRG_OPT_BREAKER_PAUSE_MS, &EngineConfig::breaker_pause_ms, 1, kMax, "BARRAGE_BREAKER_PAUSE_MS", nullptr, Unit::plain},
 };
 
 struct StrOption {
@@ -55,6 +58,7 @@ struct StrOption {
 const StrOption kStrOptions[] = {
     {BRG_OPT_CA_FILE, &EngineConfig::ca_file, "BARRAGE_CA_FILE"},
     {BRG_OPT_CACHE_PATH, &EngineConfig::cache_path, "BARRAGE_CACHE_PATH"},
+    {BRG_OPT_RETRY_STATUSES, &EngineConfig::retry_statuses, "BARRAGE_RETRY_STATUSES"},
 };
 
 const IntOption* find_int(int option) {

@@ -29,6 +29,10 @@ struct EngineConfig {
   int64_t max_pending = 1 << 20;
   int64_t max_header_bytes = 64 * 1024;
   int64_t idle_timeout_ms = 60000;
+  int64_t tokens_burst = 0;
+  std::string retry_statuses;  // "" = the default set
+  int64_t breaker_threshold = 20;
+  int64_t breaker_pause_ms = 5000;
 };
 
 // Option numbers are brg_option values. Each returns "" or why the value

@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "barrage_build_config.h"
 #include "http/request_writer.hpp"
+#include "flow/rate_headers.hpp"
+#include "flow/token_estimate.hpp"
 #include "http/usage.hpp"
 #include "loop/clock.hpp"
 
@@ -22,9 +25,16 @@ namespace barrage {
 namespace {
 
 constexpr size_t kRequestV1Size = offsetof(brg_request, token_estimate) + sizeof(uint32_t);
+constexpr size_t kRequestWithGroupSize = offsetof(brg_request, group) + sizeof(uint64_t);
 constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE;
 
 uint64_t ceil_ms(uint64_t ns) noexcept { return (ns + 999999) / 1000000; }
+
+int64_t unix_now_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Raise the soft descriptor limit to the hard one: thousands of connections
 // are the point of the engine, and the default soft limit is often 1024.
@@ -84,6 +94,21 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   }
   e->wheel_ = std::make_unique<TimerWheel>(monotonic_ms());
   e->retry_ = RetryPolicy{cfg.backoff_base_ms, cfg.backoff_max_ms};
+  if (!cfg.retry_statuses.empty()) {
+    std::string why = e->retry_statuses_.parse(cfg.retry_statuses);
+    if (!why.empty()) {
+      *err = "BRG_OPT_RETRY_STATUSES: " + why;
+      return BRG_E_INVALID;
+    }
+  }
+  FlowLimits& fl = e->flow_limits_;
+  fl.requests_per_period = cfg.rate_limit;
+  fl.period_ms = cfg.rate_period_ms;
+  fl.request_burst = cfg.rate_burst;
+  fl.tokens_per_minute = cfg.tokens_per_minute;
+  fl.token_burst = cfg.tokens_burst;
+  fl.breaker_threshold = cfg.breaker_threshold;
+  fl.breaker_pause_ms = cfg.breaker_pause_ms;
   e->random_ = Random(monotonic_ns() ^ reinterpret_cast<uintptr_t>(e.get()));
 
   ConnectionEnv& env = e->conn_env_;
@@ -108,6 +133,8 @@ Engine::~Engine() {
   // Requests still in the submission queue were never seen by the loop.
   while (MpscNode* n = submissions_.pop()) delete static_cast<Request*>(n);
   while (MpscNode* n = commands_.pop()) delete static_cast<Command*>(n);
+  for (auto& [name, k] : keys_)
+    if (k->timer.armed()) wheel_->cancel(k->timer);
   for (auto& [id, r] : requests_) {
     if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
     if (r->deadline_timer.armed()) wheel_->cancel(r->deadline_timer);
@@ -189,8 +216,16 @@ int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) no
     r->deadline_ms = in->deadline_ms;
     r->max_retries = in->max_retries >= 0 ? in->max_retries : int32_t(cfg_.max_retries);
     if (in->flags & BRG_REQ_NO_RETRY) r->max_retries = 0;
+    if (in->size >= kRequestWithGroupSize) {
+      if (in->limit_key) r->limit_key = in->limit_key;
+      r->group_id = in->group;
+    }
+    // The estimate matters only to a tokens-per-minute bucket: skip the JSON parse otherwise.
+    if (cfg_.tokens_per_minute > 0)
+      r->tokens = in->token_estimate ? int64_t(in->token_estimate) : estimate_tokens(body);
     r->submit_ns = monotonic_ns();
-    if (in->deadline_ms > 0) r->deadline_at_ms = ceil_ms(r->submit_ns + uint64_t(in->deadline_ms) * 1000000);
+    if (in->deadline_ms > 0)
+      r->own_deadline_at_ms = r->deadline_at_ms = ceil_ms(r->submit_ns + uint64_t(in->deadline_ms) * 1000000);
     if (id_out) *id_out = r->id;
     submissions_.push(r.release());
     if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
@@ -202,16 +237,37 @@ int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) no
   }
 }
 
+int Engine::push_command(Command::Kind kind, uint64_t id, int64_t deadline_ms) noexcept {
+  auto* c = new (std::nothrow) Command;
+  if (!c) return BRG_E_NOMEM;
+  c->kind = kind;
+  c->id = id;
+  c->deadline_ms = deadline_ms;
+  commands_.push(c);
+  backend_->wake();
+  return 0;
+}
+
+int Engine::cancel_group(uint64_t group) noexcept {
+  if (threaded_.load(std::memory_order_acquire)) return push_command(Command::Kind::cancel_group, group, 0);
+  drain_inputs();
+  int n = cancel_group_now(group);
+  publish_results();
+  return n;
+}
+
+int Engine::group_deadline(uint64_t group, int64_t deadline_ms) noexcept {
+  if (threaded_.load(std::memory_order_acquire))
+    return push_command(Command::Kind::group_deadline, group, deadline_ms);
+  drain_inputs();
+  group_deadline_now(group, deadline_ms);
+  publish_results();
+  return 0;
+}
+
 int Engine::cancel(uint64_t id) noexcept {
   if (id == 0 || id >= next_id_.load(std::memory_order_relaxed)) return BRG_E_NOTFOUND;
-  if (threaded_.load(std::memory_order_acquire)) {
-    auto* c = new (std::nothrow) Command;
-    if (!c) return BRG_E_NOMEM;
-    c->id = id;
-    commands_.push(c);
-    backend_->wake();
-    return 0;
-  }
+  if (threaded_.load(std::memory_order_acquire)) return push_command(Command::Kind::cancel, id, 0);
   drain_inputs();
   auto it = requests_.find(id);
   if (it == requests_.end()) return BRG_E_NOTFOUND;
@@ -260,8 +316,16 @@ void Engine::drain_inputs() noexcept {
   while (MpscNode* n = submissions_.pop()) accept(static_cast<Request*>(n));
   while (MpscNode* n = commands_.pop()) {
     auto* c = static_cast<Command*>(n);
-    cancel_now(c->id);
+    run_command(*c);
     delete c;
+  }
+}
+
+void Engine::run_command(const Command& c) noexcept {
+  switch (c.kind) {
+    case Command::Kind::cancel: cancel_now(c.id); break;
+    case Command::Kind::cancel_group: cancel_group_now(c.id); break;
+    case Command::Kind::group_deadline: group_deadline_now(c.id, c.deadline_ms); break;
   }
 }
 
@@ -276,11 +340,81 @@ void Engine::accept(Request* r) noexcept {
   r->deadline_timer.ctx = r;
   if (r->deadline_at_ms) wheel_->arm(r->deadline_timer, r->deadline_at_ms);
   r->origin = origin_for(r->url);
-  if (!r->origin) {
+  r->key = r->origin ? key_for(r->limit_key.empty() ? r->origin->key : r->limit_key) : nullptr;
+  if (r->group_id) {
+    r->group = group_for(r->group_id);
+    if (r->group) {
+      r->group->members.push_back(r->group_hook, r);
+      apply_deadline(r);
+    }
+  }
+  if (!r->origin || !r->key || (r->group_id && !r->group)) {
     finish(r, BRG_E_NOMEM, 0, "out of memory", {});
     return;
   }
   grant_or_queue(r);
+}
+
+// ---- groups ------------------------------------------------------------------
+
+Group* Engine::group_for(uint64_t id) noexcept {
+  try {
+    auto& g = groups_[id];
+    if (!g) g = std::make_unique<Group>();
+    return g.get();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void Engine::leave_group(Request* r) noexcept {
+  Group* g = r->group;
+  if (!g) return;
+  g->members.remove(r->group_hook);
+  r->group = nullptr;
+  // Keep a group whose deadline is still ahead: later members must see it.
+  if (g->members.empty() && (g->deadline_at_ms == 0 || g->deadline_at_ms <= now_ms()))
+    groups_.erase(r->group_id);
+}
+
+// The effective deadline is the earlier of the request's own and its group's.
+void Engine::apply_deadline(Request* r) noexcept {
+  uint64_t at = r->own_deadline_at_ms;
+  r->group_deadline = false;
+  if (r->group && r->group->deadline_at_ms && (at == 0 || r->group->deadline_at_ms < at)) {
+    at = r->group->deadline_at_ms;
+    r->group_deadline = true;
+  }
+  r->deadline_at_ms = at;
+  if (at)
+    wheel_->arm(r->deadline_timer, at);
+  else if (r->deadline_timer.armed())
+    wheel_->cancel(r->deadline_timer);
+}
+
+int Engine::cancel_group_now(uint64_t id) noexcept {
+  auto it = groups_.find(id);
+  if (it == groups_.end()) return 0;
+  Group* g = it->second.get();
+  g->deadline_at_ms = 0;  // let the group go once empty
+  int n = 0;
+  while (Request* r = g->members.front()) {
+    bool last = g->members.size() == 1;
+    finish(r, BRG_E_CANCELLED, 0, "cancelled with its group", {});
+    ++n;
+    if (last) break;  // finish() erased the group
+  }
+  return n;
+}
+
+void Engine::group_deadline_now(uint64_t id, int64_t deadline_ms) noexcept {
+  Group* g = group_for(id);
+  if (!g) return;
+  g->deadline_ms = deadline_ms;
+  g->deadline_at_ms = expiry_after(deadline_ms);
+  g->members.for_each([this](Request* r) { apply_deadline(r); });
+  // A deadline already past ends its members in this call, not a turn later.
+  advance_timers();
 }
 
 void Engine::cancel_now(uint64_t id) noexcept {
@@ -322,7 +456,7 @@ void Engine::grant_or_queue(Request* r) noexcept {
     inflight_count_.add();
     r->holds_slot = true;
     r->granted_ns = monotonic_ns();
-    start_attempt(r);
+    admit(r);
     return;
   }
   r->state = Request::State::queued;
@@ -343,10 +477,117 @@ void Engine::pump_queue() noexcept {
     while (inflight_ < cfg_.max_inflight && !queued_.empty()) {
       Request* r = queued_.pop_front();
       queued_count_.sub();
+      r->state = Request::State::detached;
       grant_or_queue(r);
     }
   } while (pump_again_);
   pumping_ = false;
+}
+
+// ---- rate limits -----------------------------------------------------------
+
+LimitKey* Engine::key_for(const std::string& name) noexcept {
+  try {
+    auto& k = keys_[name];
+    if (!k) {
+      k = std::make_unique<LimitKey>(flow_limits_, monotonic_ns());
+      k->engine = this;
+      k->name = name;
+      k->timer.fn = on_key_timer;
+      k->timer.ctx = k.get();
+    }
+    return k.get();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// Every attempt passes its key's gate; requests already waiting go first.
+void Engine::admit(Request* r) noexcept {
+  LimitKey* k = r->key;
+  if (k->waiting.empty()) {
+    uint64_t retry_at = 0;
+    switch (k->gate.acquire(r->tokens, monotonic_ns(), &retry_at)) {
+      case RateGate::Verdict::go:
+        start_attempt(r);
+        return;
+      case RateGate::Verdict::reject:
+        rejected_.add();
+        finish(r, BRG_E_UNAVAILABLE, 0,
+               "circuit breaker open for '" + k->name + "' after repeated failures" +
+                   (r->last_error.empty() ? "" : " (last: " + r->last_error + ")"),
+               {});
+        return;
+      case RateGate::Verdict::wait:
+        arm_key(k, retry_at);
+        break;
+    }
+  }
+  r->state = Request::State::rate_wait;
+  k->waiting.push_back(r->hook, r);
+  waiting_rate_.add();
+}
+
+// Tokens given back may let waiting requests go before the key's timer,
+// which was armed for the pessimistic case: wake the queue now.
+void Engine::credit(LimitKey* k, int64_t tokens, uint64_t now) noexcept {
+  if (tokens <= 0) return;
+  k->gate.refund(tokens, now);
+  if (!k->waiting.empty()) arm_key(k, now);
+}
+
+void Engine::settle(LimitKey* k, int64_t estimated, int64_t actual, uint64_t now) noexcept {
+  k->gate.settle(estimated, actual, now);
+  if (actual >= 0 && actual < estimated && !k->waiting.empty()) arm_key(k, now);
+}
+
+void Engine::arm_key(LimitKey* k, uint64_t at_ns) noexcept {
+  uint64_t at = ceil_ms(at_ns);
+  if (!k->timer.armed() || k->timer.expiry() > at) wheel_->arm(k->timer, at);
+}
+
+void Engine::on_key_timer(void* ctx) noexcept {
+  auto* k = static_cast<LimitKey*>(ctx);
+  k->engine->pump_key(k);
+}
+
+void Engine::pump_key(LimitKey* k) noexcept {
+  uint64_t now = monotonic_ns();
+  refresh_key_stats(k, now);
+  while (Request* r = k->waiting.front()) {
+    uint64_t retry_at = 0;
+    RateGate::Verdict v = k->gate.acquire(r->tokens, now, &retry_at);
+    if (v == RateGate::Verdict::wait) {
+      arm_key(k, retry_at);
+      return;
+    }
+    k->waiting.remove(r->hook);
+    waiting_rate_.sub();
+    r->state = Request::State::detached;
+    if (v == RateGate::Verdict::go) {
+      start_attempt(r);
+    } else {
+      rejected_.add();
+      finish(r, BRG_E_UNAVAILABLE, 0, "circuit breaker open for '" + k->name + "' after repeated failures", {});
+    }
+  }
+}
+
+// The stats count keys in cooldown or with an open breaker; the key timer
+// runs when either ends, so the counts fall back in time.
+void Engine::refresh_key_stats(LimitKey* k, uint64_t now) noexcept {
+  bool cooling = k->gate.cooling(now);
+  if (cooling != k->cooling) {
+    k->cooling = cooling;
+    cooling ? cooling_keys_.add() : cooling_keys_.sub();
+    if (cooling) arm_key(k, k->gate.cooldown_end());
+  }
+  bool open = k->gate.breaker_open(now);
+  if (open != k->breaker) {
+    k->breaker = open;
+    open ? breaker_keys_.add() : breaker_keys_.sub();
+    if (open) arm_key(k, now + uint64_t(flow_limits_.breaker_pause_ms) * 1000000);
+  }
 }
 
 void Engine::start_attempt(Request* r) noexcept {
@@ -406,6 +647,7 @@ void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept 
 }
 
 void Engine::assign(Connection* c, Request* r) noexcept {
+  r->sent_ns = monotonic_ns();
   c->owner_data = r;
   r->conn = c;
   r->state = Request::State::active;
@@ -420,6 +662,10 @@ void Engine::detach(Request* r, bool close_conn) noexcept {
       break;
     case Request::State::waiting:
       r->origin->waiting.remove(r->hook);
+      break;
+    case Request::State::rate_wait:
+      r->key->waiting.remove(r->hook);
+      waiting_rate_.sub();
       break;
     case Request::State::active:
       if (Connection* c = r->conn) {
@@ -444,7 +690,14 @@ void Engine::fail_attempt(Request* r, int status, std::string message, int http_
   r->last_http = http_status;
   r->last_error = std::move(message);
   r->last_body = std::move(body);
-  bool retryable = http_status ? is_retryable_http(http_status) : is_retryable_error(status);
+  bool retryable = http_status ? retry_statuses_.contains(http_status) : is_retryable_error(status);
+  uint64_t now = monotonic_ns();
+  if (status == BRG_E_CONNECT) credit(r->key, r->tokens, now);  // never reached the server
+  // Throttling says the key is busy, not broken: only other failures feed the breaker.
+  if (retryable && http_status != 429) {
+    r->key->gate.record_failure(now);
+    refresh_key_stats(r->key, now);
+  }
   if (retryable && r->retries < uint32_t(r->max_retries)) {
     int64_t delay = backoff_delay_ms(retry_, r->retries + 1, random_.next());
     if (retry_after > delay) delay = retry_after;
@@ -487,6 +740,7 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     h->pub.total_us = int64_t(now - r->submit_ns) / 1000;
     h->pub.prompt_tokens = prompt_tokens;
     h->pub.completion_tokens = completion_tokens;
+    h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
     h->body = std::move(body);
     h->error = std::move(error);
     h->seal();
@@ -502,6 +756,7 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     failed_.add();
     if (status == BRG_E_TIMEOUT) timed_out_.add();
   }
+  leave_group(r);
   bool had_slot = r->holds_slot;
   delete r;
   if (had_slot) {
@@ -515,19 +770,21 @@ void Engine::on_attempt_timer(void* ctx) noexcept {
   auto* r = static_cast<Request*>(ctx);
   Engine* e = r->engine;
   if (r->state == Request::State::backoff) {
-    e->start_attempt(r);
+    e->admit(r);
     return;
   }
   e->detach(r, true);
-  r->state = Request::State::backoff;  // detached: neither queued nor bound
+  r->state = Request::State::detached;
   e->fail_attempt(r, BRG_E_TIMEOUT,
                   "no response within " + std::to_string(r->timeout_ms) + " ms (attempt timeout)");
 }
 
 void Engine::on_deadline_timer(void* ctx) noexcept {
   auto* r = static_cast<Request*>(ctx);
-  r->engine->finish(r, BRG_E_TIMEOUT, 0,
-                    "deadline of " + std::to_string(r->deadline_ms) + " ms exceeded", {});
+  std::string why = r->group_deadline
+                        ? "group deadline of " + std::to_string(r->group->deadline_ms) + " ms exceeded"
+                        : "deadline of " + std::to_string(r->deadline_ms) + " ms exceeded";
+  r->engine->finish(r, BRG_E_TIMEOUT, 0, std::move(why), {});
 }
 
 // ---- connections ----------------------------------------------------------
@@ -625,7 +882,25 @@ void Engine::on_response(Connection& c) noexcept {
   http::ResponseParser& resp = c.response();
   int status = resp.status();
   std::string body = std::move(resp.body());
-  int64_t retry_after = retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"));
+  int64_t retry_after = retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"), unix_now_ms());
+  uint64_t now = monotonic_ns();
+  if (r) {
+    RateGate& gate = r->key->gate;
+    gate.observe_limits(parse_count(resp.header("x-ratelimit-remaining-requests")),
+                        parse_reset_duration_ns(resp.header("x-ratelimit-reset-requests")),
+                        parse_count(resp.header("x-ratelimit-remaining-tokens")),
+                        parse_reset_duration_ns(resp.header("x-ratelimit-reset-tokens")), now);
+    if (status == 429 || status == 503) {
+      // The key cools down: nothing of it starts before the server's instant.
+      int64_t pause = retry_after >= 0 ? retry_after : backoff_delay_ms(retry_, r->retries + 1, random_.next());
+      gate.cool_down_until(now + uint64_t(pause) * 1000000);
+    }
+    if (status == 429) {
+      throttled_.add();
+      credit(r->key, r->tokens, now);  // refused, so no tokens were spent
+    }
+    refresh_key_stats(r->key, now);
+  }
   // The connection goes back first so a request released below can use it.
   if (c.reusable())
     connection_available(&c);
@@ -633,13 +908,25 @@ void Engine::on_response(Connection& c) noexcept {
     close_connection(&c, false);
   if (!r) return;
   r->conn = nullptr;
-  r->state = Request::State::backoff;  // detached from the connection
+  r->state = Request::State::detached;
   http::Usage usage;
   if (!body.empty()) usage = usage_reader_.read(body);
   if (status >= 200 && status < 300) {
+    settle(r->key, r->tokens,
+           usage.prompt_tokens >= 0 && usage.completion_tokens >= 0 ? usage.prompt_tokens + usage.completion_tokens
+                                                                    : -1,
+           now);
+    r->key->gate.record_success();
+    refresh_key_stats(r->key, now);
+    if (usage.prompt_tokens > 0) prompt_tokens_.add(uint64_t(usage.prompt_tokens));
+    if (usage.completion_tokens > 0) completion_tokens_.add(uint64_t(usage.completion_tokens));
     wheel_->cancel(r->attempt_timer);
     finish(r, BRG_OK, status, "", std::move(body), usage.prompt_tokens, usage.completion_tokens);
     return;
+  }
+  if (!retry_statuses_.contains(status)) {
+    r->key->gate.record_success();  // the endpoint answered; the request was at fault
+    refresh_key_stats(r->key, now);
   }
   std::string reason = http_reason(status);
   fail_attempt(r, BRG_E_HTTP, "HTTP " + std::to_string(status) + (reason.empty() ? "" : " " + reason), status,
@@ -676,7 +963,7 @@ void Engine::on_failure(Connection& c, int status, std::string message) noexcept
       serve_waiting(o);
       return;
     }
-    r->state = Request::State::backoff;  // detached
+    r->state = Request::State::detached;
     fail_attempt(r, status, std::move(message));
   }
   serve_waiting(o);
@@ -732,6 +1019,13 @@ void Engine::stats(struct brg_stats* out) const noexcept {
   s.bytes_sent = bytes_sent_.get();
   s.bytes_received = bytes_received_.get();
   s.results_waiting = results_waiting_.load(std::memory_order_relaxed);
+  s.waiting_rate = waiting_rate_.get();
+  s.throttled = throttled_.get();
+  s.cooling_keys = cooling_keys_.get();
+  s.breaker_open_keys = breaker_keys_.get();
+  s.rejected = rejected_.get();
+  s.prompt_tokens = prompt_tokens_.get();
+  s.completion_tokens = completion_tokens_.get();
   std::memcpy(out, &s, std::min<size_t>(out->size, sizeof s));
 }
 

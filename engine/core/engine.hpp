@@ -16,6 +16,7 @@
 #include "core/config.hpp"
 #include "core/request.hpp"
 #include "core/result.hpp"
+#include "flow/rate_gate.hpp"
 #include "flow/retry_policy.hpp"
 #include "http/usage.hpp"
 #include "loop/backend.hpp"
@@ -33,6 +34,25 @@ struct Origin : OriginPool {
   IntrusiveList<Request> waiting;  // have a slot, wait for a connection
 };
 
+// One rate-limit key: its gate, the requests waiting for it in FIFO order,
+// and the one timer that wakes them when the gate can next open.
+struct LimitKey {
+  Engine* engine = nullptr;
+  std::string name;
+  RateGate gate;
+  IntrusiveList<Request> waiting;
+  Timer timer;
+  bool cooling = false;  // counted in cooling_keys_
+  bool breaker = false;  // counted in breaker_keys_
+  LimitKey(const FlowLimits& limits, uint64_t now_ns) : gate(limits, now_ns) {}
+};
+
+struct Group {
+  IntrusiveList<Request> members;
+  uint64_t deadline_at_ms = 0;  // 0 = none
+  int64_t deadline_ms = 0;
+};
+
 class Engine final : private ConnectionEvents {
  public:
   // 0 and *out, or a brg_status with *err saying why.
@@ -44,6 +64,8 @@ class Engine final : private ConnectionEvents {
   // Thread rules as in barrage.h.
   int submit(const brg_request* req, uint64_t* id_out, std::string* err) noexcept;
   int cancel(uint64_t id) noexcept;
+  int cancel_group(uint64_t group) noexcept;
+  int group_deadline(uint64_t group, int64_t deadline_ms) noexcept;
   int poll(int timeout_ms) noexcept;
   size_t take_results(brg_result** out, size_t max) noexcept;
   int start() noexcept;
@@ -56,7 +78,9 @@ class Engine final : private ConnectionEvents {
 
  private:
   struct Command : MpscNode {
-    uint64_t id;
+    enum class Kind { cancel, cancel_group, group_deadline } kind = Kind::cancel;
+    uint64_t id = 0;  // request or group
+    int64_t deadline_ms = 0;
   };
 
   Engine() = default;
@@ -66,6 +90,13 @@ class Engine final : private ConnectionEvents {
   void drain_inputs() noexcept;
   void accept(Request* r) noexcept;
   void cancel_now(uint64_t id) noexcept;
+  void run_command(const Command& c) noexcept;
+  int push_command(Command::Kind kind, uint64_t id, int64_t deadline_ms) noexcept;
+  int cancel_group_now(uint64_t group) noexcept;
+  void group_deadline_now(uint64_t group, int64_t deadline_ms) noexcept;
+  Group* group_for(uint64_t id) noexcept;
+  void leave_group(Request* r) noexcept;
+  void apply_deadline(Request* r) noexcept;
   void advance_timers() noexcept;
   void publish_results() noexcept;
   void thread_main() noexcept;
@@ -73,6 +104,14 @@ class Engine final : private ConnectionEvents {
   // Request lifecycle.
   void grant_or_queue(Request* r) noexcept;
   void pump_queue() noexcept;
+  void admit(Request* r) noexcept;
+  void pump_key(LimitKey* k) noexcept;
+  void arm_key(LimitKey* k, uint64_t at_ns) noexcept;
+  void credit(LimitKey* k, int64_t tokens, uint64_t now_ns) noexcept;
+  void settle(LimitKey* k, int64_t estimated, int64_t actual, uint64_t now_ns) noexcept;
+  void refresh_key_stats(LimitKey* k, uint64_t now_ns) noexcept;
+  LimitKey* key_for(const std::string& name) noexcept;
+  static void on_key_timer(void* ctx) noexcept;
   void start_attempt(Request* r) noexcept;
   void open_connection(Origin* o, Request* r, size_t addr_index) noexcept;
   void assign(Connection* c, Request* r) noexcept;
@@ -110,6 +149,10 @@ class Engine final : private ConnectionEvents {
   std::string scratch_;
   http::UsageReader usage_reader_;
   RetryPolicy retry_;
+  StatusSet retry_statuses_;
+  FlowLimits flow_limits_;
+  std::unordered_map<std::string, std::unique_ptr<LimitKey>> keys_;
+  std::unordered_map<uint64_t, std::unique_ptr<Group>> groups_;
   Random random_{0};
 
   std::unordered_map<uint64_t, Request*> requests_;
@@ -139,6 +182,8 @@ class Engine final : private ConnectionEvents {
   Counter queued_count_, inflight_count_;
   Counter conns_open_, conns_idle_, conns_opened_, tls_resumed_;
   Counter bytes_sent_, bytes_received_;
+  Counter waiting_rate_, throttled_, cooling_keys_, breaker_keys_, rejected_;
+  Counter prompt_tokens_, completion_tokens_;
   std::atomic<uint64_t> results_waiting_{0};
 };
 

@@ -14,15 +14,19 @@ namespace barrage {
 
 class Connection;
 class Engine;
+struct Group;
+struct LimitKey;
 struct Origin;
 
 struct Request : MpscNode {
   enum class State {
     submitted,  // in the submission queue
     queued,     // waiting for an in-flight slot
-    waiting,    // has a slot, waiting for a connection of its origin
+    rate_wait,  // has a slot, waiting for its limit key's buckets or cooldown
+    waiting,    // has a slot and rate, waiting for a connection of its origin
     active,     // bound to a connection (connecting or exchanging)
-    backoff,    // between attempts
+    backoff,    // between attempts, on its attempt timer
+    detached,   // between steps: in no list, bound to no connection
   };
 
   Engine* engine = nullptr;
@@ -32,15 +36,21 @@ struct Request : MpscNode {
   bool head = false;
   http::Url url;
   std::string wire;  // the serialized HTTP request, sent as is on every attempt
+  std::string limit_key;  // "" = the origin
+  uint64_t group_id = 0;
+  int64_t tokens = 0;     // LLM tokens charged to the key's bucket per attempt
 
   int64_t timeout_ms = 0;      // per attempt
   int64_t deadline_ms = 0;     // relative, for messages; 0 = none
-  uint64_t deadline_at_ms = 0; // absolute wheel time; 0 = none
+  uint64_t own_deadline_at_ms = 0;  // absolute wheel time of the request's own deadline; 0 = none
+  uint64_t deadline_at_ms = 0; // effective: the earlier of its own and its group's; 0 = none
+  bool group_deadline = false; // the effective deadline is the group's
   int32_t max_retries = 0;
 
   uint64_t submit_ns = 0;
   uint64_t granted_ns = 0;
   uint64_t first_byte_ns = 0;  // of the current attempt
+  uint64_t sent_ns = 0;        // the current attempt's request went to its connection
   uint32_t attempts = 0;
   uint32_t retries = 0;
   bool holds_slot = false;
@@ -49,10 +59,13 @@ struct Request : MpscNode {
 
   State state = State::submitted;
   Origin* origin = nullptr;
+  LimitKey* key = nullptr;
+  Group* group = nullptr;
   Connection* conn = nullptr;
   Timer attempt_timer;  // attempt timeout, or the backoff wait
   Timer deadline_timer;
-  ListHook<Request> hook;  // engine queue or origin waiting list
+  ListHook<Request> hook;        // engine queue, key's rate queue or origin waiting list
+  ListHook<Request> group_hook;  // members of its group
 
   // The latest failed attempt, reported if no later attempt succeeds.
   int last_status = 0;

@@ -34,6 +34,16 @@ class IntrusiveList {
     remove(*h);
     return h->owner;
   }
+  // f may unlink the element it is given, but no other.
+  template <class F>
+  void for_each(F&& f) const {
+    for (ListHook<T>* h = head_.next; h != &head_;) {
+      ListHook<T>* next = h->next;
+      f(h->owner);
+      h = next;
+    }
+  }
+
   // h must be linked into this list (callers track which list holds it).
   void remove(ListHook<T>& h) noexcept {
     h.prev->next = h.next;

@@ -108,26 +108,24 @@ class UringBackend final : public Backend {
 
     wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wakefd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
+    notify_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (notify_fd_ < 0) return std::string("eventfd: ") + std::strerror(errno);
+    rc = io_uring_register_eventfd(&ring_, notify_fd_);
+    if (rc < 0) return std::string("io_uring_register_eventfd: ") + std::strerror(-rc);
     return "";
   }
 
   BackendKind kind() const noexcept override { return BackendKind::io_uring; }
   // With DEFER_TASKRUN, completions wait as task work that only wakes a
-  // thread inside io_uring_enter, never a poll() on the ring fd; the kernel
-  // does signal a registered eventfd for it. Registered on first use, so
-  // engines nobody embeds pay nothing.
+  // thread inside io_uring_enter, not (on every kernel) a poll() on the ring
+  // fd; the kernel does signal a registered eventfd for it. Registered at
+  // set-up, before the ring has an issuer, and drained only once somebody
+  // polls it, so engines nobody embeds pay one kernel-side signal at most.
   int poll_fd() const noexcept override {
-    if (notify_fd_ < 0) {
-      int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (fd < 0) return -1;
-      if (io_uring_register_eventfd(const_cast<io_uring*>(&ring_), fd) < 0) {
-        ::close(fd);
-        return -1;
-      }
-      notify_fd_ = fd;
-    }
+    notify_used_ = true;
     return notify_fd_;
   }
+
   bool has_pending() const noexcept override {
     return needs_enable_ || io_uring_sq_ready(const_cast<io_uring*>(&ring_)) > 0;
   }
@@ -192,7 +190,7 @@ class UringBackend final : public Backend {
       needs_enable_ = false;
       arm_wake();
     }
-    if (notify_fd_ >= 0) {
+    if (notify_used_) {
       uint64_t v;
       [[maybe_unused]] ssize_t n = ::read(notify_fd_, &v, sizeof v);  // re-arm readiness
     }
@@ -353,7 +351,8 @@ class UringBackend final : public Backend {
   io_uring_buf_ring* buf_ring_ = nullptr;
   char* buffers_ = nullptr;
   int wakefd_ = -1;
-  mutable int notify_fd_ = -1;
+  int notify_fd_ = -1;
+  mutable bool notify_used_ = false;
   uint64_t wake_value_ = 0;
   std::vector<UringSocket*> all_, free_;
 };

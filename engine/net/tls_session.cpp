@@ -107,8 +107,10 @@ TlsSession::Status TlsSession::fail(int rc) noexcept {
     default:
       break;
   }
+  // With verification off OpenSSL still records a verify result; only a
+  // verifying session may blame a failure on the certificate.
   long v = SSL_get_verify_result(ssl_);
-  if (v != X509_V_OK && !SSL_is_init_finished(ssl_)) {
+  if (v != X509_V_OK && SSL_get_verify_mode(ssl_) != SSL_VERIFY_NONE && !SSL_is_init_finished(ssl_)) {
     verify_failed_ = true;
     error_ = std::string("certificate verification failed: ") + X509_verify_cert_error_string(v);
   } else {
