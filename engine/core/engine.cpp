@@ -509,6 +509,7 @@ void Engine::admit(Request* r) noexcept {
     uint64_t retry_at = 0;
     switch (k->gate.acquire(r->tokens, monotonic_ns(), &retry_at)) {
       case RateGate::Verdict::go:
+        r->probe = k->gate.take_probe_grant();
         start_attempt(r);
         return;
       case RateGate::Verdict::reject:
@@ -541,6 +542,20 @@ void Engine::settle(LimitKey* k, int64_t estimated, int64_t actual, uint64_t now
   if (actual >= 0 && actual < estimated && !k->waiting.empty()) arm_key(k, now);
 }
 
+// Breaker bookkeeping for one attempt's outcome. verdict: +1 the key works,
+// -1 it failed, 0 no evidence either way (throttled, cancelled, cut short).
+void Engine::report(Request* r, int verdict, uint64_t now) noexcept {
+  RateGate& gate = r->key->gate;
+  if (verdict > 0)
+    gate.record_success();
+  else if (verdict < 0)
+    gate.record_failure(now);
+  else if (r->probe)
+    gate.abandon_probe();
+  r->probe = false;
+  refresh_key_stats(r->key, now);
+}
+
 void Engine::arm_key(LimitKey* k, uint64_t at_ns) noexcept {
   uint64_t at = ceil_ms(at_ns);
   if (!k->timer.armed() || k->timer.expiry() > at) wheel_->arm(k->timer, at);
@@ -565,6 +580,7 @@ void Engine::pump_key(LimitKey* k) noexcept {
     waiting_rate_.sub();
     r->state = Request::State::detached;
     if (v == RateGate::Verdict::go) {
+      r->probe = k->gate.take_probe_grant();
       start_attempt(r);
     } else {
       rejected_.add();
@@ -693,11 +709,16 @@ void Engine::fail_attempt(Request* r, int status, std::string message, int http_
   bool retryable = http_status ? retry_statuses_.contains(http_status) : is_retryable_error(status);
   uint64_t now = monotonic_ns();
   if (status == BRG_E_CONNECT) credit(r->key, r->tokens, now);  // never reached the server
-  // Throttling says the key is busy, not broken: only other failures feed the breaker.
-  if (retryable && http_status != 429) {
-    r->key->gate.record_failure(now);
-    refresh_key_stats(r->key, now);
-  }
+  // Throttling says the key is busy, not broken: only other failures feed
+  // the breaker. A non-retryable HTTP status means the key answered fine.
+  if (http_status == 429)
+    report(r, 0, now);
+  else if (retryable)
+    report(r, -1, now);
+  else if (http_status)
+    report(r, +1, now);
+  else
+    report(r, 0, now);
   if (retryable && r->retries < uint32_t(r->max_retries)) {
     int64_t delay = backoff_delay_ms(retry_, r->retries + 1, random_.next());
     if (retry_after > delay) delay = retry_after;
@@ -757,6 +778,7 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     if (status == BRG_E_TIMEOUT) timed_out_.add();
   }
   leave_group(r);
+  if (r->probe && r->key) report(r, 0, now);  // cancelled or cut short mid-probe
   bool had_slot = r->holds_slot;
   delete r;
   if (had_slot) {
@@ -916,18 +938,16 @@ void Engine::on_response(Connection& c) noexcept {
            usage.prompt_tokens >= 0 && usage.completion_tokens >= 0 ? usage.prompt_tokens + usage.completion_tokens
                                                                     : -1,
            now);
-    r->key->gate.record_success();
-    refresh_key_stats(r->key, now);
+    report(r, +1, now);
     if (usage.prompt_tokens > 0) prompt_tokens_.add(uint64_t(usage.prompt_tokens));
     if (usage.completion_tokens > 0) completion_tokens_.add(uint64_t(usage.completion_tokens));
     wheel_->cancel(r->attempt_timer);
     finish(r, BRG_OK, status, "", std::move(body), usage.prompt_tokens, usage.completion_tokens);
     return;
   }
-  if (!retry_statuses_.contains(status)) {
-    r->key->gate.record_success();  // the endpoint answered; the request was at fault
-    refresh_key_stats(r->key, now);
-  }
+  // An error answer generated nothing: its estimate goes back to the bucket
+  // (429s were credited above), so no debt outlives it.
+  if (status != 429) settle(r->key, r->tokens, 0, now);
   std::string reason = http_reason(status);
   fail_attempt(r, BRG_E_HTTP, "HTTP " + std::to_string(status) + (reason.empty() ? "" : " " + reason), status,
                std::move(body), retry_after);

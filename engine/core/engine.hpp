@@ -107,6 +107,7 @@ class Engine final : private ConnectionEvents {
   void admit(Request* r) noexcept;
   void pump_key(LimitKey* k) noexcept;
   void arm_key(LimitKey* k, uint64_t at_ns) noexcept;
+  void report(Request* r, int verdict, uint64_t now_ns) noexcept;
   void credit(LimitKey* k, int64_t tokens, uint64_t now_ns) noexcept;
   void settle(LimitKey* k, int64_t estimated, int64_t actual, uint64_t now_ns) noexcept;
   void refresh_key_stats(LimitKey* k, uint64_t now_ns) noexcept;

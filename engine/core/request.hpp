@@ -56,6 +56,7 @@ struct Request : MpscNode {
   bool holds_slot = false;
   bool stale_retry_used = false;
   bool force_fresh = false;  // next attempt must not reuse an idle connection
+  bool probe = false;        // this attempt is its key's half-open breaker probe
 
   State state = State::submitted;
   Origin* origin = nullptr;

@@ -55,7 +55,7 @@ RateGate::Verdict RateGate::acquire(int64_t tokens, uint64_t now_ns, uint64_t* r
   // Both ready_at said now, so both takes succeed.
   requests_.try_take(1, now_ns);
   tokens_.try_take(tokens, now_ns);
-  if (breaker_ == Breaker::half_open) probe_out_ = true;
+  if (breaker_ == Breaker::half_open) probe_out_ = probe_granted_ = true;
   *retry_at_ns = now_ns;
   return Verdict::go;
 }

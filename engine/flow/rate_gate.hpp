@@ -53,6 +53,19 @@ class RateGate {
   void observe_limits(int64_t remaining_requests, int64_t reset_requests_ns,
                       int64_t remaining_tokens, int64_t reset_tokens_ns, uint64_t now_ns) noexcept;
 
+  // True once after acquire() granted the half-open probe: the caller must
+  // then report that request's outcome, or abandon_probe() if it ends with
+  // none (cancelled, throttled, cut by a deadline).
+  bool take_probe_grant() noexcept {
+    bool g = probe_granted_;
+    probe_granted_ = false;
+    return g;
+  }
+  // The probe ended without a verdict: the next request probes instead, so
+  // a vanished probe cannot hold the key shut for good.
+  void abandon_probe() noexcept {
+    if (breaker_ == Breaker::half_open) probe_out_ = false;
+  }
   void record_success() noexcept;                 // closes the breaker, resets the failure run
   void record_failure(uint64_t now_ns) noexcept;  // counts toward breaker_threshold; a failed probe reopens
   bool breaker_open(uint64_t now_ns) const noexcept;
@@ -72,7 +85,8 @@ class RateGate {
   uint64_t open_until_ = 0;
   int64_t failures_ = 0;  // consecutive, since the last success
   Breaker breaker_ = Breaker::closed;
-  bool probe_out_ = false;  // half-open and the probe has gone
+  bool probe_out_ = false;
+  bool probe_granted_ = false;  // half-open and the probe has gone
 };
 
 }  // namespace barrage

@@ -217,6 +217,29 @@ TEST_P(FlowMock, CircuitBreakerFailsFastThenProbes) {
   EXPECT_EQ(e.stats().breaker_open_keys, 0u);
 }
 
+TEST_P(FlowMock, AbandonedProbeDoesNotHoldTheKeyShut) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(),
+           {{BRG_OPT_BREAKER_THRESHOLD, 2}, {BRG_OPT_BREAKER_PAUSE_MS, 100}, {BRG_OPT_MAX_RETRIES, 0}});
+  for (int i = 0; i < 2; ++i) e.submit(m.url(), chat_body("x"), {{"x-mock-status", "500"}});
+  e.collect(2);
+  ASSERT_EQ(e.stats().breaker_open_keys, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // The half-open probe stalls and is cancelled: it reports nothing.
+  uint64_t probe = e.submit(m.url(), chat_body("x"), {{"x-mock-fault", "stall"}});
+  auto t0 = std::chrono::steady_clock::now();
+  while (m.server->stats().requests < 3 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3))
+    brg_poll(e.get(), 10);
+  ASSERT_EQ(brg_cancel(e.get(), probe), 0);
+  e.collect(1);
+  // The next request becomes the probe instead of waiting forever.
+  uint64_t next = e.submit(m.url());
+  auto r = e.collect(1, std::chrono::seconds(3));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[next]->status, BRG_OK) << r[next]->error;
+  EXPECT_EQ(e.stats().breaker_open_keys, 0u);
+}
+
 TEST_P(FlowMock, LimitKeysHaveSeparateBuckets) {
   MockEndpoint m = MockEndpoint::start();
   Engine e(backend(), m.ca->path(),
