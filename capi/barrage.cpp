@@ -11,29 +11,18 @@
 #include "barrage_build_config.h"
 #include "core/config.hpp"
 #include "core/engine.hpp"
+#include "engine_handle.hpp"
 
 struct brg_config {
   barrage::EngineConfig cfg;
   std::string error;
 };
 
-struct brg_engine {
-  std::unique_ptr<barrage::Engine> engine;
-};
+
+using barrage::capi::set_error;
+using barrage::capi::t_last_error;
 
 namespace {
-
-// Why the last call on this thread failed: the errno/dlerror pattern, the
-// one piece of per-thread state, because brg_submit may run on any thread.
-thread_local std::string t_last_error;
-
-int set_error(int status, std::string msg) noexcept {
-  try {
-    t_last_error = std::move(msg);
-  } catch (...) {
-  }
-  return status;
-}
 
 const char* getenv_adapter(const char* name) { return std::getenv(name); }
 

@@ -93,8 +93,10 @@ typedef enum brg_option {
   BRG_OPT_CA_FILE = 13,            /* str, PEM file of extra trusted CAs */
   BRG_OPT_VERIFY_PEER = 14,        /* int, 1 (default) or 0 to disable certificate checks */
   BRG_OPT_MAX_RESPONSE_BYTES = 15, /* int, body limit, default 64 MiB */
-  BRG_OPT_CACHE_PATH = 16,         /* str, reserved for the response cache (not yet active) */
-  BRG_OPT_CACHE_TTL_S = 17,        /* int, reserved for the response cache (not yet active) */
+  BRG_OPT_CACHE_PATH = 16,         /* str, SQLite response cache file (WAL); NULL/"" = no cache.
+                                      Successful answers are stored; a request whose method, URL
+                                      and body match a stored answer gets it without a network call */
+  BRG_OPT_CACHE_TTL_S = 17,        /* int, cache entries older than this are ignored; 0 = forever */
   BRG_OPT_ALLOW_HTTP = 18,         /* int, 1 permits plain http:// URLs (loopback testing) */
   BRG_OPT_MAX_PENDING = 19,        /* int, submitted but not yet taken results; default 1048576 */
   BRG_OPT_MAX_HEADER_BYTES = 20,   /* int, response header limit, default 65536 */
@@ -157,7 +159,7 @@ typedef struct brg_header {
 
 #define BRG_REQ_STREAM 0x1u   /* reserved for server-sent events (not yet active) */
 #define BRG_REQ_NO_RETRY 0x2u /* never retry this request */
-#define BRG_REQ_NO_CACHE 0x4u /* reserved for the response cache */
+#define BRG_REQ_NO_CACHE 0x4u /* neither read nor fill the response cache */
 
 typedef struct brg_request {
   uint32_t size;  /* must be sizeof(brg_request) of the caller's header version */
@@ -201,7 +203,7 @@ BRG_EXTERN int brg_cancel(brg_engine *e, uint64_t id);
 BRG_EXTERN int brg_poll(brg_engine *e, int timeout_ms);
 
 #define BRG_RES_PARTIAL 0x1u /* reserved: one streamed chunk, more follow */
-#define BRG_RES_CACHED 0x2u  /* reserved: served from the response cache */
+#define BRG_RES_CACHED 0x2u  /* served from the response cache (BRG_OPT_CACHE_PATH), no network call */
 
 typedef struct brg_result {
   uint32_t size; /* sizeof(brg_result) of the library that produced it */
@@ -276,6 +278,7 @@ struct brg_stats {
   uint64_t breaker_open_keys;  /* limit keys whose circuit breaker is open now */
   uint64_t rejected;           /* requests failed fast with BRG_E_UNAVAILABLE */
   uint64_t prompt_tokens, completion_tokens; /* from "usage" of finished answers */
+  uint64_t cache_hits;         /* results served from the response cache */
 };
 
 /* [owner]; [any] in threaded mode, where figures may be a moment old.
@@ -295,6 +298,71 @@ BRG_EXTERN const char *brg_last_error(void);
 BRG_EXTERN const char *brg_version(void);
 /* [any] BRG_VERSION_HEX of the library at run time. */
 BRG_EXTERN uint32_t brg_version_hex(void);
+
+/* ---- batch runner -----------------------------------------------------------
+ * Runs an OpenAI Batch API input file (JSONL: custom_id, method, url, body per
+ * line) through an engine and appends Batch API output lines to a file that
+ * doubles as the checkpoint. Output line (one JSON object per line):
+ *   {"id":"batch_req_...","custom_id":"...",
+ *    "response":{"status_code":200,"request_id":"...","body":<answer, byte-exact>} | null,
+ *    "error":null | {"code":"...","message":"..."},
+ *    "barrage":{"line":N,"attempts":1,"cached":false,"latency_ms":..,"ttfb_ms":..,
+ *               "prompt_tokens":..,"completion_tokens":..,"model":"..","cost_usd":..,
+ *               "finished_unix_ms":..}}
+ * "error" is null exactly when the request succeeded (2xx). HTTP failures keep
+ * their response and set error.code "http_error"; transport failures have
+ * response null and error.code the lower-case status name ("timeout",
+ * "connect", ...); invalid input lines have error.code "invalid_request" and
+ * barrage.line, with custom_id null when it is missing. */
+#define BRG_BATCH_RESUME 0x1u  /* skip custom_ids (and invalid line numbers) already in the output */
+#define BRG_BATCH_ORDERED 0x2u /* write in input order (bounded reorder buffer) */
+#define BRG_BATCH_DRY_RUN 0x4u /* validate the whole input, count, send nothing, write nothing */
+
+typedef struct brg_batch_options {
+  uint32_t size;        /* sizeof(brg_batch_options) */
+  uint32_t flags;       /* BRG_BATCH_* */
+  const char *input_path;
+  const char *output_path;     /* appended to (created if missing) */
+  const char *endpoint;        /* base for relative urls; NULL: $OPENAI_BASE_URL, else https://api.openai.com */
+  const char *api_key_env;     /* NULL: "OPENAI_API_KEY"; value sent as "Authorization: Bearer"; never logged */
+  const brg_header *headers;   /* extra headers for every request (copied) */
+  uint32_t n_headers;
+  uint32_t reorder_window;     /* BRG_BATCH_ORDERED: most results held back; 0 = 10000 */
+  const char *prices_path;     /* JSON {"model":{"input":usd_per_1M,"output":usd_per_1M}}; NULL = built-in */
+  int64_t deadline_ms;         /* per request; 0 = none */
+  int32_t max_retries;         /* -1 = engine default */
+  uint32_t shard_index;        /* with shard_count > 1: run only lines whose index % count == index */
+  uint32_t shard_count;
+  uint32_t reserved0;
+} brg_batch_options;
+
+typedef struct brg_batch_progress {
+  uint32_t size;        /* set by the library */
+  uint32_t reserved0;
+  uint64_t total;       /* lines to run in this invocation (after resume/shard skips) */
+  uint64_t done;        /* results written */
+  uint64_t ok, failed, cached, invalid;
+  uint64_t skipped;     /* already in the output (resume) or in another shard */
+  uint64_t in_flight;
+  int64_t prompt_tokens, completion_tokens;
+  double cost_usd;
+  double elapsed_s;
+} brg_batch_progress;
+
+/* Called on the running thread about every 100 ms and once at the end.
+ * Return 0 to go on, 1 to stop starting new requests (in-flight ones finish
+ * and are written), 2 to abort at once (in-flight ones are cancelled and not
+ * written, so a resume runs them again). */
+typedef int (*brg_batch_progress_fn)(const brg_batch_progress *p, void *user);
+
+/* [owner] Runs the batch to the end on the calling thread (inline mode: the
+ * engine must not have been started). Returns 0 when the batch ran (request
+ * failures are counted in *final, which may be NULL), or a negative status
+ * with brg_last_error set: BRG_E_INVALID for unusable options, an unreadable
+ * input, an unwritable output or a duplicate custom_id (found before anything
+ * is sent), BRG_E_CANCELLED when aborted. */
+BRG_EXTERN int brg_batch_run(brg_engine *e, const brg_batch_options *opts, brg_batch_progress_fn progress,
+                             void *user, brg_batch_progress *final_out);
 
 #ifdef __cplusplus
 }

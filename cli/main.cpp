@@ -6,6 +6,10 @@
 //       one at a time and then C in flight, and prints the speedup;
 //   barrage mock-server [--port 8443] [--latency-ms N] [--rate-429 0.05] [--write-ca ca.pem]
 //       serves an OpenAI-compatible mock with fault injection until Ctrl-C;
+//   barrage run IN.jsonl -o OUT.jsonl [--resume] [--rps N] [--tpm N] [--config FILE] ...
+//       runs an OpenAI Batch API file with progress, resume, cache and cost;
+//   barrage stats OUT.jsonl [--json] [--metrics FILE] [--plot FILE.png]
+//       summarises a batch output file;
 //   barrage version
 //       prints the library version and the reactor backend in use here.
 //
@@ -34,11 +38,12 @@ int main(int argc, char** argv) {
         "barrage");
     app.require_subcommand(1);
     app.footer(
-        "Start with `barrage demo`: it needs no API key and no network.\n"
+        "Start with `barrage demo`: it needs no API key and no network. Then try\n"
+        "`barrage run` on examples/batch/chat.jsonl against `barrage mock-server`.\n"
         "Run `barrage COMMAND --help` for the flags of each command.");
     std::vector<barrage::cli::Command> commands = {
-        barrage::cli::add_demo_command(app),
-        barrage::cli::add_mock_server_command(app),
+        barrage::cli::add_demo_command(app),    barrage::cli::add_mock_server_command(app),
+        barrage::cli::add_run_command(app),     barrage::cli::add_stats_command(app),
         barrage::cli::add_version_command(app),
     };
     if (argc < 2) {

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <cstring>
 
 #include "barrage_build_config.h"
@@ -86,6 +87,14 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   tls.ca_file = cfg.ca_file;
   e->tls_ = TlsContext::create(tls, err);
   if (!e->tls_) return BRG_E_TLS;
+
+  if (!cfg.cache_path.empty()) {
+    e->cache_ = ResponseCache::open(cfg.cache_path, cfg.cache_ttl_s, err);
+    if (!e->cache_) {
+      *err = "cannot open the response cache '" + cfg.cache_path + "': " + *err;
+      return BRG_E_INVALID;
+    }
+  }
 
   e->results_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (e->results_fd_ < 0) {
@@ -227,6 +236,13 @@ int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) no
     if (in->deadline_ms > 0)
       r->own_deadline_at_ms = r->deadline_at_ms = ceil_ms(r->submit_ns + uint64_t(in->deadline_ms) * 1000000);
     if (id_out) *id_out = r->id;
+    if (cache_ && !(in->flags & BRG_REQ_NO_CACHE)) {
+      // A point read on the submitting thread: in threaded mode never the
+      // reactor; inline, the owner thread, which DESIGN.md accepts for a
+      // page-cache-hot SQLite lookup. Writes go to the cache's own thread.
+      r->cache_key = ResponseCache::key(method, r->url.origin() + r->url.target, body);
+      if (answer_from_cache(*r)) return 0;
+    }
     submissions_.push(r.release());
     if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
     return 0;
@@ -421,6 +437,38 @@ void Engine::cancel_now(uint64_t id) noexcept {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
   finish(it->second, BRG_E_CANCELLED, 0, "cancelled by the caller", {});
+}
+
+bool Engine::answer_from_cache(const Request& r) noexcept {
+  std::optional<CachedAnswer> hit = cache_->lookup(r.cache_key);
+  if (!hit) return false;
+  auto* h = new (std::nothrow) ResultHolder;
+  if (!h) return false;  // serve it from the network instead
+  h->pub = brg_result{};
+  h->pub.size = sizeof(brg_result);
+  h->pub.flags = BRG_RES_CACHED;
+  h->pub.id = r.id;
+  h->pub.user_data = r.user_data;
+  h->pub.status = BRG_OK;
+  h->pub.http_status = hit->http_status;
+  h->pub.queued_us = 0;
+  h->pub.ttfb_us = -1;
+  h->pub.sent_us = -1;
+  h->pub.total_us = int64_t(monotonic_ns() - r.submit_ns) / 1000;
+  h->pub.prompt_tokens = hit->prompt_tokens;
+  h->pub.completion_tokens = hit->completion_tokens;
+  h->body = std::move(hit->body);
+  h->seal();
+  cache_hits_.fetch_add(1, std::memory_order_relaxed);
+  push_result(h);
+  uint64_t one = 1;  // from the submitting thread: signal at once
+  [[maybe_unused]] ssize_t n = ::write(results_fd_, &one, sizeof one);
+  return true;
+}
+
+void Engine::push_result(ResultHolder* h) noexcept {
+  results_.push(&h->node);
+  results_waiting_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Engine::publish_results() noexcept {
@@ -764,9 +812,10 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
     h->body = std::move(body);
     h->error = std::move(error);
+    if (status == BRG_OK && cache_ && !r->cache_key.empty())
+      cache_->store(std::move(r->cache_key), CachedAnswer{http_status, h->body, prompt_tokens, completion_tokens});
     h->seal();
-    results_.push(&h->node);
-    results_waiting_.fetch_add(1, std::memory_order_relaxed);
+    push_result(h);
     results_added_ = true;
   }
   if (status == BRG_OK)
@@ -1024,8 +1073,9 @@ void Engine::stats(struct brg_stats* out) const noexcept {
   struct brg_stats s{};
   s.size = out->size;
   s.backend = int32_t(backend_->kind());
-  s.submitted = submitted_.get();
-  s.completed = completed_.get();
+  uint64_t hits = cache_hits_.load(std::memory_order_relaxed);
+  s.submitted = submitted_.get() + hits;
+  s.completed = completed_.get() + hits;
   s.failed = failed_.get();
   s.cancelled = cancelled_.get();
   s.retried = retried_.get();
@@ -1046,6 +1096,7 @@ void Engine::stats(struct brg_stats* out) const noexcept {
   s.rejected = rejected_.get();
   s.prompt_tokens = prompt_tokens_.get();
   s.completion_tokens = completion_tokens_.get();
+  s.cache_hits = hits;
   std::memcpy(out, &s, std::min<size_t>(out->size, sizeof s));
 }
 

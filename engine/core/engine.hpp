@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "barrage.h"
+#include "cache/response_cache.hpp"
 #include "core/config.hpp"
 #include "core/request.hpp"
 #include "core/result.hpp"
@@ -99,6 +100,8 @@ class Engine final : private ConnectionEvents {
   void apply_deadline(Request* r) noexcept;
   void advance_timers() noexcept;
   void publish_results() noexcept;
+  void push_result(ResultHolder* h) noexcept;
+  bool answer_from_cache(const Request& r) noexcept;
   void thread_main() noexcept;
 
   // Request lifecycle.
@@ -145,6 +148,7 @@ class Engine final : private ConnectionEvents {
   std::unique_ptr<Backend> backend_;
   std::string backend_why_;
   std::unique_ptr<TlsContext> tls_;
+  std::unique_ptr<ResponseCache> cache_;  // nullptr: no BRG_OPT_CACHE_PATH
   std::unique_ptr<TimerWheel> wheel_;
   ConnectionEnv conn_env_;
   std::string scratch_;
@@ -186,6 +190,7 @@ class Engine final : private ConnectionEvents {
   Counter waiting_rate_, throttled_, cooling_keys_, breaker_keys_, rejected_;
   Counter prompt_tokens_, completion_tokens_;
   std::atomic<uint64_t> results_waiting_{0};
+  std::atomic<uint64_t> cache_hits_{0};  // produced on submitting threads
 };
 
 }  // namespace barrage

@@ -39,6 +39,7 @@ struct Request : MpscNode {
   std::string limit_key;  // "" = the origin
   uint64_t group_id = 0;
   int64_t tokens = 0;     // LLM tokens charged to the key's bucket per attempt
+  std::string cache_key;  // "" = not cached
 
   int64_t timeout_ms = 0;      // per attempt
   int64_t deadline_ms = 0;     // relative, for messages; 0 = none

@@ -424,6 +424,84 @@ TEST_P(CapiMock, FreeingTheEngineWithRequestsInFlightIsClean) {
   EXPECT_EQ(s.connections_closed, s.connections_accepted);
 }
 
+TEST_P(CapiMock, ResponseCacheAnswersRepeatsWithoutANetworkCall) {
+  MockEndpoint m = MockEndpoint::start();
+  char dir[] = "/tmp/barrage-cache-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/cache.sqlite";
+  std::map<std::string, std::string> first;  // body -> answer
+  auto run = [&](std::vector<std::string> bodies, uint32_t flags) {
+    brg_config* c = brg_config_new();
+    brg_config_set_int(c, BRG_OPT_BACKEND, backend());
+    brg_config_set_str(c, BRG_OPT_CA_FILE, m.ca->path().c_str());
+    brg_config_set_str(c, BRG_OPT_CACHE_PATH, path.c_str());
+    brg_engine* e = nullptr;
+    EXPECT_EQ(brg_engine_new(c, &e), 0) << brg_last_error();
+    brg_config_free(c);
+    std::string url = m.url();
+    std::map<uint64_t, std::string> sent;
+    for (auto& b : bodies) {
+      brg_request r{};
+      r.size = sizeof r;
+      r.url = url.c_str();
+      r.body = b.data();
+      r.body_len = b.size();
+      r.flags = flags;
+      r.max_retries = -1;
+      uint64_t id = 0;
+      EXPECT_EQ(brg_submit(e, &r, &id), 0);
+      sent[id] = b;
+    }
+    std::vector<ResultPtr> out;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (out.size() < bodies.size() && std::chrono::steady_clock::now() < until) {
+      brg_poll(e, 20);
+      brg_result* buf[16];
+      size_t n = brg_results(e, buf, 16);
+      for (size_t i = 0; i < n; ++i) out.emplace_back(buf[i]);
+    }
+    struct brg_stats st {};
+    st.size = sizeof st;
+    brg_stats(e, &st);
+    brg_engine_free(e);  // commits the cache's queued writes
+    int cached = 0;
+    for (auto& r : out) {
+      EXPECT_EQ(r->status, BRG_OK) << r->error;
+      std::string body(r->body, r->body_len);
+      if (r->flags & BRG_RES_CACHED) {
+        ++cached;
+        EXPECT_EQ(body, first[sent[r->id]]) << "a cached answer is the stored bytes";
+      } else {
+        first.emplace(sent[r->id], body);
+      }
+    }
+    EXPECT_EQ(st.cache_hits, uint64_t(cached));
+    return cached;
+  };
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 5; ++i) bodies.push_back(chat_body("cache " + std::to_string(i)));
+  EXPECT_EQ(run(bodies, 0), 0);
+  uint64_t requests = m.server->stats().requests;
+  EXPECT_EQ(requests, 5u);
+  EXPECT_EQ(run(bodies, 0), 5) << "every repeat is served from the cache";
+  EXPECT_EQ(m.server->stats().requests, requests) << "no network call for cache hits";
+  EXPECT_EQ(run({bodies[0]}, BRG_REQ_NO_CACHE), 0);
+  EXPECT_EQ(run({chat_body("new")}, 0), 0);
+  EXPECT_EQ(m.server->stats().requests, requests + 2);
+  std::system(("rm -rf " + std::string(dir)).c_str());
+}
+
+TEST_P(CapiMock, UnusableCachePathFailsEngineCreation) {
+  brg_config* c = brg_config_new();
+  brg_config_set_int(c, BRG_OPT_BACKEND, backend());
+  brg_config_set_str(c, BRG_OPT_CACHE_PATH, "/nonexistent-dir/cache.sqlite");
+  brg_engine* e = nullptr;
+  EXPECT_EQ(brg_engine_new(c, &e), BRG_E_INVALID);
+  EXPECT_EQ(e, nullptr);
+  EXPECT_NE(std::string(brg_last_error()).find("cache"), std::string::npos) << brg_last_error();
+  brg_config_free(c);
+}
+
 TEST_P(CapiMock, UnresolvableHostIsDnsError) {
   Engine e(backend(), "");
   uint64_t id = e.submit("https://no-such-host.invalid/v1/chat/completions");

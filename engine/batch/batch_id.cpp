@@ -1,0 +1,33 @@
+// BatchIdSource: 96 random bits per id from a splitmix64 stream.
+#include "batch/batch_id.hpp"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <chrono>
+
+namespace barrage {
+
+namespace {
+
+uint64_t kernel_seed() {
+  uint64_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, GRND_NONBLOCK) != ssize_t(sizeof seed))
+    seed = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^ uint64_t(::getpid()) << 32;
+  return seed;
+}
+
+}  // namespace
+
+BatchIdSource::BatchIdSource() : random_(kernel_seed()) {}
+
+std::string BatchIdSource::next() {
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = "batch_req_";
+  uint64_t a = random_.next(), b = random_.next();
+  for (int i = 0; i < 16; ++i) id += kHex[(a >> (60 - 4 * i)) & 15];
+  for (int i = 0; i < 8; ++i) id += kHex[(b >> (60 - 4 * i)) & 15];
+  return id;
+}
+
+}  // namespace barrage
