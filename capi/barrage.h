@@ -223,6 +223,8 @@ typedef struct brg_result {
   int64_t prompt_tokens;     /* from "usage" (OpenAI or Anthropic naming); -1 unknown */
   int64_t completion_tokens; /* -1 unknown */
   int64_t sent_us;           /* submit -> the last attempt's request handed to its connection; -1 none */
+  const char *request_id;    /* the answer's x-request-id header (the provider's id for support
+                                requests); "" when absent; never NULL; owned by the result */
 } brg_result;
 
 /* [consumer] Moves up to max finished results into out[] (oldest first) and

@@ -812,6 +812,7 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
     h->body = std::move(body);
     h->error = std::move(error);
+    h->request_id = std::move(r->request_id);
     if (status == BRG_OK && cache_ && !r->cache_key.empty())
       cache_->store(std::move(r->cache_key), CachedAnswer{http_status, h->body, prompt_tokens, completion_tokens});
     h->seal();
@@ -954,6 +955,8 @@ void Engine::on_response(Connection& c) noexcept {
   int status = resp.status();
   std::string body = std::move(resp.body());
   int64_t retry_after = retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"), unix_now_ms());
+  std::string request_id(resp.header("x-request-id"));  // OpenAI; Anthropic says request-id
+  if (request_id.empty()) request_id = resp.header("request-id");
   uint64_t now = monotonic_ns();
   if (r) {
     RateGate& gate = r->key->gate;
@@ -978,6 +981,7 @@ void Engine::on_response(Connection& c) noexcept {
   else
     close_connection(&c, false);
   if (!r) return;
+  r->request_id = std::move(request_id);
   r->conn = nullptr;
   r->state = Request::State::detached;
   http::Usage usage;

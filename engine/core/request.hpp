@@ -74,6 +74,7 @@ struct Request : MpscNode {
   int last_http = 0;
   std::string last_error;
   std::string last_body;
+  std::string request_id;  // x-request-id of the latest answer
 };
 
 }  // namespace barrage

@@ -16,6 +16,7 @@ struct ResultHolder {
   MpscNode node;
   std::string body;
   std::string error;
+  std::string request_id;
 
   static ResultHolder* from_public(brg_result* r) noexcept { return reinterpret_cast<ResultHolder*>(r); }
   static ResultHolder* from_node(MpscNode* n) noexcept {
@@ -26,6 +27,7 @@ struct ResultHolder {
     pub.body = body.c_str();
     pub.body_len = body.size();
     pub.error = error.c_str();
+    pub.request_id = request_id.c_str();
   }
 };
 static_assert(std::is_standard_layout_v<ResultHolder>, "brg_result must sit at offset 0");

@@ -37,6 +37,7 @@ TEST_P(CapiMock, AnswersArriveIntactWithUsageOnTheRequestedBackend) {
     EXPECT_NE(std::string(r->body, r->body_len).find(content[id] + "\""), std::string::npos)
         << std::string(r->body, r->body_len);
     EXPECT_EQ(strlen(r->body), r->body_len);
+    EXPECT_EQ(std::string(r->request_id).rfind("req_", 0), 0u) << "x-request-id carried over";
     EXPECT_GT(r->prompt_tokens, 0);
     EXPECT_GT(r->completion_tokens, 0);
     EXPECT_GE(r->ttfb_us, 0);
