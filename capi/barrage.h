@@ -6,9 +6,11 @@
  * brg_result and brg_stats only ever grow at the end.
  *
  * Threads. An engine is driven by exactly one thread at a time:
- *  - inline mode (default): the "owner thread" is whichever thread calls
- *    brg_poll. Every function marked [owner] must be called from it (or, before
- *    the first brg_poll, from the thread that created the engine).
+ *  - inline mode (default): the "owner thread" is the thread that first calls
+ *    brg_poll (with the io_uring backend the kernel binds the ring to it, so
+ *    polling later from another thread fails with BRG_E_BACKEND). Every
+ *    function marked [owner] must be called from it (or, before the first
+ *    brg_poll, from the thread that created the engine).
  *  - threaded mode (after brg_start): the engine runs its own reactor thread.
  *    Functions marked [any] may then be called from any thread; results are
  *    taken by one consumer thread at a time ([consumer]).
@@ -146,7 +148,8 @@ BRG_EXTERN void brg_config_free(brg_config *cfg);
  * loaded, BRG_E_INVALID for bad arguments). The engine raises RLIMIT_NOFILE
  * to its hard limit. */
 BRG_EXTERN int brg_engine_new(const brg_config *cfg, brg_engine **out);
-/* [owner] Stops the reactor thread if started, cancels every request left,
+/* [owner]; after brg_start any one thread, once no other call on this engine
+ * is running. Stops the reactor thread if started, cancels every request left,
  * frees all results not yet taken and the engine itself. NULL is a no-op.
  * Results already returned by brg_results stay valid until brg_result_free. */
 BRG_EXTERN void brg_engine_free(brg_engine *e);

@@ -1,0 +1,673 @@
+// Package barrage is the Go binding of libbarrage, an engine that runs very
+// many HTTPS (LLM API) requests at once, over its stable C ABI (barrage.h).
+//
+// Build flags. By default cgo finds the header in ../../capi and the library
+// in ../../build/capi of the source tree (with an rpath to it). Point
+// elsewhere by setting CGO_CFLAGS="-I/prefix/include" and
+// CGO_LDFLAGS="-L/prefix/lib -Wl,-rpath,/prefix/lib": the go command puts the
+// environment flags before the #cgo ones below, so directories given there
+// are searched first (an installed library in the default paths also works).
+//
+// Threads. The engine runs in threaded mode (brg_start): its reactor has its
+// own thread, brg_submit/brg_cancel are called directly from any goroutine
+// (they never block), and one dispatcher goroutine per Client waits in
+// epoll_wait on brg_results_fd, takes finished results with brg_results and
+// hands each to the goroutine waiting for it. No cgo call blocks.
+package barrage
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../capi
+#cgo LDFLAGS: -L${SRCDIR}/../../build/capi -lbarrage -Wl,-rpath,${SRCDIR}/../../build/capi
+#include <barrage.h>
+#include <stdlib.h>
+#include <string.h>
+
+// One cgo call per submit. strs holds NUL-terminated strings back to back:
+// method, url, limit_key, then name, value for each header. brg_last_error
+// is thread-local, so it is read here, on the thread that submitted.
+static int gobrg_submit(brg_engine *e, const char *strs, uint32_t n_headers, int has_method,
+                        int has_limit_key, const void *body, size_t body_len, uint64_t user_data,
+                        int64_t timeout_ms, int64_t deadline_ms, int32_t max_retries,
+                        uint32_t token_estimate, uint32_t flags, uint64_t group, uint64_t *id_out,
+                        char **err_out) {
+  brg_header stack_h[16];
+  brg_header *h = stack_h;
+  brg_request r;
+  const char *p = strs;
+  uint32_t i;
+  int rc;
+  if (n_headers > 16) {
+    h = (brg_header *)malloc(sizeof(brg_header) * n_headers);
+    if (!h) return BRG_E_NOMEM;
+  }
+  memset(&r, 0, sizeof r);
+  r.size = sizeof r;
+  r.flags = flags;
+  r.method = has_method ? p : NULL; p += strlen(p) + 1;
+  r.url = p; p += strlen(p) + 1;
+  r.limit_key = has_limit_key ? p : NULL; p += strlen(p) + 1;
+  for (i = 0; i < n_headers; ++i) {
+    h[i].name = p; p += strlen(p) + 1;
+    h[i].value = p; p += strlen(p) + 1;
+  }
+  r.headers = h;
+  r.n_headers = n_headers;
+  r.body = body;
+  r.body_len = body_len;
+  r.user_data = user_data;
+  r.timeout_ms = timeout_ms;
+  r.deadline_ms = deadline_ms;
+  r.max_retries = max_retries;
+  r.token_estimate = token_estimate;
+  r.group = group;
+  rc = brg_submit(e, &r, id_out);
+  if (rc != BRG_OK) *err_out = strdup(brg_last_error());
+  if (h != stack_h) free(h);
+  return rc;
+}
+
+static int gobrg_engine_new(const brg_config *cfg, brg_engine **out, char **err_out) {
+  int rc = brg_engine_new(cfg, out);
+  if (rc != BRG_OK) *err_out = strdup(brg_last_error());
+  return rc;
+}
+
+static void gobrg_free_results(brg_result **rs, size_t n) {
+  size_t i;
+  for (i = 0; i < n; ++i) brg_result_free(rs[i]);
+}
+
+static brg_result *gobrg_at(brg_result **rs, size_t i) { return rs[i]; }
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Backend selects the reactor backend.
+type Backend int
+
+const (
+	BackendAuto    Backend = C.BRG_BACKEND_AUTO
+	BackendIOUring Backend = C.BRG_BACKEND_IO_URING
+	BackendEpoll   Backend = C.BRG_BACKEND_EPOLL
+)
+
+// Options configures a Client. Zero values keep the engine's defaults; the
+// pointer fields distinguish "unset" from a meaningful zero.
+type Options struct {
+	FromEnv          bool          // read BARRAGE_* and wrapper env vars first; fields set below win
+	MaxInflight      int           // default 256
+	MaxConnsPerHost  int           // default 0 = bounded by MaxInflight
+	RateLimit        int           // requests per RatePeriod, 0 = off
+	RatePeriod       time.Duration // default 1 minute
+	RateBurst        int
+	TokensPerMinute  int
+	TokensBurst      int
+	Timeout          time.Duration // per attempt, default 10 minutes
+	ConnectTimeout   time.Duration
+	MaxRetries       *int // nil = default (2); use Int(0) for no retries
+	BackoffBase      time.Duration
+	BackoffMax       time.Duration
+	Backend          Backend
+	CAFile           string
+	VerifyPeer       *bool // nil = default (true)
+	MaxResponseSize  int64
+	CachePath        string
+	CacheTTL         time.Duration
+	AllowHTTP        bool
+	MaxPending       int
+	RetryStatuses    string // e.g. "408,409,429,500-504"
+	BreakerThreshold *int
+	BreakerPause     time.Duration
+}
+
+// Int returns a pointer to v, for Options.MaxRetries and the like.
+func Int(v int) *int { return &v }
+
+// Bool returns a pointer to v, for Options.VerifyPeer.
+func Bool(v bool) *bool { return &v }
+
+// Header is one request header.
+type Header struct{ Name, Value string }
+
+// Request is one HTTP request. URL must be https:// (http:// only with
+// Options.AllowHTTP).
+type Request struct {
+	Method        string // "" = POST
+	URL           string
+	Headers       []Header
+	Body          []byte
+	Timeout       time.Duration // per attempt; 0 = engine default
+	MaxRetries    *int          // nil = engine default
+	NoRetry       bool
+	NoCache       bool
+	TokenEstimate uint32
+	LimitKey      string
+	UserData      interface{} // returned in Response.UserData
+}
+
+// Response is a successful (2xx) answer.
+type Response struct {
+	Status           int // HTTP status
+	Body             []byte
+	RequestID        string // x-request-id header
+	PromptTokens     int64  // -1 unknown
+	CompletionTokens int64  // -1 unknown
+	Attempts         int
+	Cached           bool
+	Queued           time.Duration
+	TTFB             time.Duration // -1 when none
+	Total            time.Duration
+	UserData         interface{}
+}
+
+type result struct {
+	status     C.int
+	httpStatus int
+	attempts   int
+	flags      uint32
+	body       []byte
+	errText    string
+	requestID  string
+	queued     time.Duration
+	ttfb       time.Duration
+	total      time.Duration
+	prompt     int64
+	completion int64
+}
+
+type call struct {
+	ch chan result // buffered 1
+	id uint64      // engine id, set after a successful submit
+}
+
+// Client owns one engine. All methods are safe for concurrent use.
+type Client struct {
+	eng *C.brg_engine
+
+	mu      sync.RWMutex // RLock around engine calls; Lock to close
+	closed  bool
+	pmu     sync.Mutex
+	pending map[uint64]*call
+	seq     uint64
+	group   uint64
+
+	resultsFd int
+	epfd      int
+	wake      [2]int // pipe: dispatcher stop
+	stopping  int32
+	done      chan struct{}
+}
+
+func optErr(cfg *C.brg_config, what string) error {
+	return newError(C.BRG_E_INVALID, what+": "+C.GoString(C.brg_config_error(cfg)))
+}
+
+// New creates an engine, starts its reactor thread and the dispatcher.
+func New(opts Options) (*Client, error) {
+	cfg := C.brg_config_new()
+	if cfg == nil {
+		return nil, newError(C.BRG_E_NOMEM, "brg_config_new")
+	}
+	defer C.brg_config_free(cfg)
+	if opts.FromEnv {
+		if C.brg_config_from_env(cfg) != C.BRG_OK {
+			return nil, optErr(cfg, "environment")
+		}
+	}
+	type iopt struct {
+		set  bool
+		opt  C.brg_option
+		val  int64
+		name string
+	}
+	ms := func(d time.Duration) int64 { return int64((d + time.Millisecond - 1) / time.Millisecond) }
+	ints := []iopt{
+		{opts.MaxInflight != 0, C.BRG_OPT_MAX_INFLIGHT, int64(opts.MaxInflight), "MaxInflight"},
+		{opts.MaxConnsPerHost != 0, C.BRG_OPT_MAX_CONNS_PER_HOST, int64(opts.MaxConnsPerHost), "MaxConnsPerHost"},
+		{opts.RateLimit != 0, C.BRG_OPT_RATE_LIMIT, int64(opts.RateLimit), "RateLimit"},
+		{opts.RatePeriod != 0, C.BRG_OPT_RATE_PERIOD_MS, ms(opts.RatePeriod), "RatePeriod"},
+		{opts.RateBurst != 0, C.BRG_OPT_RATE_BURST, int64(opts.RateBurst), "RateBurst"},
+		{opts.TokensPerMinute != 0, C.BRG_OPT_TOKENS_PER_MINUTE, int64(opts.TokensPerMinute), "TokensPerMinute"},
+		{opts.TokensBurst != 0, C.BRG_OPT_TOKENS_BURST, int64(opts.TokensBurst), "TokensBurst"},
+		{opts.Timeout != 0, C.BRG_OPT_TIMEOUT_MS, ms(opts.Timeout), "Timeout"},
+		{opts.ConnectTimeout != 0, C.BRG_OPT_CONNECT_TIMEOUT_MS, ms(opts.ConnectTimeout), "ConnectTimeout"},
+		{opts.BackoffBase != 0, C.BRG_OPT_BACKOFF_BASE_MS, ms(opts.BackoffBase), "BackoffBase"},
+		{opts.BackoffMax != 0, C.BRG_OPT_BACKOFF_MAX_MS, ms(opts.BackoffMax), "BackoffMax"},
+		{opts.Backend != BackendAuto, C.BRG_OPT_BACKEND, int64(opts.Backend), "Backend"},
+		{opts.MaxResponseSize != 0, C.BRG_OPT_MAX_RESPONSE_BYTES, opts.MaxResponseSize, "MaxResponseSize"},
+		{opts.CacheTTL != 0, C.BRG_OPT_CACHE_TTL_S, int64(opts.CacheTTL / time.Second), "CacheTTL"},
+		{opts.AllowHTTP, C.BRG_OPT_ALLOW_HTTP, 1, "AllowHTTP"},
+		{opts.MaxPending != 0, C.BRG_OPT_MAX_PENDING, int64(opts.MaxPending), "MaxPending"},
+		{opts.BreakerPause != 0, C.BRG_OPT_BREAKER_PAUSE_MS, ms(opts.BreakerPause), "BreakerPause"},
+	}
+	if opts.MaxRetries != nil {
+		ints = append(ints, iopt{true, C.BRG_OPT_MAX_RETRIES, int64(*opts.MaxRetries), "MaxRetries"})
+	}
+	if opts.BreakerThreshold != nil {
+		ints = append(ints, iopt{true, C.BRG_OPT_BREAKER_THRESHOLD, int64(*opts.BreakerThreshold), "BreakerThreshold"})
+	}
+	if opts.VerifyPeer != nil {
+		v := int64(0)
+		if *opts.VerifyPeer {
+			v = 1
+		}
+		ints = append(ints, iopt{true, C.BRG_OPT_VERIFY_PEER, v, "VerifyPeer"})
+	}
+	for _, o := range ints {
+		if o.set && C.brg_config_set_int(cfg, o.opt, C.int64_t(o.val)) != C.BRG_OK {
+			return nil, optErr(cfg, o.name)
+		}
+	}
+	strOpts := []struct {
+		opt  C.brg_option
+		val  string
+		name string
+	}{
+		{C.BRG_OPT_CA_FILE, opts.CAFile, "CAFile"},
+		{C.BRG_OPT_CACHE_PATH, opts.CachePath, "CachePath"},
+		{C.BRG_OPT_RETRY_STATUSES, opts.RetryStatuses, "RetryStatuses"},
+	}
+	for _, o := range strOpts {
+		if o.val == "" {
+			continue
+		}
+		cs := C.CString(o.val)
+		rc := C.brg_config_set_str(cfg, o.opt, cs)
+		C.free(unsafe.Pointer(cs))
+		if rc != C.BRG_OK {
+			return nil, optErr(cfg, o.name)
+		}
+	}
+
+	var eng *C.brg_engine
+	var cerr *C.char
+	if rc := C.gobrg_engine_new(cfg, &eng, &cerr); rc != C.BRG_OK {
+		msg := C.GoString(cerr)
+		C.free(unsafe.Pointer(cerr))
+		return nil, newError(rc, msg)
+	}
+	if rc := C.brg_start(eng); rc != C.BRG_OK {
+		C.brg_engine_free(eng)
+		return nil, newError(rc, "brg_start")
+	}
+	c := &Client{eng: eng, pending: make(map[uint64]*call), done: make(chan struct{})}
+	c.resultsFd = int(C.brg_results_fd(eng))
+	if err := c.setupPoll(); err != nil {
+		C.brg_engine_free(eng)
+		return nil, err
+	}
+	go c.dispatch()
+	return c, nil
+}
+
+func (c *Client) setupPoll() error {
+	if err := syscall.Pipe2(c.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return err
+	}
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		syscall.Close(c.wake[0])
+		syscall.Close(c.wake[1])
+		return err
+	}
+	c.epfd = epfd
+	for _, fd := range []int{c.resultsFd, c.wake[0]} {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			syscall.Close(epfd)
+			syscall.Close(c.wake[0])
+			syscall.Close(c.wake[1])
+			return err
+		}
+	}
+	return nil
+}
+
+const batchMax = 256
+
+// dispatch is the one goroutine that takes results. It blocks only in
+// epoll_wait (a plain syscall: the Go scheduler hands its P to others).
+func (c *Client) dispatch() {
+	defer close(c.done)
+	buf := (*[batchMax]*C.brg_result)(C.malloc(C.size_t(unsafe.Sizeof(uintptr(0))) * batchMax))
+	defer C.free(unsafe.Pointer(buf))
+	events := make([]syscall.EpollEvent, 2)
+	for {
+		n := int(C.brg_results(c.eng, &buf[0], batchMax))
+		if n > 0 {
+			c.deliver(buf, n)
+			continue
+		}
+		if atomic.LoadInt32(&c.stopping) != 0 {
+			return
+		}
+		if _, err := syscall.EpollWait(c.epfd, events, -1); err != nil && err != syscall.EINTR {
+			return
+		}
+	}
+}
+
+func (c *Client) deliver(buf *[batchMax]*C.brg_result, n int) {
+	c.pmu.Lock()
+	for i := 0; i < n; i++ {
+		r := buf[i]
+		res := result{
+			status:     C.int(r.status),
+			httpStatus: int(r.http_status),
+			attempts:   int(r.attempts),
+			flags:      uint32(r.flags),
+			queued:     time.Duration(r.queued_us) * time.Microsecond,
+			ttfb:       time.Duration(r.ttfb_us) * time.Microsecond,
+			total:      time.Duration(r.total_us) * time.Microsecond,
+			prompt:     int64(r.prompt_tokens),
+			completion: int64(r.completion_tokens),
+		}
+		if r.ttfb_us < 0 {
+			res.ttfb = -1
+		}
+		if r.body_len > 0 {
+			res.body = C.GoBytes(unsafe.Pointer(r.body), C.int(r.body_len))
+		}
+		if r.error != nil && *r.error != 0 {
+			res.errText = C.GoString(r.error)
+		}
+		if r.request_id != nil && *r.request_id != 0 {
+			res.requestID = C.GoString(r.request_id)
+		}
+		if cl, ok := c.pending[uint64(r.user_data)]; ok {
+			delete(c.pending, uint64(r.user_data))
+			cl.ch <- res
+		}
+	}
+	c.pmu.Unlock()
+	C.gobrg_free_results(&buf[0], C.size_t(n))
+}
+
+var zero = [1]byte{}
+
+func (c *Client) submit(ctx context.Context, req *Request, group uint64) (*call, uint64, error) {
+	if req == nil {
+		return nil, 0, newError(C.BRG_E_INVALID, "nil request")
+	}
+	var deadlineMs int64
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, 0, withCtx(newError(C.BRG_E_TIMEOUT, "deadline already passed"), ctx)
+		}
+		deadlineMs = int64((left + time.Millisecond - 1) / time.Millisecond)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, withCtx(newError(C.BRG_E_CANCELLED, "context done before submit"), ctx)
+	}
+	// Pack strings: method, url, limit_key, header names and values.
+	size := len(req.Method) + len(req.URL) + len(req.LimitKey) + 3
+	for _, h := range req.Headers {
+		size += len(h.Name) + len(h.Value) + 2
+	}
+	strs := make([]byte, 0, size)
+	add := func(s, what string) error {
+		if strings.IndexByte(s, 0) >= 0 {
+			return newError(C.BRG_E_INVALID, what+" contains a NUL byte")
+		}
+		strs = append(strs, s...)
+		strs = append(strs, 0)
+		return nil
+	}
+	if err := add(req.Method, "method"); err != nil {
+		return nil, 0, err
+	}
+	if err := add(req.URL, "url"); err != nil {
+		return nil, 0, err
+	}
+	if err := add(req.LimitKey, "limit key"); err != nil {
+		return nil, 0, err
+	}
+	for _, h := range req.Headers {
+		if err := add(h.Name, "header name"); err != nil {
+			return nil, 0, err
+		}
+		if err := add(h.Value, "header value"); err != nil {
+			return nil, 0, err
+		}
+	}
+	var flags C.uint32_t
+	if req.NoRetry {
+		flags |= C.BRG_REQ_NO_RETRY
+	}
+	if req.NoCache {
+		flags |= C.BRG_REQ_NO_CACHE
+	}
+	maxRetries := int32(-1)
+	if req.MaxRetries != nil {
+		maxRetries = int32(*req.MaxRetries)
+	}
+	if req.Timeout < 0 {
+		return nil, 0, newError(C.BRG_E_INVALID, "negative timeout")
+	}
+	timeoutMs := int64((req.Timeout + time.Millisecond - 1) / time.Millisecond)
+	var bodyPtr unsafe.Pointer
+	if len(req.Body) > 0 {
+		bodyPtr = unsafe.Pointer(&req.Body[0])
+	}
+	hasMethod, hasKey := C.int(0), C.int(0)
+	if req.Method != "" {
+		hasMethod = 1
+	}
+	if req.LimitKey != "" {
+		hasKey = 1
+	}
+
+	cl := &call{ch: make(chan result, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return nil, 0, newError(C.BRG_E_CLOSED, "client closed")
+	}
+	c.pmu.Lock()
+	c.seq++
+	key := c.seq
+	c.pending[key] = cl // before submit: the result may arrive at once
+	c.pmu.Unlock()
+	var id C.uint64_t
+	var cerr *C.char
+	rc := C.gobrg_submit(c.eng, (*C.char)(unsafe.Pointer(&strs[0])), C.uint32_t(len(req.Headers)),
+		hasMethod, hasKey, bodyPtr, C.size_t(len(req.Body)), C.uint64_t(key), C.int64_t(timeoutMs),
+		C.int64_t(deadlineMs), C.int32_t(maxRetries), C.uint32_t(req.TokenEstimate), flags,
+		C.uint64_t(group), &id, &cerr)
+	cl.id = uint64(id) // under RLock: Close reads it after taking the write lock
+	c.mu.RUnlock()
+	if rc != C.BRG_OK {
+		c.pmu.Lock()
+		delete(c.pending, key)
+		c.pmu.Unlock()
+		msg := C.GoString(cerr)
+		C.free(unsafe.Pointer(cerr))
+		return nil, 0, newError(rc, msg)
+	}
+	return cl, uint64(id), nil
+}
+
+func (c *Client) cancel(id uint64) {
+	c.mu.RLock()
+	if !c.closed {
+		C.brg_cancel(c.eng, C.uint64_t(id))
+	}
+	c.mu.RUnlock()
+}
+
+func finish(ctx context.Context, req *Request, r result) (*Response, error) {
+	if r.status != C.BRG_OK {
+		e := &Error{Status: int(r.status), Name: C.GoString(C.brg_status_name(r.status)),
+			Message: r.errText, HTTPStatus: r.httpStatus, Body: r.body, Attempts: r.attempts}
+		return nil, withCtx(e, ctx)
+	}
+	return &Response{Status: r.httpStatus, Body: r.body, RequestID: r.requestID,
+		PromptTokens: r.prompt, CompletionTokens: r.completion, Attempts: r.attempts,
+		Cached: r.flags&C.BRG_RES_CACHED != 0, Queued: r.queued, TTFB: r.ttfb, Total: r.total,
+		UserData: req.UserData}, nil
+}
+
+// Do runs one request. The context's deadline becomes the request's
+// deadline_ms (whole request, retries included); when ctx is done first the
+// request is cancelled (brg_cancel) and Do returns after the engine has
+// finished it, with an *Error that matches both ErrCancelled/ErrTimeout and
+// ctx.Err() under errors.Is.
+func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
+	cl, id, err := c.submit(ctx, req, 0)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-cl.ch:
+		return finish(ctx, req, r)
+	case <-ctx.Done():
+		c.cancel(id)
+		return finish(ctx, req, <-cl.ch)
+	}
+}
+
+// DoAll submits every request (sharing one engine group) and waits for all
+// of them. responses[i] and errs[i] belong to reqs[i]; exactly one is non-nil.
+// When ctx is done, every unfinished request of the batch is cancelled.
+func (c *Client) DoAll(ctx context.Context, reqs []*Request) ([]*Response, []error) {
+	resps := make([]*Response, len(reqs))
+	errs := make([]error, len(reqs))
+	calls := make([]*call, len(reqs))
+	group := atomic.AddUint64(&c.group, 1)
+	for i, req := range reqs {
+		cl, _, err := c.submit(ctx, req, group)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		calls[i] = cl
+	}
+	cancelled := false
+	for i, cl := range calls {
+		if cl == nil {
+			continue
+		}
+		var r result
+		if cancelled {
+			r = <-cl.ch
+		} else {
+			select {
+			case r = <-cl.ch:
+			case <-ctx.Done():
+				cancelled = true
+				c.mu.RLock()
+				if !c.closed {
+					C.brg_cancel_group(c.eng, C.uint64_t(group))
+				}
+				c.mu.RUnlock()
+				r = <-cl.ch
+			}
+		}
+		resps[i], errs[i] = finish(ctx, reqs[i], r)
+	}
+	return resps, errs
+}
+
+// Stats is a snapshot of the engine's counters (struct brg_stats).
+type Stats struct {
+	Backend                                                         Backend
+	Submitted, Completed, Failed, Cancelled, Retried, TimedOut      uint64
+	Queued, InFlight                                                uint64
+	ConnectionsOpen, ConnectionsIdle, ConnectionsOpened, TLSResumed uint64
+	BytesSent, BytesReceived, ResultsWaiting                        uint64
+	Throttled, Rejected, PromptTokens, CompletionTokens, CacheHits  uint64
+}
+
+// Stats returns the engine's counters (they may be a moment old).
+func (c *Client) Stats() (Stats, error) {
+	var s C.struct_brg_stats
+	s.size = C.uint32_t(unsafe.Sizeof(s))
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return Stats{}, newError(C.BRG_E_CLOSED, "client closed")
+	}
+	if rc := C.brg_stats(c.eng, &s); rc != C.BRG_OK {
+		return Stats{}, newError(rc, "brg_stats")
+	}
+	return Stats{Backend: Backend(s.backend), Submitted: uint64(s.submitted),
+		Completed: uint64(s.completed), Failed: uint64(s.failed), Cancelled: uint64(s.cancelled),
+		Retried: uint64(s.retried), TimedOut: uint64(s.timed_out), Queued: uint64(s.queued),
+		InFlight: uint64(s.in_flight), ConnectionsOpen: uint64(s.connections_open),
+		ConnectionsIdle: uint64(s.connections_idle), ConnectionsOpened: uint64(s.connections_opened),
+		TLSResumed: uint64(s.tls_resumed), BytesSent: uint64(s.bytes_sent),
+		BytesReceived: uint64(s.bytes_received), ResultsWaiting: uint64(s.results_waiting),
+		Throttled: uint64(s.throttled), Rejected: uint64(s.rejected),
+		PromptTokens: uint64(s.prompt_tokens), CompletionTokens: uint64(s.completion_tokens),
+		CacheHits: uint64(s.cache_hits)}, nil
+}
+
+// Close cancels every pending request (their Do calls return ErrCancelled),
+// waits until their results are delivered, stops the dispatcher and frees
+// the engine. Calling Close again is a no-op.
+func (c *Client) Close() error {
+	c.mu.Lock() // waits for submits and cancels in progress
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.pmu.Lock()
+	ids := make([]uint64, 0, len(c.pending))
+	for _, cl := range c.pending {
+		ids = append(ids, cl.id)
+	}
+	c.pmu.Unlock()
+	for _, id := range ids {
+		C.brg_cancel(c.eng, C.uint64_t(id))
+	}
+	c.mu.Unlock()
+	// Every cancelled request yields a result promptly; wait for delivery.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		c.pmu.Lock()
+		n := len(c.pending)
+		c.pmu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	atomic.StoreInt32(&c.stopping, 1)
+	syscall.Write(c.wake[1], []byte{1})
+	<-c.done
+	C.brg_engine_free(c.eng) // cancels anything left; no other call runs now
+	c.eng = nil
+	syscall.Close(c.epfd)
+	syscall.Close(c.wake[0])
+	syscall.Close(c.wake[1])
+	// Anyone still waiting (only possible if the engine stalled) gets ErrClosed.
+	c.pmu.Lock()
+	for k, cl := range c.pending {
+		cl.ch <- result{status: C.BRG_E_CLOSED, errText: "client closed"}
+		delete(c.pending, k)
+	}
+	c.pmu.Unlock()
+	return nil
+}
+
+// Version is the run-time library version ("0.1.0").
+func Version() string { return C.GoString(C.brg_version()) }
+
+var errSkew = errors.New("barrage: library major version differs from the header")
+
+func init() {
+	if uint32(C.brg_version_hex())>>16 != uint32(C.BRG_VERSION_HEX)>>16 {
+		panic(errSkew)
+	}
+}

@@ -1,0 +1,3 @@
+module barrage.dev/barrage
+
+go 1.19

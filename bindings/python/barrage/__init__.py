@@ -1,0 +1,20 @@
+"""barrage: very many concurrent HTTPS (LLM API) requests from asyncio,
+over libbarrage's C ABI (ctypes, standard library only).
+
+    async with barrage.Client(max_inflight=100, rate_limit=500) as c:
+        answers = await c.gather([("/v1/chat/completions", body) for body in bodies])
+"""
+from ._lib import library_path, lib
+from .client import OPTIONS, Client, Completed, Request, Response
+from .errors import (BackendError, BarrageError, CancelledError, ClosedError, ConnectError,
+                     DNSError, FullError, HTTPError, InvalidError, NoMemoryError, NotFoundError,
+                     ProtocolError, RateLimited, TimeoutError, TLSError, TooLargeError,
+                     TransportError, UnavailableError, error_for)
+
+__version__ = lib.brg_version().decode()
+
+__all__ = ["Client", "Request", "Response", "Completed", "OPTIONS", "library_path",
+           "BarrageError", "InvalidError", "NoMemoryError", "FullError", "ClosedError",
+           "TimeoutError", "CancelledError", "DNSError", "ConnectError", "TLSError",
+           "TransportError", "ProtocolError", "HTTPError", "RateLimited", "TooLargeError",
+           "BackendError", "NotFoundError", "UnavailableError", "error_for"]

@@ -1,0 +1,192 @@
+"""ctypes declarations of capi/barrage.h and the library loader.
+
+Struct layouts mirror the header field for field, in order; each struct's
+``size`` member is set to ``ctypes.sizeof`` of the mirror, as the ABI asks.
+"""
+import ctypes
+import ctypes.util
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int, c_int32,
+                    c_int64, c_size_t, c_uint32, c_uint64, c_void_p)
+
+SONAME = "libbarrage.so.0"
+
+
+class BrgHeader(Structure):
+    _fields_ = [("name", c_char_p), ("value", c_char_p)]
+
+
+class BrgRequest(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("flags", c_uint32),
+        ("method", c_char_p),
+        ("url", c_char_p),
+        ("headers", POINTER(BrgHeader)),
+        ("n_headers", c_uint32),
+        ("body", c_char_p),  # const void *; bytes are passed as-is (length below)
+        ("body_len", c_size_t),
+        ("user_data", c_uint64),
+        ("timeout_ms", c_int64),
+        ("deadline_ms", c_int64),
+        ("max_retries", c_int32),
+        ("token_estimate", c_uint32),
+        ("limit_key", c_char_p),
+        ("group", c_uint64),
+    ]
+
+
+class BrgResult(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("flags", c_uint32),
+        ("id", c_uint64),
+        ("user_data", c_uint64),
+        ("status", c_int32),
+        ("http_status", c_int32),
+        ("attempts", c_uint32),
+        ("reserved0", c_uint32),
+        ("body", c_void_p),
+        ("body_len", c_size_t),
+        ("error", c_char_p),
+        ("queued_us", c_int64),
+        ("ttfb_us", c_int64),
+        ("total_us", c_int64),
+        ("prompt_tokens", c_int64),
+        ("completion_tokens", c_int64),
+        ("sent_us", c_int64),
+        ("request_id", c_char_p),
+    ]
+
+
+_STATS_U64 = ["submitted", "completed", "failed", "cancelled", "retried", "timed_out",
+              "queued", "in_flight", "connections_open", "connections_idle",
+              "connections_opened", "tls_resumed", "bytes_sent", "bytes_received",
+              "results_waiting", "waiting_rate", "throttled", "cooling_keys",
+              "breaker_open_keys", "rejected", "prompt_tokens", "completion_tokens",
+              "cache_hits"]
+
+
+class BrgStats(Structure):
+    _fields_ = [("size", c_uint32), ("backend", c_int32)] + [(n, c_uint64) for n in _STATS_U64]
+
+
+class BrgBatchOptions(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("flags", c_uint32),
+        ("input_path", c_char_p),
+        ("output_path", c_char_p),
+        ("endpoint", c_char_p),
+        ("api_key_env", c_char_p),
+        ("headers", POINTER(BrgHeader)),
+        ("n_headers", c_uint32),
+        ("reorder_window", c_uint32),
+        ("prices_path", c_char_p),
+        ("deadline_ms", c_int64),
+        ("max_retries", c_int32),
+        ("shard_index", c_uint32),
+        ("shard_count", c_uint32),
+        ("reserved0", c_uint32),
+    ]
+
+
+class BrgBatchProgress(Structure):
+    _fields_ = [
+        ("size", c_uint32), ("reserved0", c_uint32),
+        ("total", c_uint64), ("done", c_uint64), ("ok", c_uint64), ("failed", c_uint64),
+        ("cached", c_uint64), ("invalid", c_uint64), ("skipped", c_uint64),
+        ("in_flight", c_uint64),
+        ("prompt_tokens", c_int64), ("completion_tokens", c_int64),
+        ("cost_usd", c_double), ("elapsed_s", c_double),
+    ]
+
+    def to_dict(self):
+        return {n: getattr(self, n) for n, _ in self._fields_ if n not in ("size", "reserved0")}
+
+
+BATCH_PROGRESS_FN = CFUNCTYPE(c_int, POINTER(BrgBatchProgress), c_void_p)
+
+# flags
+REQ_NO_RETRY = 0x2
+REQ_NO_CACHE = 0x4
+RES_CACHED = 0x2
+BATCH_RESUME = 0x1
+BATCH_ORDERED = 0x2
+BATCH_DRY_RUN = 0x4
+
+
+def _candidates():
+    env = os.environ.get("BARRAGE_LIBRARY")
+    if env:
+        yield env
+        return
+    d = os.path.dirname(os.path.abspath(__file__))
+    while True:
+        for sub in ("build", "builddir", "_build"):
+            p = os.path.join(d, sub, "capi", SONAME)
+            if os.path.exists(p):
+                yield p
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    found = ctypes.util.find_library("barrage")
+    if found:
+        yield found
+    for prefix in (os.environ.get("BARRAGE_PREFIX"), "/usr/local", "/usr"):
+        if prefix:
+            for libdir in ("lib", "lib64", "lib/x86_64-linux-gnu", "lib/aarch64-linux-gnu"):
+                p = os.path.join(prefix, libdir, SONAME)
+                if os.path.exists(p):
+                    yield p
+    yield SONAME  # let the dynamic loader search (LD_LIBRARY_PATH, ld.so.cache)
+
+
+def _declare(lib):
+    E = c_void_p  # brg_engine * / brg_config * as opaque pointers
+    sig = {
+        "brg_config_new": (E, []),
+        "brg_config_set_int": (c_int, [E, c_int, c_int64]),
+        "brg_config_set_str": (c_int, [E, c_int, c_char_p]),
+        "brg_config_from_env": (c_int, [E]),
+        "brg_config_error": (c_char_p, [E]),
+        "brg_config_free": (None, [E]),
+        "brg_engine_new": (c_int, [E, POINTER(c_void_p)]),
+        "brg_engine_free": (None, [E]),
+        "brg_submit": (c_int, [E, POINTER(BrgRequest), POINTER(c_uint64)]),
+        "brg_cancel": (c_int, [E, c_uint64]),
+        "brg_cancel_group": (c_int, [E, c_uint64]),
+        "brg_group_deadline": (c_int, [E, c_uint64, c_int64]),
+        "brg_results": (c_size_t, [E, POINTER(POINTER(BrgResult)), c_size_t]),
+        "brg_result_free": (None, [POINTER(BrgResult)]),
+        "brg_start": (c_int, [E]),
+        "brg_results_fd": (c_int, [E]),
+        "brg_stats": (c_int, [E, POINTER(BrgStats)]),
+        "brg_strerror": (c_char_p, [c_int]),
+        "brg_status_name": (c_char_p, [c_int]),
+        "brg_last_error": (c_char_p, []),
+        "brg_version": (c_char_p, []),
+        "brg_version_hex": (c_uint32, []),
+        "brg_batch_run": (c_int, [E, POINTER(BrgBatchOptions), BATCH_PROGRESS_FN, c_void_p,
+                                  POINTER(BrgBatchProgress)]),
+    }
+    for name, (res, args) in sig.items():
+        f = getattr(lib, name)
+        f.restype = res
+        f.argtypes = args
+    return lib
+
+
+def load():
+    errors = []
+    for path in _candidates():
+        try:
+            # CDLL (not PyDLL): the GIL is released for the duration of every call.
+            return _declare(ctypes.CDLL(path)), path
+        except OSError as exc:
+            errors.append(f"{path}: {exc}")
+    raise OSError("libbarrage not found (set BARRAGE_LIBRARY): " + "; ".join(errors))
+
+
+lib, library_path = load()

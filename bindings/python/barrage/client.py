@@ -1,0 +1,557 @@
+"""asyncio client over libbarrage in threaded mode.
+
+The engine runs its own reactor thread (brg_start). The asyncio loop watches
+brg_results_fd with loop.add_reader; the reader callback drains brg_results
+and resolves the waiting futures by request id. No polling thread, no
+spinning, and the GIL is never held while the engine waits (ctypes releases
+it around each foreign call, and the engine's own thread never takes it).
+"""
+import asyncio
+import collections
+import ctypes
+import json as _json
+import os
+import threading
+from ctypes import byref, c_uint64, c_void_p
+
+from . import _lib
+from ._lib import BrgBatchOptions, BrgBatchProgress, BrgHeader, BrgRequest, BrgResult, BrgStats, lib
+from .errors import ClosedError, InvalidError, check, error_for
+
+# name -> (brg_option number, kind); kind "int", "bool" or "str"
+OPTIONS = {
+    "max_inflight": (1, "int"), "max_conns_per_host": (2, "int"), "rate_limit": (3, "int"),
+    "rate_period_ms": (4, "int"), "rate_burst": (5, "int"), "tokens_per_minute": (6, "int"),
+    "timeout_ms": (7, "int"), "connect_timeout_ms": (8, "int"), "max_retries": (9, "int"),
+    "backoff_base_ms": (10, "int"), "backoff_max_ms": (11, "int"), "backend": (12, "backend"),
+    "ca_file": (13, "str"), "verify_peer": (14, "bool"), "max_response_bytes": (15, "int"),
+    "cache_path": (16, "str"), "cache_ttl_s": (17, "int"), "allow_http": (18, "bool"),
+    "max_pending": (19, "int"), "max_header_bytes": (20, "int"), "idle_timeout_ms": (21, "int"),
+    "tokens_burst": (22, "int"), "retry_statuses": (23, "str"), "breaker_threshold": (24, "int"),
+    "breaker_pause_ms": (25, "int"),
+}
+BACKENDS = {"auto": 0, "io_uring": 1, "epoll": 2}
+_DRAIN = 256
+
+
+class Response:
+    """A successful (2xx) answer. Times are in seconds from submit."""
+    __slots__ = ("id", "status", "body", "prompt_tokens", "completion_tokens", "attempts",
+                 "queued", "ttfb", "total", "request_id", "cached")
+
+    def json(self):
+        return _json.loads(self.body)
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def content(self):
+        """choices[0].message.content of a chat-completion answer."""
+        return self.json()["choices"][0]["message"]["content"]
+
+    def __repr__(self):
+        return (f"<Response {self.status} {len(self.body)} bytes attempts={self.attempts} "
+                f"total={self.total:.3f}s>")
+
+
+class Request:
+    """One request for gather/map/as_completed. A plain dict with the same keys,
+    a tuple (url, body) or a str url are accepted too."""
+    __slots__ = ("url", "body", "method", "headers", "timeout", "deadline_ms", "max_retries",
+                 "limit_key", "base_url")
+
+    def __init__(self, url, body=None, *, method="POST", headers=None, timeout=None,
+                 deadline_ms=0, max_retries=-1, limit_key=None, base_url=None):
+        self.url, self.body, self.method, self.headers = url, body, method, headers
+        self.timeout, self.deadline_ms, self.max_retries = timeout, deadline_ms, max_retries
+        self.limit_key, self.base_url = limit_key, base_url
+
+    def __repr__(self):
+        return f"Request({self.method} {self.url!r})"
+
+
+def as_request(r):
+    if isinstance(r, Request):
+        return r
+    if isinstance(r, dict):
+        return Request(**r)
+    if isinstance(r, (tuple, list)):
+        return Request(*r)
+    if isinstance(r, str):
+        return Request(r)
+    raise TypeError(f"not a request: {r!r}")
+
+
+class Completed:
+    """What as_completed yields: the input index and request, and either
+    the response or the error. result() returns the response or raises."""
+    __slots__ = ("index", "request", "response", "error")
+
+    def __init__(self, index, request, response, error):
+        self.index, self.request, self.response, self.error = index, request, response, error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.response
+
+    def __repr__(self):
+        return f"<Completed #{self.index} {self.error or self.response!r}>"
+
+
+def _encode_body(body):
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, (dict, list)):
+        return _json.dumps(body, separators=(",", ":")).encode()
+    raise TypeError(f"body must be bytes, str, dict or list, not {type(body).__name__}")
+
+
+def _make_response(r):
+    resp = Response()
+    resp.id = r.id
+    resp.status = r.http_status
+    resp.body = ctypes.string_at(r.body, r.body_len) if r.body else b""
+    resp.prompt_tokens = r.prompt_tokens
+    resp.completion_tokens = r.completion_tokens
+    resp.attempts = r.attempts
+    resp.queued = r.queued_us / 1e6
+    resp.ttfb = r.ttfb_us / 1e6 if r.ttfb_us >= 0 else None
+    resp.total = r.total_us / 1e6
+    resp.request_id = (r.request_id or b"").decode(errors="replace")
+    resp.cached = bool(r.flags & _lib.RES_CACHED)
+    return resp
+
+
+def _make_error(r):
+    body = ctypes.string_at(r.body, r.body_len) if r.body else b""
+    return error_for(r.status, (r.error or b"").decode(errors="replace"),
+                     http_status=r.http_status, body=body, attempts=r.attempts,
+                     request_id=(r.request_id or b"").decode(errors="replace"))
+
+
+def _future_sink(fut, resp, exc):
+    if not fut.done():
+        if exc is None:
+            fut.set_result(resp)
+        else:
+            fut.set_exception(exc)
+
+
+class _Gather:
+    __slots__ = ("fut", "results", "remaining", "ret_exc")
+
+    def __init__(self, fut, n, ret_exc):
+        self.fut, self.results, self.remaining, self.ret_exc = fut, [None] * n, n, ret_exc
+
+    def deliver(self, i, resp, exc):
+        if self.fut.done():
+            return
+        if exc is not None:
+            if not self.ret_exc:
+                self.fut.set_exception(exc)
+                return
+            resp = exc
+        self.results[i] = resp
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.fut.set_result(self.results)
+
+
+class Client:
+    """Client(**limits): the options of brg_option by lower-case name
+    (max_inflight=100, rate_limit=..., ca_file=..., backend="epoll", ...), plus
+
+      base_url   joined with relative paths (default $OPENAI_BASE_URL or
+                 https://api.openai.com, as the batch runner does)
+      api_key    sent as "Authorization: Bearer ..." (from_env: $OPENAI_API_KEY)
+      headers    extra headers on every request
+      from_env   apply brg_config_from_env (BARRAGE_*, MAX_CONCURRENT_LLM, ...) first
+
+    Use as `with Client(...) as c:` or `async with Client(...) as c:`.
+    The engine starts its thread at the first request and binds to the running
+    event loop (one loop at a time).
+    """
+
+    def __init__(self, *, base_url=None, api_key=None, headers=None, from_env=False, **limits):
+        for k in limits:
+            if k not in OPTIONS:
+                raise TypeError(f"unknown option {k!r}")
+        self._limits = dict(limits)
+        self._from_env = from_env
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
+                         or "https://api.openai.com").rstrip("/")
+        self._explicit_base = base_url is not None
+        if api_key is None and from_env:
+            api_key = os.environ.get("OPENAI_API_KEY")
+        hdrs = dict(headers or {})
+        if api_key:
+            hdrs.setdefault("Authorization", f"Bearer {api_key}")
+        self._headers = hdrs
+        self._hdr_cache = self._header_array(hdrs)
+        self._window = 2 * int(limits.get("max_inflight", 256))
+        self._e = self._make_engine()
+        self._started = False
+        self._loop = None
+        self._fd = -1
+        self._pending = {}  # engine id -> (sink, key)
+        self._arr = (ctypes.POINTER(BrgResult) * _DRAIN)()
+        self._req = BrgRequest()
+        self._req.size = ctypes.sizeof(BrgRequest)
+        self._idout = c_uint64()
+
+    # ---- engine lifecycle ---------------------------------------------------
+    def _make_engine(self):
+        cfg = lib.brg_config_new()
+        if not cfg:
+            raise MemoryError("brg_config_new")
+        try:
+            if self._from_env and lib.brg_config_from_env(cfg) < 0:
+                raise InvalidError(-1, lib.brg_config_error(cfg).decode())
+            for name, value in self._limits.items():
+                if value is None:
+                    continue
+                opt, kind = OPTIONS[name]
+                if kind == "str":
+                    rc = lib.brg_config_set_str(cfg, opt, os.fsencode(value))
+                else:
+                    if kind == "backend" and isinstance(value, str):
+                        value = BACKENDS[value]
+                    rc = lib.brg_config_set_int(cfg, opt, int(value))
+                if rc < 0:
+                    raise InvalidError(rc, f"{name}={value!r}: {lib.brg_config_error(cfg).decode()}")
+            e = c_void_p()
+            check(lib.brg_engine_new(cfg, byref(e)), "brg_engine_new")
+            return e
+        finally:
+            lib.brg_config_free(cfg)
+
+    def _bind(self):
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return loop
+        if self._e is None:
+            raise ClosedError(-4, "client is closed")
+        if self._loop is not None and not self._loop.is_closed():
+            raise RuntimeError("barrage.Client is bound to another running event loop")
+        if not self._started:
+            check(lib.brg_start(self._e), "brg_start")
+            self._started = True
+            self._fd = lib.brg_results_fd(self._e)
+        loop.add_reader(self._fd, self._drain)
+        self._loop = loop
+        return loop
+
+    def close(self):
+        """Cancels whatever is pending and frees the engine."""
+        if self._e is None:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(self._fd)
+            except Exception:
+                pass
+        pending, self._pending = self._pending, {}
+        for sink, key in pending.values():
+            try:
+                sink(key, None, ClosedError(-4, "client closed"))
+            except RuntimeError:  # futures of a closed loop
+                pass
+        lib.brg_engine_free(self._e)
+        self._e = None
+        self._loop = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    async def __aenter__(self):
+        self._bind()
+        return self
+
+    async def __aexit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_e", None) is not None and (self._loop is None or self._loop.is_closed()):
+            lib.brg_engine_free(self._e)
+            self._e = None
+
+    # ---- submit / results ---------------------------------------------------
+    @staticmethod
+    def _header_array(hdrs):
+        if not hdrs:
+            return None, 0
+        arr = (BrgHeader * len(hdrs))()
+        for i, (k, v) in enumerate(hdrs.items()):
+            arr[i].name = k.encode()
+            arr[i].value = str(v).encode()
+        return arr, len(hdrs)
+
+    def _submit(self, url, body, method, headers, timeout, deadline_ms, max_retries, limit_key,
+                base_url, sink, key):
+        """Submits one request; sink(key, response, exception) runs on the
+        loop thread when its result arrives. Returns the engine id."""
+        if self._e is None:
+            raise ClosedError(-4, "client is closed")
+        if "://" not in url:  # a path: join the base URL
+            base = (base_url or self.base_url).rstrip("/")
+            url = base + (url if url.startswith("/") else "/" + url)
+        b = _encode_body(body)
+        req = self._req
+        req.method = method.encode() if method else None
+        req.url = url.encode()
+        if headers:
+            merged = dict(self._headers)
+            merged.update(headers)
+            harr, hn = self._header_array(merged)
+        else:
+            harr, hn = self._hdr_cache
+        req.headers = harr
+        req.n_headers = hn
+        req.body = b
+        req.body_len = len(b) if b is not None else 0
+        req.timeout_ms = int(timeout * 1000) if timeout else 0
+        req.deadline_ms = int(deadline_ms)
+        req.max_retries = int(max_retries)
+        req.limit_key = limit_key.encode() if limit_key else None
+        rc = lib.brg_submit(self._e, req, self._idout)
+        if rc < 0:
+            check(rc, f"brg_submit {method} {url}")
+        rid = self._idout.value
+        self._pending[rid] = (sink, key)
+        return rid
+
+    def _submit_req(self, r, sink, key):
+        return self._submit(r.url, r.body, r.method, r.headers, r.timeout, r.deadline_ms,
+                            r.max_retries, r.limit_key, r.base_url, sink, key)
+
+    def _cancel(self, rid):
+        if self._pending.pop(rid, None) is not None and self._e is not None:
+            lib.brg_cancel(self._e, rid)
+
+    def _drain(self):
+        e, arr, pending = self._e, self._arr, self._pending
+        if e is None:
+            return
+        while True:
+            n = lib.brg_results(e, arr, _DRAIN)
+            for i in range(n):
+                p = arr[i]
+                r = p.contents
+                entry = pending.pop(r.id, None)
+                if entry is not None:
+                    if r.status == 0:
+                        resp, exc = _make_response(r), None
+                    else:
+                        resp, exc = None, _make_error(r)
+                    lib.brg_result_free(p)
+                    try:
+                        entry[0](entry[1], resp, exc)
+                    except Exception as err:  # a sink must never break the drain
+                        self._loop.call_exception_handler(
+                            {"message": "barrage result sink failed", "exception": err})
+                else:
+                    lib.brg_result_free(p)  # cancelled by us: nobody waits for it
+            if n < _DRAIN:
+                return
+
+    # ---- public API -----------------------------------------------------------
+    async def call(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
+                   deadline_ms=0, max_retries=-1, limit_key=None, base_url=None):
+        """One request. Returns a Response for a 2xx answer, raises a
+        BarrageError subclass otherwise. timeout: seconds per attempt;
+        deadline_ms: whole request including retries. Cancelling the awaiting
+        task cancels the engine request (brg_cancel)."""
+        loop = self._bind()
+        fut = loop.create_future()
+        rid = self._submit(url_or_path, body, method, headers, timeout, deadline_ms, max_retries,
+                           limit_key, base_url, _future_sink, fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self._cancel(rid)  # no-op unless the result is still outstanding
+            raise
+
+    async def gather(self, requests, return_exceptions=False):
+        """Runs all requests; results in input order. Fail-fast unless
+        return_exceptions: the first error cancels every other request and is
+        raised. Cancelling the awaiting task cancels them all."""
+        loop = self._bind()
+        reqs = [as_request(r) for r in requests]
+        if not reqs:
+            return []
+        agg = _Gather(loop.create_future(), len(reqs), return_exceptions)
+        ids = []
+        try:
+            for i, r in enumerate(reqs):
+                try:
+                    ids.append(self._submit_req(r, agg.deliver, i))
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    agg.deliver(i, None, exc)
+            return await agg.fut
+        finally:
+            for rid in ids:
+                self._cancel(rid)
+
+    async def _stream(self, requests, ordered, window):
+        loop = self._bind()
+        window = window or self._window
+        it = iter(enumerate(requests))
+        live = {}  # index -> engine id
+        done = {} if ordered else collections.deque()
+        state = {"waiter": None}
+
+        def sink(key, resp, exc):
+            i, req = key
+            live.pop(i, None)
+            if ordered:
+                done[i] = (req, resp, exc)
+            else:
+                done.append((i, req, resp, exc))
+            w = state["waiter"]
+            if w is not None and not w.done():
+                w.set_result(None)
+
+        next_i = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(live) + len(done) < window:
+                    try:
+                        i, raw = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    req = None
+                    try:
+                        req = as_request(raw)
+                        live[i] = self._submit_req(req, sink, (i, req))
+                    except Exception as exc:
+                        sink((i, req if req is not None else raw), None, exc)
+                if ordered:
+                    while next_i in done:
+                        req, resp, exc = done.pop(next_i)
+                        yield next_i, req, resp, exc
+                        next_i += 1
+                else:
+                    while done:
+                        yield done.popleft()
+                if exhausted and not live and not done:
+                    return
+                if not live:
+                    continue  # room to submit more (window was full of finished ones)
+                state["waiter"] = loop.create_future()
+                await state["waiter"]
+                state["waiter"] = None
+        finally:
+            for rid in list(live.values()):
+                self._cancel(rid)
+
+    async def map(self, requests, ordered=True, return_exceptions=False, window=None):
+        """Async iterator of responses, in input order (ordered=True) or as
+        they finish. At most `window` (default 2 x max_inflight) requests are
+        submitted ahead, so `requests` may be a long lazy iterable. An error is
+        raised (and the rest cancelled) unless return_exceptions."""
+        async for _, _, resp, exc in self._stream(requests, ordered, window):
+            if exc is not None:
+                if not return_exceptions:
+                    raise exc
+                yield exc
+            else:
+                yield resp
+
+    async def as_completed(self, requests, window=None):
+        """Async iterator of Completed(index, request, response, error) in
+        completion order; errors are delivered, not raised."""
+        async for i, req, resp, exc in self._stream(requests, False, window):
+            yield Completed(i, req, resp, exc)
+
+    def stats(self):
+        """struct brg_stats as a dict (plus "backend" as a name)."""
+        if self._e is None:
+            raise ClosedError(-4, "client is closed")
+        st = BrgStats()
+        st.size = ctypes.sizeof(BrgStats)
+        check(lib.brg_stats(self._e, byref(st)), "brg_stats")
+        d = {n: getattr(st, n) for n in _lib._STATS_U64}
+        d["backend"] = {v: k for k, v in BACKENDS.items()}.get(st.backend, str(st.backend))
+        return d
+
+    # ---- batch ----------------------------------------------------------------
+    async def run_batch(self, in_path, out_path, resume=True, *, ordered=False, dry_run=False,
+                        endpoint=None, api_key_env=None, headers=None, reorder_window=0,
+                        prices_path=None, deadline_ms=0, max_retries=-1, shard_index=0,
+                        shard_count=0, progress=None):
+        """brg_batch_run over an OpenAI Batch API JSONL file, in a worker
+        thread on a separate inline-mode engine with this client's options.
+        progress(dict) is called about every 100 ms (from the worker thread);
+        it may return 1 (stop starting new requests) or 2 (abort). Returns
+        the final progress as a dict. Cancelling the awaiting task aborts."""
+        stop = threading.Event()
+        if endpoint is None and self._explicit_base:
+            endpoint = self.base_url
+        args = (os.fsencode(in_path), os.fsencode(out_path),
+                (_lib.BATCH_RESUME if resume else 0) | (_lib.BATCH_ORDERED if ordered else 0)
+                | (_lib.BATCH_DRY_RUN if dry_run else 0),
+                endpoint, api_key_env, dict(self._headers, **(headers or {})), reorder_window,
+                prices_path, deadline_ms, max_retries, shard_index, shard_count, progress, stop)
+        try:
+            return await asyncio.to_thread(self._run_batch_sync, *args)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+
+    def _run_batch_sync(self, inp, outp, flags, endpoint, api_key_env, headers, reorder_window,
+                        prices_path, deadline_ms, max_retries, shard_index, shard_count,
+                        progress, stop):
+        e = self._make_engine()
+        try:
+            o = BrgBatchOptions()
+            o.size = ctypes.sizeof(BrgBatchOptions)
+            o.flags = flags
+            o.input_path, o.output_path = inp, outp
+            o.endpoint = endpoint.encode() if endpoint else None
+            o.api_key_env = api_key_env.encode() if api_key_env else None
+            harr, hn = self._header_array(headers)
+            o.headers, o.n_headers = harr, hn
+            o.reorder_window = reorder_window
+            o.prices_path = os.fsencode(prices_path) if prices_path else None
+            o.deadline_ms, o.max_retries = deadline_ms, max_retries
+            o.shard_index, o.shard_count = shard_index, shard_count
+            failure = []
+
+            def cb(p, _user):
+                if stop.is_set():
+                    return 2
+                if progress is None:
+                    return 0
+                try:
+                    return int(progress(p.contents.to_dict()) or 0)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    failure.append(exc)
+                    return 2
+
+            fn = _lib.BATCH_PROGRESS_FN(cb)
+            final = BrgBatchProgress()
+            final.size = ctypes.sizeof(BrgBatchProgress)
+            rc = lib.brg_batch_run(e, byref(o), fn, None, byref(final))
+            if failure:
+                raise failure[0]
+            check(rc, "brg_batch_run")
+            return final.to_dict()
+        finally:
+            lib.brg_engine_free(e)

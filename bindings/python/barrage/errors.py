@@ -1,0 +1,84 @@
+"""Exceptions mapped from brg_status.
+
+Every exception carries ``code`` (the negative brg_status), ``name``
+("BRG_E_TIMEOUT"...), ``message`` (the engine's error text), ``attempts`` and
+``request_id``. ``status`` is the brg_status code, except on HTTPError (and
+RateLimited) where it is the HTTP status code and the answer is in ``body``.
+"""
+import asyncio
+import builtins
+
+from ._lib import lib
+
+
+class BarrageError(Exception):
+    code = None  # brg_status of the class (None: any)
+
+    def __init__(self, code, message="", *, http_status=0, body=b"", attempts=0, request_id=""):
+        self.code = code
+        self.status = code
+        self.name = lib.brg_status_name(code).decode()
+        self.message = message or lib.brg_strerror(code).decode()
+        self.http_status = http_status
+        self.body = body
+        self.attempts = attempts
+        self.request_id = request_id
+        super().__init__(f"{self.name}: {self.message}")
+
+
+class InvalidError(BarrageError, ValueError): pass
+class NoMemoryError(BarrageError, MemoryError): pass
+class FullError(BarrageError): pass
+class ClosedError(BarrageError): pass
+class TimeoutError(BarrageError, builtins.TimeoutError): pass  # noqa: A001
+class ConnectError(BarrageError, ConnectionError): pass
+class DNSError(ConnectError): pass
+class TLSError(ConnectError): pass
+class TransportError(BarrageError, ConnectionError): pass  # BRG_E_IO
+class ProtocolError(BarrageError): pass
+class TooLargeError(BarrageError): pass
+class BackendError(BarrageError): pass
+class NotFoundError(BarrageError, LookupError): pass
+class UnavailableError(BarrageError): pass
+
+
+class CancelledError(BarrageError, asyncio.CancelledError):
+    """The engine cancelled the request (brg_cancel / brg_cancel_group).
+    Also an asyncio.CancelledError: a task awaiting it is cancelled."""
+
+
+class HTTPError(BarrageError):
+    """Non-success HTTP answer after retries; .status is the HTTP status."""
+
+    def __init__(self, code, message="", **kw):
+        super().__init__(code, message, **kw)
+        self.status = self.http_status
+
+    def __str__(self):
+        return f"HTTP {self.status}: {self.body[:200]!r}"
+
+
+class RateLimited(HTTPError):
+    """HTTP 429 after retries."""
+
+
+_BY_CODE = {-1: InvalidError, -2: NoMemoryError, -3: FullError, -4: ClosedError,
+            -5: TimeoutError, -6: CancelledError, -7: DNSError, -8: ConnectError,
+            -9: TLSError, -10: TransportError, -11: ProtocolError, -12: HTTPError,
+            -13: TooLargeError, -14: BackendError, -15: NotFoundError, -16: UnavailableError}
+
+
+def error_for(code, message="", *, http_status=0, body=b"", attempts=0, request_id=""):
+    cls = _BY_CODE.get(code, BarrageError)
+    if cls is HTTPError and http_status == 429:
+        cls = RateLimited
+    return cls(code, message, http_status=http_status, body=body, attempts=attempts,
+               request_id=request_id)
+
+
+def check(rc, what=""):
+    """Raise for a negative status returned directly by a C call."""
+    if rc < 0:
+        detail = (lib.brg_last_error() or b"").decode(errors="replace")
+        raise error_for(rc, f"{what}: {detail}" if detail else what)
+    return rc

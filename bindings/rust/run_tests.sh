@@ -1,0 +1,25 @@
+#!/bin/sh
+# Runs the Rust binding's tests. Usage: run_tests.sh BUILD_ROOT
+# Skips (exit 77) when cargo is not installed. Needs no network (--offline).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build_root=$(cd "${1:?usage: run_tests.sh BUILD_ROOT}" && pwd)
+
+cargo=$(command -v cargo 2>/dev/null || true)
+for c in /root/.cargo/bin/cargo "${HOME:-/nonexistent}/.cargo/bin/cargo"; do
+  [ -n "$cargo" ] && break
+  [ -x "$c" ] && cargo=$c
+done
+if [ -z "$cargo" ]; then
+  echo "cargo not found: Rust binding tests skipped"
+  exit 77
+fi
+# rustc sits next to cargo when it is not on PATH.
+PATH="$(dirname "$cargo"):$PATH"
+export PATH
+
+export CARGO_TARGET_DIR="$build_root/bindings/rust/target"
+export BARRAGE_LIB_DIR="$build_root/capi"
+export BARRAGE_MOCKSERVER="$build_root/mockserver/barrage-mockserver"
+cd "$here"
+exec "$cargo" test --offline --release

@@ -1,0 +1,176 @@
+use std::ffi::{CStr, CString};
+use std::path::Path;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::sys;
+
+/// Which reactor backend the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+impl Backend {
+    pub(crate) fn from_raw(v: i32) -> Backend {
+        match v {
+            sys::BRG_BACKEND_IO_URING => Backend::IoUring,
+            sys::BRG_BACKEND_EPOLL => Backend::Epoll,
+            _ => Backend::Auto,
+        }
+    }
+}
+
+/// Engine configuration (owns a `brg_config`). Builder methods take and return
+/// `self`; the first refused value is remembered and reported by
+/// [`Engine::new`](crate::Engine::new), or use [`Config::set_int`] /
+/// [`Config::set_str`] to see errors at once.
+///
+/// `Send` but not `Sync`: the header allows `brg_config_*` from any thread but
+/// not concurrently on one config.
+pub struct Config {
+    raw: NonNull<sys::brg_config>,
+    error: Option<Error>,
+}
+
+unsafe impl Send for Config {}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Config {
+    /// Defaults.
+    pub fn new() -> Config {
+        let raw = NonNull::new(unsafe { sys::brg_config_new() }).expect("brg_config_new: out of memory");
+        Config { raw, error: None }
+    }
+
+    /// Defaults, then `BARRAGE_*` and the wrapper names from the environment.
+    pub fn from_env() -> Result<Config, Error> {
+        let c = Config::new();
+        let rc = unsafe { sys::brg_config_from_env(c.raw.as_ptr()) };
+        if rc != 0 {
+            return Err(Error::from_code(rc, c.error_text()));
+        }
+        Ok(c)
+    }
+
+    fn error_text(&self) -> String {
+        let p = unsafe { sys::brg_config_error(self.raw.as_ptr()) };
+        if p.is_null() {
+            String::new()
+        } else {
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
+    }
+
+    /// `brg_config_set_int` for any option number.
+    pub fn set_int(&mut self, opt: i32, value: i64) -> Result<(), Error> {
+        let rc = unsafe { sys::brg_config_set_int(self.raw.as_ptr(), opt, value) };
+        if rc != 0 {
+            return Err(Error::from_code(rc, self.error_text()));
+        }
+        Ok(())
+    }
+
+    /// `brg_config_set_str` for any option number; `None` clears it.
+    pub fn set_str(&mut self, opt: i32, value: Option<&str>) -> Result<(), Error> {
+        let c = match value.map(CString::new).transpose() {
+            Ok(c) => c,
+            Err(_) => return Err(Error::Invalid("string option contains a NUL byte".into())),
+        };
+        let p = c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        let rc = unsafe { sys::brg_config_set_str(self.raw.as_ptr(), opt, p) };
+        if rc != 0 {
+            return Err(Error::from_code(rc, self.error_text()));
+        }
+        Ok(())
+    }
+
+    fn int(mut self, opt: i32, v: i64) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = self.set_int(opt, v) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    fn string(mut self, opt: i32, v: Option<&str>) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = self.set_str(opt, v) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    pub fn max_inflight(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_INFLIGHT, n.into()) }
+    pub fn max_conns_per_host(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_CONNS_PER_HOST, n.into()) }
+    pub fn rate_limit(self, requests: u32, period: Duration) -> Self {
+        self.int(sys::BRG_OPT_RATE_LIMIT, requests.into()).int(sys::BRG_OPT_RATE_PERIOD_MS, ms(period))
+    }
+    pub fn rate_burst(self, n: u32) -> Self { self.int(sys::BRG_OPT_RATE_BURST, n.into()) }
+    pub fn tokens_per_minute(self, n: u64) -> Self { self.int(sys::BRG_OPT_TOKENS_PER_MINUTE, n as i64) }
+    pub fn tokens_burst(self, n: u64) -> Self { self.int(sys::BRG_OPT_TOKENS_BURST, n as i64) }
+    /// Per attempt.
+    pub fn timeout(self, d: Duration) -> Self { self.int(sys::BRG_OPT_TIMEOUT_MS, ms(d)) }
+    pub fn connect_timeout(self, d: Duration) -> Self { self.int(sys::BRG_OPT_CONNECT_TIMEOUT_MS, ms(d)) }
+    pub fn max_retries(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_RETRIES, n.into()) }
+    pub fn backoff(self, base: Duration, max: Duration) -> Self {
+        self.int(sys::BRG_OPT_BACKOFF_BASE_MS, ms(base)).int(sys::BRG_OPT_BACKOFF_MAX_MS, ms(max))
+    }
+    pub fn backend(self, b: Backend) -> Self {
+        let v = match b {
+            Backend::Auto => sys::BRG_BACKEND_AUTO,
+            Backend::IoUring => sys::BRG_BACKEND_IO_URING,
+            Backend::Epoll => sys::BRG_BACKEND_EPOLL,
+        };
+        self.int(sys::BRG_OPT_BACKEND, v.into())
+    }
+    /// PEM file of extra trusted CAs.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Self {
+        let s = path.as_ref().to_string_lossy().into_owned();
+        self.string(sys::BRG_OPT_CA_FILE, Some(&s))
+    }
+    pub fn verify_peer(self, on: bool) -> Self { self.int(sys::BRG_OPT_VERIFY_PEER, on as i64) }
+    pub fn max_response_bytes(self, n: u64) -> Self { self.int(sys::BRG_OPT_MAX_RESPONSE_BYTES, n as i64) }
+    /// SQLite response cache; `None` disables it.
+    pub fn cache_path(self, path: Option<&Path>) -> Self {
+        let s = path.map(|p| p.to_string_lossy().into_owned());
+        self.string(sys::BRG_OPT_CACHE_PATH, s.as_deref())
+    }
+    pub fn cache_ttl(self, d: Duration) -> Self { self.int(sys::BRG_OPT_CACHE_TTL_S, d.as_secs() as i64) }
+    pub fn allow_http(self, on: bool) -> Self { self.int(sys::BRG_OPT_ALLOW_HTTP, on as i64) }
+    pub fn max_pending(self, n: u64) -> Self { self.int(sys::BRG_OPT_MAX_PENDING, n as i64) }
+    pub fn max_header_bytes(self, n: u64) -> Self { self.int(sys::BRG_OPT_MAX_HEADER_BYTES, n as i64) }
+    pub fn idle_timeout(self, d: Duration) -> Self { self.int(sys::BRG_OPT_IDLE_TIMEOUT_MS, ms(d)) }
+    /// e.g. `"408,409,429,500-504"`.
+    pub fn retry_statuses(self, list: &str) -> Self { self.string(sys::BRG_OPT_RETRY_STATUSES, Some(list)) }
+    pub fn breaker(self, threshold: u32, pause: Duration) -> Self {
+        self.int(sys::BRG_OPT_BREAKER_THRESHOLD, threshold.into()).int(sys::BRG_OPT_BREAKER_PAUSE_MS, ms(pause))
+    }
+
+    pub(crate) fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+    pub(crate) fn as_ptr(&self) -> *const sys::brg_config {
+        self.raw.as_ptr()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        unsafe { sys::brg_config_free(self.raw.as_ptr()) }
+    }
+}

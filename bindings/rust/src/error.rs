@@ -1,0 +1,149 @@
+use std::ffi::CStr;
+use std::fmt;
+use std::os::raw::c_int;
+
+use crate::sys;
+
+/// A failed operation or request, one variant per `brg_status`.
+///
+/// The `String` carried by most variants is the detail text: `brg_last_error()`
+/// for a refused call, or the result's `error` field for a failed request
+/// (may be empty). `Display` prints `brg_strerror(code)` followed by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    Invalid(String),
+    NoMem(String),
+    /// Too many pending requests (`BRG_OPT_MAX_PENDING`): poll, take results, retry.
+    Full(String),
+    Closed(String),
+    Timeout(String),
+    Cancelled(String),
+    Dns(String),
+    Connect(String),
+    Tls(String),
+    Io(String),
+    Protocol(String),
+    /// A non-success HTTP status; the answer's body is kept.
+    Http { status: u16, body: Vec<u8>, message: String },
+    TooLarge(String),
+    Backend(String),
+    NotFound(String),
+    /// Circuit breaker open for the request's limit key.
+    Unavailable(String),
+    /// A status this binding does not know (a newer library).
+    Other { code: i32, message: String },
+}
+
+pub(crate) fn cstr(p: *const std::os::raw::c_char) -> &'static str {
+    // Only used on static or caller-scoped strings; see call sites.
+    if p.is_null() {
+        return "";
+    }
+    unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("")
+}
+
+/// `brg_last_error()` of this thread, copied.
+pub(crate) fn last_error() -> String {
+    let p = unsafe { sys::brg_last_error() };
+    if p.is_null() {
+        return String::new();
+    }
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+impl Error {
+    /// Builds the variant for a negative status with a detail text.
+    pub fn from_code(code: c_int, message: String) -> Error {
+        match code {
+            sys::BRG_E_INVALID => Error::Invalid(message),
+            sys::BRG_E_NOMEM => Error::NoMem(message),
+            sys::BRG_E_FULL => Error::Full(message),
+            sys::BRG_E_CLOSED => Error::Closed(message),
+            sys::BRG_E_TIMEOUT => Error::Timeout(message),
+            sys::BRG_E_CANCELLED => Error::Cancelled(message),
+            sys::BRG_E_DNS => Error::Dns(message),
+            sys::BRG_E_CONNECT => Error::Connect(message),
+            sys::BRG_E_TLS => Error::Tls(message),
+            sys::BRG_E_IO => Error::Io(message),
+            sys::BRG_E_PROTOCOL => Error::Protocol(message),
+            sys::BRG_E_HTTP => Error::Http { status: 0, body: Vec::new(), message },
+            sys::BRG_E_TOO_LARGE => Error::TooLarge(message),
+            sys::BRG_E_BACKEND => Error::Backend(message),
+            sys::BRG_E_NOTFOUND => Error::NotFound(message),
+            sys::BRG_E_UNAVAILABLE => Error::Unavailable(message),
+            _ => Error::Other { code, message },
+        }
+    }
+
+    /// For a refused call on this thread: the status plus `brg_last_error()`.
+    pub(crate) fn from_call(code: c_int) -> Error {
+        Error::from_code(code, last_error())
+    }
+
+    /// The `brg_status` number (negative).
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Invalid(_) => sys::BRG_E_INVALID,
+            Error::NoMem(_) => sys::BRG_E_NOMEM,
+            Error::Full(_) => sys::BRG_E_FULL,
+            Error::Closed(_) => sys::BRG_E_CLOSED,
+            Error::Timeout(_) => sys::BRG_E_TIMEOUT,
+            Error::Cancelled(_) => sys::BRG_E_CANCELLED,
+            Error::Dns(_) => sys::BRG_E_DNS,
+            Error::Connect(_) => sys::BRG_E_CONNECT,
+            Error::Tls(_) => sys::BRG_E_TLS,
+            Error::Io(_) => sys::BRG_E_IO,
+            Error::Protocol(_) => sys::BRG_E_PROTOCOL,
+            Error::Http { .. } => sys::BRG_E_HTTP,
+            Error::TooLarge(_) => sys::BRG_E_TOO_LARGE,
+            Error::Backend(_) => sys::BRG_E_BACKEND,
+            Error::NotFound(_) => sys::BRG_E_NOTFOUND,
+            Error::Unavailable(_) => sys::BRG_E_UNAVAILABLE,
+            Error::Other { code, .. } => *code,
+        }
+    }
+
+    /// The detail text (possibly empty).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Http { message, .. } | Error::Other { message, .. } => message,
+            Error::Invalid(m)
+            | Error::NoMem(m)
+            | Error::Full(m)
+            | Error::Closed(m)
+            | Error::Timeout(m)
+            | Error::Cancelled(m)
+            | Error::Dns(m)
+            | Error::Connect(m)
+            | Error::Tls(m)
+            | Error::Io(m)
+            | Error::Protocol(m)
+            | Error::TooLarge(m)
+            | Error::Backend(m)
+            | Error::NotFound(m)
+            | Error::Unavailable(m) => m,
+        }
+    }
+
+    /// Static name such as `"BRG_E_TIMEOUT"` (`brg_status_name`).
+    pub fn name(&self) -> &'static str {
+        cstr(unsafe { sys::brg_status_name(self.code()) })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // brg_strerror returns static text.
+        f.write_str(cstr(unsafe { sys::brg_strerror(self.code()) }))?;
+        if let Error::Http { status, .. } = self {
+            write!(f, " {status}")?;
+        }
+        let m = self.message();
+        if !m.is_empty() {
+            write!(f, ": {m}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

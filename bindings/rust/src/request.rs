@@ -1,0 +1,163 @@
+use std::ffi::CString;
+use std::os::raw::c_void;
+use std::time::Duration;
+
+use crate::sys;
+
+/// A request to submit. Built once, it can be submitted any number of times
+/// (the engine copies everything at submit). Strings with a NUL byte make
+/// `submit` fail with `Error::Invalid`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub(crate) method: Option<CString>,
+    pub(crate) url: CString,
+    pub(crate) headers: Vec<(CString, CString)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) flags: u32,
+    pub(crate) user_data: u64,
+    pub(crate) timeout_ms: i64,
+    pub(crate) deadline_ms: i64,
+    pub(crate) max_retries: i32,
+    pub(crate) token_estimate: u32,
+    pub(crate) limit_key: Option<CString>,
+    pub(crate) group: u64,
+    pub(crate) bad: Option<&'static str>,
+}
+
+fn ms(d: Duration) -> i64 {
+    // A non-zero duration below 1 ms still means "a deadline", not "none".
+    let m = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    if m == 0 && !d.is_zero() { 1 } else { m }
+}
+
+impl Request {
+    /// A POST (the engine's default method) to `url`.
+    pub fn new(url: impl Into<Vec<u8>>) -> Request {
+        let mut bad = None;
+        let url = CString::new(url).unwrap_or_else(|_| {
+            bad = Some("url contains a NUL byte");
+            CString::default()
+        });
+        Request {
+            method: None,
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            flags: 0,
+            user_data: 0,
+            timeout_ms: 0,
+            deadline_ms: 0,
+            max_retries: -1,
+            token_estimate: 0,
+            limit_key: None,
+            group: 0,
+            bad,
+        }
+    }
+
+    fn c(&mut self, s: impl Into<Vec<u8>>, what: &'static str) -> CString {
+        CString::new(s).unwrap_or_else(|_| {
+            self.bad.get_or_insert(what);
+            CString::default()
+        })
+    }
+
+    pub fn url(mut self, url: impl Into<Vec<u8>>) -> Self {
+        self.url = self.c(url, "url contains a NUL byte");
+        self
+    }
+    pub fn method(mut self, m: &str) -> Self {
+        self.method = Some(self.c(m, "method contains a NUL byte"));
+        self
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let n = self.c(name, "header name contains a NUL byte");
+        let v = self.c(value, "header value contains a NUL byte");
+        self.headers.push((n, v));
+        self
+    }
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+    /// Sets the body and `Content-Type: application/json`.
+    pub fn json(self, body: impl Into<Vec<u8>>) -> Self {
+        self.header("Content-Type", "application/json").body(body)
+    }
+    /// Per attempt; zero = engine default.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout_ms = ms(d);
+        self
+    }
+    /// Whole request including retries, from submit; zero = none.
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline_ms = ms(d);
+        self
+    }
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = i32::try_from(n).unwrap_or(i32::MAX);
+        self
+    }
+    pub fn no_retry(mut self) -> Self {
+        self.flags |= sys::BRG_REQ_NO_RETRY;
+        self
+    }
+    pub fn no_cache(mut self) -> Self {
+        self.flags |= sys::BRG_REQ_NO_CACHE;
+        self
+    }
+    pub fn token_estimate(mut self, n: u32) -> Self {
+        self.token_estimate = n;
+        self
+    }
+    pub fn limit_key(mut self, key: &str) -> Self {
+        self.limit_key = Some(self.c(key, "limit key contains a NUL byte"));
+        self
+    }
+    pub fn group(mut self, g: u64) -> Self {
+        self.group = g;
+        self
+    }
+    pub fn user_data(mut self, v: u64) -> Self {
+        self.user_data = v;
+        self
+    }
+
+    /// Calls `f` with a `brg_request` pointing into `self` (valid for the call only).
+    pub(crate) fn with_raw<R>(&self, f: impl FnOnce(&sys::brg_request) -> R) -> R {
+        const INLINE: usize = 8;
+        let mut small = [sys::brg_header { name: std::ptr::null(), value: std::ptr::null() }; INLINE];
+        let big: Vec<sys::brg_header>;
+        let hdrs: &[sys::brg_header] = if self.headers.len() <= INLINE {
+            for (slot, (n, v)) in small.iter_mut().zip(&self.headers) {
+                *slot = sys::brg_header { name: n.as_ptr(), value: v.as_ptr() };
+            }
+            &small[..self.headers.len()]
+        } else {
+            big = self
+                .headers
+                .iter()
+                .map(|(n, v)| sys::brg_header { name: n.as_ptr(), value: v.as_ptr() })
+                .collect();
+            &big
+        };
+        let raw = sys::brg_request {
+            size: std::mem::size_of::<sys::brg_request>() as u32,
+            flags: self.flags,
+            method: self.method.as_ref().map_or(std::ptr::null(), |m| m.as_ptr()),
+            url: self.url.as_ptr(),
+            headers: if hdrs.is_empty() { std::ptr::null() } else { hdrs.as_ptr() },
+            n_headers: hdrs.len() as u32,
+            body: if self.body.is_empty() { std::ptr::null() } else { self.body.as_ptr() as *const c_void },
+            body_len: self.body.len(),
+            user_data: self.user_data,
+            timeout_ms: self.timeout_ms,
+            deadline_ms: self.deadline_ms,
+            max_retries: self.max_retries,
+            token_estimate: self.token_estimate,
+            limit_key: self.limit_key.as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
+            group: self.group,
+        };
+        f(&raw)
+    }
+}

@@ -1,0 +1,139 @@
+use std::borrow::Cow;
+use std::ffi::CStr;
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::sys;
+
+/// The id `submit` returns; every submitted request gets exactly one result
+/// carrying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Timings measured from submit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// Submit -> first attempt got an in-flight slot.
+    pub queued: Duration,
+    /// Submit -> last attempt's request handed to its connection.
+    pub sent: Option<Duration>,
+    /// Submit -> first response byte of the last attempt.
+    pub ttfb: Option<Duration>,
+    /// Submit -> result.
+    pub total: Duration,
+}
+
+/// One finished request: owns the `brg_result` and frees it on drop.
+/// It may be a success or a failure; see [`Response::error`] and
+/// [`Response::into_result`].
+pub struct Response {
+    raw: NonNull<sys::brg_result>,
+}
+
+// The result is a plain heap object owned by us; brg_result_free is [any].
+unsafe impl Send for Response {}
+unsafe impl Sync for Response {}
+
+fn us(v: i64) -> Option<Duration> {
+    (v >= 0).then(|| Duration::from_micros(v as u64))
+}
+
+impl Response {
+    /// # Safety
+    /// `raw` must be a result returned by `brg_results`, owned by the caller.
+    pub(crate) unsafe fn from_raw(raw: *mut sys::brg_result) -> Response {
+        Response { raw: NonNull::new(raw).expect("null brg_result") }
+    }
+    fn r(&self) -> &sys::brg_result {
+        unsafe { self.raw.as_ref() }
+    }
+
+    pub fn id(&self) -> RequestId { RequestId(self.r().id) }
+    pub fn user_data(&self) -> u64 { self.r().user_data }
+    /// True when the request succeeded (status BRG_OK, a 2xx answer).
+    pub fn is_ok(&self) -> bool { self.r().status == sys::BRG_OK }
+    /// The raw `brg_status` of the result.
+    pub fn status_code(&self) -> i32 { self.r().status }
+    /// HTTP status; 0 when no answer arrived.
+    pub fn status(&self) -> u16 { self.r().http_status.clamp(0, u16::MAX as i32) as u16 }
+    pub fn body(&self) -> &[u8] {
+        let r = self.r();
+        if r.body.is_null() || r.body_len == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(r.body as *const u8, r.body_len) }
+    }
+    /// Body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> Cow<'_, str> { String::from_utf8_lossy(self.body()) }
+    /// The engine's error text ("" on success).
+    pub fn error_message(&self) -> &str {
+        let p = self.r().error;
+        if p.is_null() { "" } else { unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("") }
+    }
+    /// The answer's `x-request-id` header ("" when absent).
+    pub fn request_id(&self) -> &str {
+        let r = self.r();
+        // request_id is in the struct since 0.1.0; check the producer's size anyway.
+        if (r.size as usize) < std::mem::size_of::<sys::brg_result>() || r.request_id.is_null() {
+            return "";
+        }
+        unsafe { CStr::from_ptr(r.request_id) }.to_str().unwrap_or("")
+    }
+    pub fn attempts(&self) -> u32 { self.r().attempts }
+    pub fn cached(&self) -> bool { self.r().flags & sys::BRG_RES_CACHED != 0 }
+    pub fn prompt_tokens(&self) -> Option<u64> { u64::try_from(self.r().prompt_tokens).ok() }
+    pub fn completion_tokens(&self) -> Option<u64> { u64::try_from(self.r().completion_tokens).ok() }
+    pub fn timings(&self) -> Timings {
+        let r = self.r();
+        Timings {
+            queued: us(r.queued_us).unwrap_or_default(),
+            sent: us(r.sent_us),
+            ttfb: us(r.ttfb_us),
+            total: us(r.total_us).unwrap_or_default(),
+        }
+    }
+    /// The failure, or `None` on success. HTTP failures keep status and body.
+    pub fn error(&self) -> Option<Error> {
+        let r = self.r();
+        if r.status == sys::BRG_OK {
+            return None;
+        }
+        let message = self.error_message().to_owned();
+        Some(if r.status == sys::BRG_E_HTTP {
+            Error::Http { status: self.status(), body: self.body().to_vec(), message }
+        } else {
+            Error::from_code(r.status, message)
+        })
+    }
+    /// `Ok(self)` on success, else the error.
+    pub fn into_result(self) -> Result<Response, Error> {
+        match self.error() {
+            None => Ok(self),
+            Some(e) => Err(e),
+        }
+    }
+    /// The raw result (read-only).
+    pub fn as_raw(&self) -> &sys::brg_result { self.r() }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        unsafe { sys::brg_result_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("id", &self.r().id)
+            .field("user_data", &self.r().user_data)
+            .field("status", &self.r().status)
+            .field("http_status", &self.r().http_status)
+            .field("attempts", &self.r().attempts)
+            .field("body_len", &self.r().body_len)
+            .field("error", &self.error_message())
+            .finish()
+    }
+}
