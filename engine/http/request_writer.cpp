@@ -1,6 +1,7 @@
 // HTTP/1.1 request serialization. Everything is validated before a byte is
 // written so that no user-supplied string can smuggle a second header or
 // request onto a shared keep-alive connection.
+#include "http/ascii.hpp"
 #include "http/request_writer.hpp"
 
 #include <array>
@@ -19,18 +20,6 @@ constexpr std::array<bool, 256> make_token_table() {
   return t;
 }
 constexpr std::array<bool, 256> kTokenChars = make_token_table();
-
-constexpr char to_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view trim_ows(std::string_view v) noexcept {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);

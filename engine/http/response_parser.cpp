@@ -1,6 +1,7 @@
 // llhttp glue for responses. llhttp is paused at the end of every message so
 // that feed() stops exactly at a response boundary, and fed at most the
 // remaining header budget at a time so that the header limit is exact.
+#include "http/ascii.hpp"
 #include "http/response_parser.hpp"
 
 #include <algorithm>
@@ -10,17 +11,6 @@
 namespace barrage::http {
 namespace {
 
-constexpr char to_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
 
 void trim_in_place(std::string& s) noexcept {
   size_t end = s.size();

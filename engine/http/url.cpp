@@ -1,6 +1,7 @@
 // Absolute URL parsing. Deliberately stricter than a browser: anything a
 // server could read differently from us (userinfo, raw spaces, unbracketed
 // IPv6, odd numeric hosts) is refused with a reason instead of guessed at.
+#include "http/ascii.hpp"
 #include "http/url.hpp"
 
 #include <arpa/inet.h>
@@ -10,17 +11,6 @@
 namespace barrage::http {
 namespace {
 
-constexpr char to_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
 
 constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
