@@ -108,8 +108,11 @@ typedef enum brg_option {
                                       (the default) */
   BRG_OPT_BREAKER_THRESHOLD = 24,  /* int, consecutive failed attempts on one limit key that open
                                       its circuit breaker; 0 = never; default 20 */
-  BRG_OPT_BREAKER_PAUSE_MS = 25    /* int, how long an open breaker fails requests fast before
+  BRG_OPT_BREAKER_PAUSE_MS = 25,   /* int, how long an open breaker fails requests fast before
                                       letting one probe through; default 5000 */
+  BRG_OPT_TLS_RESUME = 26          /* int, 1 (default) resumes TLS sessions per origin (no full
+                                      handshake on new connections once one ticket is held);
+                                      0 makes every connection do a full handshake */
 } brg_option;
 
 typedef enum brg_backend {

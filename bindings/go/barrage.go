@@ -120,6 +120,7 @@ type Options struct {
 	Backend          Backend
 	CAFile           string
 	VerifyPeer       *bool // nil = default (true)
+	TLSResume        *bool // nil = default (true); false forces a full handshake per connection
 	MaxResponseSize  int64
 	CachePath        string
 	CacheTTL         time.Duration
@@ -262,6 +263,13 @@ func New(opts Options) (*Client, error) {
 			v = 1
 		}
 		ints = append(ints, iopt{true, C.BRG_OPT_VERIFY_PEER, v, "VerifyPeer"})
+	}
+	if opts.TLSResume != nil {
+		v := int64(0)
+		if *opts.TLSResume {
+			v = 1
+		}
+		ints = append(ints, iopt{true, C.BRG_OPT_TLS_RESUME, v, "TLSResume"})
 	}
 	for _, o := range ints {
 		if o.set && C.brg_config_set_int(cfg, o.opt, C.int64_t(o.val)) != C.BRG_OK {

@@ -33,6 +33,7 @@ struct EngineConfig {
   std::string retry_statuses;  // "" = the default set
   int64_t breaker_threshold = 20;
   int64_t breaker_pause_ms = 5000;
+  int64_t tls_resume = 1;
 };
 
 // Option numbers are brg_option values. Each returns "" or why the value

@@ -85,6 +85,7 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   TlsOptions tls;
   tls.verify_peer = cfg.verify_peer != 0;
   tls.ca_file = cfg.ca_file;
+  tls.resume = cfg.tls_resume != 0;
   e->tls_ = TlsContext::create(tls, err);
   if (!e->tls_) return BRG_E_TLS;
 

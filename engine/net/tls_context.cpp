@@ -48,6 +48,11 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& opts, std::stri
   SSL_CTX_set_alpn_protos(c->ctx_, alpn, sizeof alpn);
   // Sessions (TLS 1.3 tickets arrive after the handshake) are kept per
   // origin by the new-session callback rather than OpenSSL's internal cache.
+  if (!opts.resume) {
+    SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(c->ctx_, SSL_OP_NO_TICKET);
+    return c;
+  }
   SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_set_app_data(c->ctx_, c.get());
   SSL_CTX_sess_set_new_cb(c->ctx_, [](SSL* ssl, SSL_SESSION* sess) -> int {

@@ -13,6 +13,7 @@ namespace barrage {
 struct TlsOptions {
   bool verify_peer = true;
   std::string ca_file;  // extra trusted CAs (PEM), added to the system store
+  bool resume = true;   // keep one session per origin and offer it on new connections
 };
 
 class TlsContext {

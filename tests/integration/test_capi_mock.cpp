@@ -63,8 +63,14 @@ TEST_P(CapiMock, DeadlineEndsStalledRequestsOnTime) {
     lo = std::min(lo, r->total_us);
     hi = std::max(hi, r->total_us);
   }
+  // Never early, and all 200 share one wheel slot so they end together. How
+  // close to 300 ms they end is a latency figure measured by
+  // bench/bench_end_to_end (BM_DeadlineAccuracy) on a quiet machine; here,
+  // under sanitizers and a parallel test run, only a gross miss (a timer in
+  // the wrong wheel level, a reactor that oversleeps) fails the test.
   EXPECT_GE(lo, 300000);
-  EXPECT_LE(hi, 315000);
+  EXPECT_LE(hi - lo, 20000);
+  EXPECT_LE(hi, 400000);
   std::printf("deadline 300 ms: total_us min %lld max %lld\n", (long long)lo, (long long)hi);
 }
 
@@ -318,6 +324,19 @@ TEST_P(CapiMock, TlsSessionIsResumedOnANewConnection) {
   EXPECT_EQ(e.stats().connections_opened, 3u);
   EXPECT_GE(e.stats().tls_resumed, 2u);
   EXPECT_GE(m.server->stats().tls_resumed, 2u);
+}
+
+TEST_P(CapiMock, TlsResumeOffMakesEveryHandshakeFull) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_CONNS_PER_HOST, 1}, {BRG_OPT_TLS_RESUME, 0}});
+  for (int i = 0; i < 3; ++i) {
+    uint64_t id = e.submit(m.url(), chat_body("x"), {{"x-mock-fault", "close"}});
+    auto r = e.collect(1);
+    ASSERT_EQ(r[id]->status, BRG_OK) << r[id]->error;
+  }
+  EXPECT_EQ(e.stats().connections_opened, 3u);
+  EXPECT_EQ(e.stats().tls_resumed, 0u);
+  EXPECT_EQ(m.server->stats().tls_resumed, 0u);
 }
 
 TEST_P(CapiMock, PlainHttpOnlyWhenAllowed) {

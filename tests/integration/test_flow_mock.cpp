@@ -67,7 +67,7 @@ TEST_P(FlowMock, RequestBucketSpreadsAThousandRequestsOverTenSeconds) {
   size_t busiest = max_in_window(t, 1000000);
   std::printf("100/s burst 10: 1000 requests started over %.3f s, busiest 1 s window %zu\n", span / 1e6, busiest);
   EXPECT_GE(span, 9900000);
-  EXPECT_LE(span, 10100000);
+  EXPECT_LE(span, 10300000);  // never faster than the rate; slack for a loaded run
   EXPECT_LE(busiest, 110u);
   EXPECT_EQ(m.server->stats().requests, 1010u);
 }
@@ -200,7 +200,7 @@ TEST_P(FlowMock, DeadlineCutsRetriesOfAServerThat503sForever) {
   std::printf("503 forever, deadline 2 s: ended after %.1f ms, %u attempts, %s\n", r[id]->total_us / 1e3,
               r[id]->attempts, brg_status_name(r[id]->status));
   EXPECT_GE(r[id]->total_us, 1980000);
-  EXPECT_LE(r[id]->total_us, 2020000);
+  EXPECT_LE(r[id]->total_us, 2100000);  // slack for a loaded, sanitized run
   EXPECT_GT(r[id]->attempts, 20u);
   EXPECT_TRUE(r[id]->status == BRG_E_HTTP || r[id]->status == BRG_E_TIMEOUT) << r[id]->error;
 }

@@ -155,6 +155,9 @@ impl Config {
         self.int(sys::BRG_OPT_BREAKER_THRESHOLD, threshold.into()).int(sys::BRG_OPT_BREAKER_PAUSE_MS, ms(pause))
     }
 
+    /// `false` makes every new connection do a full TLS handshake.
+    pub fn tls_resume(self, on: bool) -> Self { self.int(sys::BRG_OPT_TLS_RESUME, on as i64) }
+
     pub(crate) fn take_error(&mut self) -> Option<Error> {
         self.error.take()
     }

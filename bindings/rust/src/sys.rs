@@ -57,6 +57,7 @@ pub const BRG_OPT_TOKENS_BURST: brg_option = 22;
 pub const BRG_OPT_RETRY_STATUSES: brg_option = 23;
 pub const BRG_OPT_BREAKER_THRESHOLD: brg_option = 24;
 pub const BRG_OPT_BREAKER_PAUSE_MS: brg_option = 25;
+pub const BRG_OPT_TLS_RESUME: brg_option = 26;
 
 // ---- brg_backend ----
 pub type brg_backend = c_int;
