@@ -17,7 +17,7 @@ write. One run per backend (io_uring, epoll), forced with BRG_OPT_BACKEND.
      BRG_E_TLS; https://127.0.0.1 (IP SAN) must succeed; /status429 must give
      BRG_E_HTTP/429 after exactly 1 + max_retries attempts.
 
-nginx is stopped (pid file, then its process group member pids) and the
+nginx (set up by nginx_peer.py, shared with the benchmarks) is stopped and the
 prefix removed on every exit path, including SIGTERM from meson's timeout.
 Exit 77 (skip) only when no nginx binary exists. Standard library only.
 
@@ -29,35 +29,15 @@ import json
 import http.client
 import os
 import re
-import resource
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 
-# The fixed answer. No '$' (nginx variables), no "'" or '\' (nginx quoting).
-# Contains multi-byte UTF-8 so "byte-exact" means something.
-BODY = (
-    '{"id":"chatcmpl-barrage-nginx-0001","object":"chat.completion",'
-    '"created":1700000000,"model":"gpt-4o-mini-2024-07-18",'
-    '"choices":[{"index":0,"message":{"role":"assistant","content":'
-    '"Hello from nginx, an HTTP and TLS peer barrage did not write. '
-    'Ünïcödé bytes — on purpose.",'
-    '"refusal":null},"logprobs":null,"finish_reason":"stop"}],'
-    '"usage":{"prompt_tokens":17,"completion_tokens":42,"total_tokens":59,'
-    '"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
-    '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},'
-    '"system_fingerprint":"fp_barrage_nginx"}'
-)
-BODY_429 = ('{"error":{"message":"Rate limit reached for requests","type":"requests",'
-            '"param":null,"code":"rate_limit_exceeded"}}')
-PROMPT_TOKENS = 17
-COMPLETION_TOKENS = 42
-
+from nginx_peer import BODY, BODY_429, COMPLETION_TOKENS, PROMPT_TOKENS, NginxPeer, PeerError, find_nginx
 
 class Failure(Exception):
     pass
@@ -84,132 +64,6 @@ def check(cond, msg):
 def run(cmd, **kw):
     log("+ " + " ".join(cmd))
     return subprocess.run(cmd, **kw)
-
-
-def openssl(args, cwd):
-    p = run(["openssl"] + args, cwd=cwd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise Failure(f"openssl {' '.join(args)} failed: {p.stderr.strip()}")
-    return p.stdout
-
-
-def make_pki(d):
-    """Test CA + leaf for localhost/127.0.0.1 + leaf for wrong.example."""
-    openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"], d)
-    openssl(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3",
-             "-subj", "/CN=barrage nginx test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-addext", "subjectKeyIdentifier=hash",
-             "-out", "ca.pem"], d)
-    for name, san in (("leaf", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:wrong.example")):
-        cn = "localhost" if name == "leaf" else "wrong.example"
-        with open(os.path.join(d, f"{name}.ext"), "w") as f:
-            f.write("basicConstraints=critical,CA:FALSE\n"
-                    "keyUsage=critical,digitalSignature\n"
-                    "extendedKeyUsage=serverAuth\n"
-                    f"subjectAltName={san}\n"
-                    "subjectKeyIdentifier=hash\n"
-                    "authorityKeyIdentifier=keyid\n")
-        openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                 "-out", f"{name}.key"], d)
-        openssl(["req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr"], d)
-        openssl(["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "2", "-sha256", "-extfile", f"{name}.ext",
-                 "-out", f"{name}.pem"], d)
-        out = openssl(["verify", "-CAfile", "ca.pem", f"{name}.pem"], d)
-        check(out.strip().endswith("OK"), f"openssl verifies {name}.pem against the test CA")
-    # The leaf really carries the SANs we rely on.
-    text = openssl(["x509", "-in", "leaf.pem", "-noout", "-ext", "subjectAltName"], d)
-    check("DNS:localhost" in text and "IP Address:127.0.0.1" in text,
-          "leaf.pem has SAN DNS:localhost and IP:127.0.0.1")
-    text = openssl(["x509", "-in", "wrong.pem", "-noout", "-ext", "subjectAltName"], d)
-    check("DNS:wrong.example" in text and "localhost" not in text and "127.0.0.1" not in text,
-          "wrong.pem has only SAN DNS:wrong.example")
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def write_conf(prefix, port, wrong_port, have_stub):
-    tmp = os.path.join(prefix, "tmp")
-    os.makedirs(tmp, exist_ok=True)
-    stub = "    location = /nginx_status { stub_status; }\n" if have_stub else ""
-    user = "user root root;\n" if os.geteuid() == 0 else ""
-    # Stay within the hard limit: raising it needs CAP_SYS_RESOURCE, which
-    # even root lacks in a container, and a failed setrlimit is an [alert].
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nofile = 45000 if hard == resource.RLIM_INFINITY else min(hard, 45000)
-    conf = f"""# generated by run_nginx_test.py
-{user}daemon off;
-master_process on;
-worker_processes 1;
-worker_rlimit_nofile {nofile};
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{
-  worker_connections 20000;
-}}
-http {{
-  access_log off;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_session_cache shared:barrage:10m;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    server_name localhost;
-    ssl_certificate {prefix}/leaf.pem;
-    ssl_certificate_key {prefix}/leaf.key;
-    location / {{
-      default_type application/json;
-      return 200 '{BODY}';
-    }}
-    location /status429 {{
-      default_type application/json;
-      add_header Retry-After 1 always;
-      return 429 '{BODY_429}';
-    }}
-{stub}  }}
-  server {{
-    listen 127.0.0.1:{wrong_port} ssl;
-    server_name wrong.example;
-    ssl_certificate {prefix}/wrong.pem;
-    ssl_certificate_key {prefix}/wrong.key;
-    location / {{
-      default_type application/json;
-      return 200 '{BODY}';
-    }}
-  }}
-}}
-"""
-    path = os.path.join(prefix, "nginx.conf")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(conf)
-    return path
-
-
-def wait_for_port(port, proc, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise Failure(f"nginx exited early with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise Failure(f"nginx did not accept on port {port} within {timeout} s")
 
 
 def stub_status(port, ca_file):
@@ -272,67 +126,6 @@ def probe(args, url, ca, retries, label, taskset):
     return r
 
 
-def stop_nginx(proc, prefix):
-    """SIGTERM (fast shutdown) the master named in the pid file, then make
-    sure it and its worker are gone."""
-    pids = set()
-    try:
-        with open(os.path.join(prefix, "nginx.pid")) as f:
-            pids.add(int(f.read().strip()))
-    except (OSError, ValueError):
-        pass
-    if proc is not None:
-        pids.add(proc.pid)
-    # Workers of this master, found by parent pid in /proc/*/stat.
-    workers = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...; comm may contain spaces, so split after ')'.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) in pids:
-            workers.add(int(entry))
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    if proc is not None:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    deadline = time.monotonic() + 5
-    for pid in workers:
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def nginx_log_problems(prefix):
-    try:
-        with open(os.path.join(prefix, "error.log"), errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return "", []
-    bad = [l for l in text.splitlines() if re.search(r"\[(emerg|alert|crit)\]", l)]
-    return text, bad
-
-
 def batch_through_cli(args, prefix, port, ca, taskset):
     """barrage run: every custom_id exactly once, every body byte-exact."""
     n = args.batch_lines
@@ -378,8 +171,7 @@ def main():
     ap.add_argument("--batch-lines", type=int, default=20000)
     args = ap.parse_args()
 
-    nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    if nginx is None:
+    if find_nginx() is None:
         log("nginx not installed: skipping")
         return 77
     if shutil.which("openssl") is None:
@@ -390,37 +182,19 @@ def main():
     cpus = sorted(os.sched_getaffinity(0))
     pin = len(cpus) >= 2 and shutil.which("taskset") is not None
     pin_client = ["taskset", "-c", str(cpus[0])] if pin else []
-    pin_server = ["taskset", "-c", str(cpus[1])] if pin else []
 
-    prefix = tempfile.mkdtemp(prefix=f"barrage-nginx-{args.backend}-")
-    proc = None
+    peer = NginxPeer(cpu=cpus[1] if pin else None,
+                     prefix=tempfile.mkdtemp(prefix=f"barrage-nginx-{args.backend}-"), log=log)
+    prefix = peer.prefix
     summary = None
     rc = 1
     try:
-        make_pki(prefix)
-        ca = os.path.join(prefix, "ca.pem")
-        port, wrong_port = free_port(), free_port()
-        while wrong_port == port:
-            wrong_port = free_port()
-        v = subprocess.run([nginx, "-V"], capture_output=True, text=True)
-        have_stub = "http_stub_status_module" in (v.stdout + v.stderr)
-        conf = write_conf(prefix, port, wrong_port, have_stub)
-        t = run([nginx, "-t", "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")],
-                capture_output=True, text=True)
-        if t.returncode != 0:
-            raise Failure(f"nginx -t rejected the config: {t.stderr}")
-
-        log(f"starting nginx on 127.0.0.1:{port} (right cert) and :{wrong_port} (wrong.example)"
-            + (f", pinned to CPU {cpus[1]}" if pin else ""))
-        proc = subprocess.Popen(pin_server + [nginx, "-p", prefix, "-c", conf,
-                                              "-e", os.path.join(prefix, "error.log")])
-        wait_for_port(port, proc)
-        wait_for_port(wrong_port, proc)
-
+        peer.start()
+        proc, port, wrong_port, ca = peer.proc, peer.port, peer.wrong_port, peer.ca
         url = f"https://localhost:{port}/v1/chat/completions"
 
         # --- load: N requests, INFLIGHT in flight, every answer checked ---
-        before = stub_status(port, ca) if have_stub else None
+        before = stub_status(port, ca)
         env = dict(os.environ)
         env["EXPECT_BODY"] = BODY
         env["EXPECT_PROMPT"] = str(PROMPT_TOKENS)
@@ -450,18 +224,15 @@ def main():
               "req_per_s and cpu_us_per_req are positive")
         check(int(s["maxrss_kb"]) > 0, "maxrss_kb is positive")
 
-        if have_stub:
-            after = stub_status(port, ca)
-            d_accepts = after[1] - before[1]
-            d_requests = after[3] - before[3]
-            # Each stub_status fetch counts itself once (one connection, one
-            # request), so the load accounts for the deltas minus one.
-            check(d_requests - 1 == args.requests,
-                  f"nginx counted {d_requests - 1} requests from load_c, the engine sent {args.requests}")
-            check(d_accepts - 1 == conns,
-                  f"nginx accepted {d_accepts - 1} connections from load_c, engine reports conns_opened={conns}")
-        else:
-            log("note: nginx lacks stub_status; server-side counters not cross-checked")
+        after = stub_status(port, ca)
+        d_accepts = after[1] - before[1]
+        d_requests = after[3] - before[3]
+        # Each stub_status fetch counts itself once (one connection, one
+        # request), so the load accounts for the deltas minus one.
+        check(d_requests - 1 == args.requests,
+              f"nginx counted {d_requests - 1} requests from load_c, the engine sent {args.requests}")
+        check(d_accepts - 1 == conns,
+              f"nginx accepted {d_accepts - 1} connections from load_c, engine reports conns_opened={conns}")
 
         # --- TLS: wrong host name on a certificate from the trusted CA ---
         r = probe(args, f"https://localhost:{wrong_port}/v1/chat/completions", ca, 0,
@@ -507,7 +278,7 @@ def main():
 
         check(proc.poll() is None, "nginx is still running after all of the above")
         rc = 0
-    except Failure as e:
+    except (Failure, PeerError) as e:
         log(f"FAIL: {e}")
         rc = 1
     except Terminated as e:
@@ -518,8 +289,8 @@ def main():
         rc = 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop_nginx(proc, prefix)
-        text, bad = nginx_log_problems(prefix)
+        peer.stop(remove=False)
+        text, bad = peer.log_problems()
         if bad:
             log("FAIL: nginx error.log has emerg/alert/crit lines:\n" + "\n".join(bad[:20]))
             rc = 1

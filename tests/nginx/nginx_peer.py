@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""nginx_peer.py: nginx from Debian as an independent HTTP/TLS peer, shared by
+the nginx integration test and the benchmarks (bench/e2e, bench/peers).
+
+One throw-away prefix holds a test CA, a P-256 leaf for localhost/127.0.0.1,
+a second leaf for wrong.example only (served on its own port) and the config.
+Locations on the main port (TLS, HTTP/1.1 keep-alive; h2 too with --h2):
+
+  /                 200, the fixed ~600-byte chat.completion BODY (usage 17/42)
+  /status429        429 with Retry-After: 1 and BODY_429
+  /sleep/50         BODY after 50 ms (echo module; chunked)
+  /sleep/500        BODY after 500 ms
+  /nginx_status     stub_status counters
+
+As a module: `with NginxPeer(cpu=1) as peer: peer.url("/")`.
+As a command (for C++ benchmarks and shell scripts):
+
+  nginx_peer.py up DIR [--cpu N] [--h2]   start; writes DIR/peer.env (PORT, WRONG_PORT,
+                                          CA, PID) and returns once nginx accepts
+  nginx_peer.py down DIR                  stop it and remove DIR
+
+Standard library only. Exit 77 from `up` when nginx is not installed."""
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+# The fixed answer. No '$' (nginx variables), no "'" or '\' (nginx quoting).
+# Contains multi-byte UTF-8 so "byte-exact" means something.
+BODY = (
+    '{"id":"chatcmpl-barrage-nginx-0001","object":"chat.completion",'
+    '"created":1700000000,"model":"gpt-4o-mini-2024-07-18",'
+    '"choices":[{"index":0,"message":{"role":"assistant","content":'
+    '"Hello from nginx, an HTTP and TLS peer barrage did not write. '
+    'Ünïcödé bytes — on purpose.",'
+    '"refusal":null},"logprobs":null,"finish_reason":"stop"}],'
+    '"usage":{"prompt_tokens":17,"completion_tokens":42,"total_tokens":59,'
+    '"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
+    '"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}},'
+    '"system_fingerprint":"fp_barrage_nginx"}'
+)
+BODY_429 = ('{"error":{"message":"Rate limit reached for requests","type":"requests",'
+            '"param":null,"code":"rate_limit_exceeded"}}')
+PROMPT_TOKENS = 17
+COMPLETION_TOKENS = 42
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+
+
+class PeerError(Exception):
+    pass
+
+
+def find_nginx():
+    return shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _openssl(args, cwd):
+    p = subprocess.run(["openssl"] + args, cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise PeerError(f"openssl {' '.join(args)} failed: {p.stderr.strip()}")
+    return p.stdout
+
+
+def make_pki(d):
+    """Test CA + leaf for localhost/127.0.0.1 + leaf for wrong.example, each
+    checked with `openssl verify` and for the SANs the tests rely on."""
+    _openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"], d)
+    _openssl(["req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3",
+              "-subj", "/CN=barrage nginx test CA",
+              "-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+              "-addext", "subjectKeyIdentifier=hash",
+              "-out", "ca.pem"], d)
+    for name, san in (("leaf", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:wrong.example")):
+        cn = "localhost" if name == "leaf" else "wrong.example"
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    f"subjectAltName={san}\n"
+                    "subjectKeyIdentifier=hash\n"
+                    "authorityKeyIdentifier=keyid\n")
+        _openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-out", f"{name}.key"], d)
+        _openssl(["req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr"], d)
+        _openssl(["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                  "-CAcreateserial", "-days", "2", "-sha256", "-extfile", f"{name}.ext",
+                  "-out", f"{name}.pem"], d)
+        if not _openssl(["verify", "-CAfile", "ca.pem", f"{name}.pem"], d).strip().endswith("OK"):
+            raise PeerError(f"openssl does not verify {name}.pem against the test CA")
+    text = _openssl(["x509", "-in", "leaf.pem", "-noout", "-ext", "subjectAltName"], d)
+    if "DNS:localhost" not in text or "IP Address:127.0.0.1" not in text:
+        raise PeerError("leaf.pem lacks SAN DNS:localhost and IP:127.0.0.1")
+    text = _openssl(["x509", "-in", "wrong.pem", "-noout", "-ext", "subjectAltName"], d)
+    if "DNS:wrong.example" not in text or "localhost" in text or "127.0.0.1" in text:
+        raise PeerError("wrong.pem must carry only SAN DNS:wrong.example")
+
+
+def _conf(prefix, port, wrong_port, h2, echo):
+    tmp = os.path.join(prefix, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    # Stay within the hard limit: raising it needs CAP_SYS_RESOURCE, which
+    # even root lacks in a container, and a failed setrlimit is an [alert].
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 45000 if hard == resource.RLIM_INFINITY else min(hard, 45000)
+    load = f"load_module {ECHO_MODULE};\n" if echo else ""
+    sleeps = "".join(
+        f"""    location = /sleep/{ms} {{
+      default_type application/json;
+      echo_sleep {ms / 1000:.3f};
+      echo -n '{BODY}';
+    }}
+""" for ms in (50, 500)) if echo else ""
+    return f"""# generated by nginx_peer.py
+{load}{user}daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile {nofile};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+  worker_connections 20000;
+}}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  http2_max_concurrent_streams 1000;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:barrage:10m;
+  server {{
+    listen 127.0.0.1:{port} ssl{' http2' if h2 else ''};  # nginx 1.22: no `http2 on`
+    server_name localhost;
+    ssl_certificate {prefix}/leaf.pem;
+    ssl_certificate_key {prefix}/leaf.key;
+    location / {{
+      default_type application/json;
+      return 200 '{BODY}';
+    }}
+    location /status429 {{
+      default_type application/json;
+      add_header Retry-After 1 always;
+      return 429 '{BODY_429}';
+    }}
+    location = /nginx_status {{ stub_status; }}
+{sleeps}  }}
+  server {{
+    listen 127.0.0.1:{wrong_port} ssl;
+    server_name wrong.example;
+    ssl_certificate {prefix}/wrong.pem;
+    ssl_certificate_key {prefix}/wrong.key;
+    location / {{
+      default_type application/json;
+      return 200 '{BODY}';
+    }}
+  }}
+}}
+"""
+
+
+class NginxPeer:
+    """Starts nginx in a fresh prefix (pinned to `cpu` when given); stops it
+    and removes the prefix on close. `prefix` may name a directory to use."""
+
+    def __init__(self, cpu=None, h2=False, prefix=None, log=print):
+        self.nginx = find_nginx()
+        if self.nginx is None:
+            raise PeerError("nginx is not installed")
+        self.cpu, self.h2, self.log = cpu, h2, log
+        self.prefix = prefix or tempfile.mkdtemp(prefix="barrage-nginx-")
+        os.makedirs(self.prefix, exist_ok=True)
+        self.proc = None
+        self.port = self.wrong_port = None
+
+    @property
+    def ca(self):
+        return os.path.join(self.prefix, "ca.pem")
+
+    def url(self, path="/v1/chat/completions", host="localhost"):
+        return f"https://{host}:{self.port}{path}"
+
+    def start(self):
+        make_pki(self.prefix)
+        self.port = free_port()
+        self.wrong_port = free_port()
+        while self.wrong_port == self.port:
+            self.wrong_port = free_port()
+        echo = os.path.exists(ECHO_MODULE)
+        conf = os.path.join(self.prefix, "nginx.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(_conf(self.prefix, self.port, self.wrong_port, self.h2, echo))
+        err = os.path.join(self.prefix, "error.log")
+        t = subprocess.run([self.nginx, "-t", "-p", self.prefix, "-c", conf, "-e", err],
+                           capture_output=True, text=True)
+        if t.returncode != 0:
+            raise PeerError(f"nginx -t rejected the config: {t.stderr}")
+        pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None and shutil.which("taskset") else []
+        self.log(f"starting nginx on 127.0.0.1:{self.port} (right cert) and :{self.wrong_port} "
+                 f"(wrong.example){f', pinned to CPU {self.cpu}' if pin else ''}")
+        self.proc = subprocess.Popen(pin + [self.nginx, "-p", self.prefix, "-c", conf, "-e", err],
+                                     start_new_session=True, stdin=subprocess.DEVNULL)
+        self._wait_for(self.port)
+        self._wait_for(self.wrong_port)
+        return self
+
+    def _wait_for(self, port, timeout=15.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise PeerError(f"nginx exited early with status {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise PeerError(f"nginx did not accept on port {port} within {timeout} s")
+
+    def log_problems(self):
+        """(whole error.log, its emerg/alert/crit lines)."""
+        try:
+            with open(os.path.join(self.prefix, "error.log"), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return "", []
+        return text, [l for l in text.splitlines() if re.search(r"\[(emerg|alert|crit)\]", l)]
+
+    def stop(self, remove=True):
+        master = self.proc.pid if self.proc else _read_pid(self.prefix)
+        stop_pid(master)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if remove:
+            shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _read_pid(prefix):
+    try:
+        with open(os.path.join(prefix, "nginx.pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _children(pid):
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces, so split after ')'.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            out.add(int(entry))
+    return out
+
+
+def stop_pid(master):
+    """SIGTERM (fast shutdown) the master, then make sure its workers are gone."""
+    if master is None:
+        return
+    workers = _children(master)
+    try:
+        os.kill(master, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 5
+    for pid in workers | {master}:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            try:  # reap if it is our child (the `up` command's own process is gone)
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("dir")
+    up.add_argument("--cpu", type=int)
+    up.add_argument("--h2", action="store_true")
+    down = sub.add_parser("down")
+    down.add_argument("dir")
+    a = ap.parse_args()
+    if a.cmd == "up":
+        try:
+            peer = NginxPeer(cpu=a.cpu, h2=a.h2, prefix=a.dir, log=lambda m: print(m, file=sys.stderr))
+        except PeerError as e:
+            print(f"nginx_peer: {e}", file=sys.stderr)
+            return 77
+        try:
+            peer.start()
+        except PeerError as e:
+            print(f"nginx_peer: {e}", file=sys.stderr)
+            peer.stop(remove=False)
+            return 1
+        with open(os.path.join(a.dir, "peer.env"), "w") as f:
+            f.write(f"PORT={peer.port}\nWRONG_PORT={peer.wrong_port}\nCA={peer.ca}\nPID={peer.proc.pid}\n")
+        return 0
+    stop_pid(_read_pid(a.dir))
+    shutil.rmtree(a.dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
