@@ -10,6 +10,7 @@
  * so it doubles as proof that the installed library is usable from C.
  *
  * Usage: load_c URL N INFLIGHT BACKEND(auto|io_uring|epoll) [CA_FILE]
+ * BARRAGE_<OPTION> environment variables apply (see barrage.h).
  * Checks, per result: status BRG_OK, HTTP 200, body byte-exact equal to
  * $EXPECT_BODY when set (non-empty otherwise), prompt/completion tokens equal
  * to $EXPECT_PROMPT / $EXPECT_COMPLETION when set (>= 0 otherwise), and that
@@ -119,14 +120,17 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  /* Configure: INFLIGHT requests in flight, as many connections to the one
-   * host, the requested backend forced, and the test CA if one was given. */
+  /* Configure: any BARRAGE_* environment settings first (BARRAGE_TLS_RESUME=0
+   * for full handshakes, say), then INFLIGHT requests in flight, as many
+   * connections to the one host, the requested backend forced, and the test
+   * CA if one was given. */
   cfg = brg_config_new();
   if (!cfg) {
     fprintf(stderr, "load_c: brg_config_new: out of memory\n");
     return 1;
   }
-  if (brg_config_set_int(cfg, BRG_OPT_MAX_INFLIGHT, inflight) != BRG_OK ||
+  if (brg_config_from_env(cfg) != BRG_OK ||
+      brg_config_set_int(cfg, BRG_OPT_MAX_INFLIGHT, inflight) != BRG_OK ||
       brg_config_set_int(cfg, BRG_OPT_MAX_CONNS_PER_HOST, inflight) != BRG_OK ||
       brg_config_set_int(cfg, BRG_OPT_BACKEND, backend) != BRG_OK ||
       (ca_file && brg_config_set_str(cfg, BRG_OPT_CA_FILE, ca_file) != BRG_OK)) {
