@@ -110,9 +110,15 @@ typedef enum brg_option {
                                       its circuit breaker; 0 = never; default 20 */
   BRG_OPT_BREAKER_PAUSE_MS = 25,   /* int, how long an open breaker fails requests fast before
                                       letting one probe through; default 5000 */
-  BRG_OPT_TLS_RESUME = 26          /* int, 1 (default) resumes TLS sessions per origin (no full
+  BRG_OPT_TLS_RESUME = 26,         /* int, 1 (default) resumes TLS sessions per origin (no full
                                       handshake on new connections once one ticket is held);
                                       0 makes every connection do a full handshake */
+  BRG_OPT_MAX_HANDSHAKES = 27      /* int, TLS handshakes in progress at once, engine-wide; more
+                                      connections wait, connected, in FIFO order, and resume a
+                                      session an earlier one obtained. Each running handshake
+                                      holds ~50 KiB; a burst of them fragments the heap for good.
+                                      Default 64; raise it when many new connections to a far
+                                      server must ramp up fast (each takes one round trip) */
 } brg_option;
 
 typedef enum brg_backend {

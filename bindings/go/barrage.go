@@ -121,6 +121,7 @@ type Options struct {
 	CAFile           string
 	VerifyPeer       *bool // nil = default (true)
 	TLSResume        *bool // nil = default (true); false forces a full handshake per connection
+	MaxHandshakes    int   // 0 = default (64) TLS handshakes in progress at once
 	MaxResponseSize  int64
 	CachePath        string
 	CacheTTL         time.Duration
@@ -250,6 +251,7 @@ func New(opts Options) (*Client, error) {
 		{opts.AllowHTTP, C.BRG_OPT_ALLOW_HTTP, 1, "AllowHTTP"},
 		{opts.MaxPending != 0, C.BRG_OPT_MAX_PENDING, int64(opts.MaxPending), "MaxPending"},
 		{opts.BreakerPause != 0, C.BRG_OPT_BREAKER_PAUSE_MS, ms(opts.BreakerPause), "BreakerPause"},
+		{opts.MaxHandshakes != 0, C.BRG_OPT_MAX_HANDSHAKES, int64(opts.MaxHandshakes), "MaxHandshakes"},
 	}
 	if opts.MaxRetries != nil {
 		ints = append(ints, iopt{true, C.BRG_OPT_MAX_RETRIES, int64(*opts.MaxRetries), "MaxRetries"})

@@ -49,6 +49,7 @@ const IntOption kIntOptions[] = {
     {BRG_OPT_BREAKER_THRESHOLD, &EngineConfig::breaker_threshold, 0, 1 << 30, "BARRAGE_BREAKER_THRESHOLD", nullptr, Unit::plain},
     {BRG_OPT_BREAKER_PAUSE_MS, &EngineConfig::breaker_pause_ms, 1, kMax, "BARRAGE_BREAKER_PAUSE_MS", nullptr, Unit::plain},
     {BRG_OPT_TLS_RESUME, &EngineConfig::tls_resume, 0, 1, "BARRAGE_TLS_RESUME", nullptr, Unit::boolean},
+    {BRG_OPT_MAX_HANDSHAKES, &EngineConfig::max_handshakes, 1, 1 << 24, "BARRAGE_MAX_HANDSHAKES", nullptr, Unit::plain},
 };
 
 struct StrOption {

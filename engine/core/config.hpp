@@ -34,6 +34,7 @@ struct EngineConfig {
   int64_t breaker_threshold = 20;
   int64_t breaker_pause_ms = 5000;
   int64_t tls_resume = 1;
+  int64_t max_handshakes = 64;
 };
 
 // Option numbers are brg_option values. Each returns "" or why the value

@@ -125,6 +125,8 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   env.backend = e->backend_.get();
   env.tls = e->tls_.get();
   env.events = e.get();
+  e->handshakes_ = std::make_unique<HandshakeGate>(size_t(cfg.max_handshakes));
+  env.handshakes = e->handshakes_.get();
   env.limits.max_body_bytes = size_t(cfg.max_response_bytes);
   env.limits.max_header_bytes = size_t(cfg.max_header_bytes);
   env.scratch = &e->scratch_;

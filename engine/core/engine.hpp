@@ -24,6 +24,7 @@
 #include "loop/counter.hpp"
 #include "loop/intrusive_list.hpp"
 #include "loop/mpsc_queue.hpp"
+#include "pool/handshake_gate.hpp"
 #include "loop/timer_wheel.hpp"
 #include "net/tls_context.hpp"
 #include "pool/connection.hpp"
@@ -150,6 +151,7 @@ class Engine final : private ConnectionEvents {
   std::unique_ptr<TlsContext> tls_;
   std::unique_ptr<ResponseCache> cache_;  // nullptr: no BRG_OPT_CACHE_PATH
   std::unique_ptr<TimerWheel> wheel_;
+  std::unique_ptr<HandshakeGate> handshakes_;
   ConnectionEnv conn_env_;
   std::string scratch_;
   http::UsageReader usage_reader_;

@@ -61,6 +61,7 @@ void TlsSession::reset() noexcept {
     SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   if (ssl_) SSL_free(ssl_);
   ssl_ = nullptr;
+  ctx_ = nullptr;
   in_ = nullptr;
   in_len_ = 0;
   error_.clear();
@@ -93,7 +94,7 @@ bool TlsSession::init(TlsContext& ctx, const std::string& host, bool host_is_ip,
   }
   // SNI is only defined for host names (RFC 6066 section 3).
   if (!host_is_ip) SSL_set_tlsext_host_name(ssl_, host.c_str());
-  if (SSL_SESSION* s = ctx.session_for(origin)) SSL_set_session(ssl_, s);
+  ctx_ = &ctx;
   return true;
 }
 
@@ -121,6 +122,13 @@ TlsSession::Status TlsSession::fail(int rc) noexcept {
 }
 
 TlsSession::Status TlsSession::handshake() noexcept {
+  if (ctx_) {
+    // The ticket is picked when the handshake starts, not when the SSL was
+    // made: a connection that waited for a handshake slot can resume a
+    // session an earlier connection got meanwhile.
+    if (SSL_SESSION* s = ctx_->session_for(origin_)) SSL_set_session(ssl_, s);
+    ctx_ = nullptr;
+  }
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_);
   return rc == 1 ? Status::done : fail(rc);

@@ -29,6 +29,15 @@ class TlsSession {
   // consumed before the caller's buffer goes away (read() until want_read).
   void feed(const char* data, size_t len) noexcept { in_ = data, in_len_ = len; }
   size_t unread() const noexcept { return in_len_; }
+  // Received bytes not yet handed to read(), or decrypted ones not yet taken.
+  bool has_input() const noexcept { return in_len_ > 0 || (ssl_ && SSL_has_pending(ssl_)); }
+  // Frees OpenSSL's record buffers (~17 KiB read, ~1 KiB write) of an idle
+  // connection. SSL_MODE_RELEASE_BUFFERS alone leaves the read buffer
+  // allocated whenever the last read() ended waiting for a record header,
+  // which is how every keep-alive connection goes idle.
+  void release_buffers() noexcept {
+    if (ssl_) (void)SSL_free_buffers(ssl_);
+  }
 
   Status handshake() noexcept;
   // Decrypts into buf; *n = bytes produced. done with *n > 0, want_read when
@@ -54,6 +63,7 @@ class TlsSession {
   static long bio_ctrl(BIO* b, int cmd, long num, void* ptr);
 
   SSL* ssl_ = nullptr;
+  TlsContext* ctx_ = nullptr;  // until the first handshake() call
   const char* in_ = nullptr;
   size_t in_len_ = 0;
   std::string* out_ = nullptr;

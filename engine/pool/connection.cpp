@@ -7,6 +7,7 @@
 
 #include "barrage.h"
 #include "net/tls_context.hpp"
+#include "pool/handshake_gate.hpp"
 
 namespace barrage {
 
@@ -69,6 +70,7 @@ void Connection::close(bool abort) noexcept {
   state_ = State::closed;  // from here on every socket event is ignored
   abort_ = abort;
   sending_ = false;
+  if (env_.handshakes) env_.handshakes->leave(this);
 }
 
 void Connection::fail(int status, std::string message) noexcept {
@@ -86,6 +88,7 @@ void Connection::flush() noexcept {
 }
 
 void Connection::became_ready() noexcept {
+  if (env_.handshakes) env_.handshakes->leave(this);
   state_ = State::ready;
   env_.events->on_ready(*this);
 }
@@ -101,6 +104,12 @@ void Connection::on_connected(int err) noexcept {
     return;
   }
   state_ = State::handshaking;
+  if (env_.handshakes && !env_.handshakes->enter(this)) return;  // queued: the gate starts it
+  start_handshake();
+}
+
+void Connection::start_handshake() noexcept {
+  if (state_ != State::handshaking) return;
   if (tls_.handshake() == TlsSession::Status::error) {
     fail(BRG_E_TLS, "TLS handshake with " + addr_.to_string() + ": " + tls_.error());
     return;
@@ -135,6 +144,10 @@ void Connection::on_received(const char* data, ssize_t n) noexcept {
     consume(data, size_t(n));
     return;
   }
+  if (gate_hook.linked()) {  // a TLS server never speaks first
+    fail(BRG_E_PROTOCOL, addr_.to_string() + " sent data before the TLS handshake began");
+    return;
+  }
   tls_.feed(data, size_t(n));
   if (state_ == State::handshaking) {
     TlsSession::Status st = tls_.handshake();
@@ -151,7 +164,7 @@ void Connection::on_received(const char* data, ssize_t n) noexcept {
   // Decrypt everything this buffer holds: the backend recycles it after we return.
   std::string& scratch = *env_.scratch;
   if (scratch.size() < kScratch) scratch.resize(kScratch);
-  for (;;) {
+  while (tls_.has_input()) {
     size_t got = 0;
     TlsSession::Status st = tls_.read(scratch.data(), scratch.size(), &got);
     if (st == TlsSession::Status::done) {
@@ -166,6 +179,7 @@ void Connection::on_received(const char* data, ssize_t n) noexcept {
     fail(BRG_E_TLS, "TLS error from " + addr_.to_string() + ": " + tls_.error());
     return;
   }
+  if (state_ == State::ready) tls_.release_buffers();
   flush();
 }
 

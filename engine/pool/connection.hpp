@@ -19,6 +19,7 @@ namespace barrage {
 
 class Connection;
 class TlsContext;
+class HandshakeGate;
 struct OriginPool;
 
 class ConnectionEvents {
@@ -41,6 +42,7 @@ struct ConnectionEnv {
   Backend* backend = nullptr;
   TlsContext* tls = nullptr;  // nullptr: plain http (tests on loopback only)
   ConnectionEvents* events = nullptr;
+  HandshakeGate* handshakes = nullptr;  // nullptr: no cap on concurrent handshakes
   http::ResponseLimits limits;
   std::string* scratch = nullptr;  // decrypted-bytes buffer, shared by all connections
   Counter* bytes_sent = nullptr;
@@ -83,6 +85,12 @@ class Connection final : public SocketHandler {
   size_t addr_index = 0;
   Timer timer;                 // connect timeout or idle timeout, armed by the owner
   ListHook<Connection> hook;   // idle list of the origin
+
+  // HandshakeGate's bookkeeping: queued, or holding one of its slots.
+  ListHook<Connection> gate_hook;
+  bool gate_slot = false;
+  // Sends the ClientHello; called by the gate when this connection's turn comes.
+  void start_handshake() noexcept;
 
  private:
   void on_connected(int err) noexcept override;

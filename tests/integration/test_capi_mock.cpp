@@ -326,6 +326,20 @@ TEST_P(CapiMock, TlsSessionIsResumedOnANewConnection) {
   EXPECT_GE(m.server->stats().tls_resumed, 2u);
 }
 
+TEST_P(CapiMock, HandshakesBeyondTheCapWaitAndResumeAnEarlierSession) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_INFLIGHT, 40}, {BRG_OPT_MAX_HANDSHAKES, 2}});
+  for (int i = 0; i < 40; ++i) e.submit(m.url(), chat_body("x"), {{"x-mock-latency-ms", "100"}});
+  auto results = e.collect(40);
+  for (auto& [id, r] : results) ASSERT_EQ(r->status, BRG_OK) << r->error;
+  struct brg_stats s = e.stats();
+  EXPECT_EQ(s.connections_opened, 40u) << "all 40 were in flight at once";
+  // Only the first two ran before any session existed; every later one
+  // started after a slot freed, with a ticket in hand.
+  EXPECT_GE(s.tls_resumed, 30u);
+  EXPECT_EQ(m.server->stats().tls_resumed, s.tls_resumed);
+}
+
 TEST_P(CapiMock, TlsResumeOffMakesEveryHandshakeFull) {
   MockEndpoint m = MockEndpoint::start();
   Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_CONNS_PER_HOST, 1}, {BRG_OPT_TLS_RESUME, 0}});

@@ -29,6 +29,7 @@ OPTIONS = {
     "max_pending": (19, "int"), "max_header_bytes": (20, "int"), "idle_timeout_ms": (21, "int"),
     "tokens_burst": (22, "int"), "retry_statuses": (23, "str"), "breaker_threshold": (24, "int"),
     "breaker_pause_ms": (25, "int"), "tls_resume": (26, "bool"),
+    "max_handshakes": (27, "int"),
 }
 BACKENDS = {"auto": 0, "io_uring": 1, "epoll": 2}
 _DRAIN = 256

@@ -157,6 +157,8 @@ impl Config {
 
     /// `false` makes every new connection do a full TLS handshake.
     pub fn tls_resume(self, on: bool) -> Self { self.int(sys::BRG_OPT_TLS_RESUME, on as i64) }
+    /// TLS handshakes in progress at once (default 64).
+    pub fn max_handshakes(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_HANDSHAKES, n.into()) }
 
     pub(crate) fn take_error(&mut self) -> Option<Error> {
         self.error.take()

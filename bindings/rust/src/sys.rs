@@ -58,6 +58,7 @@ pub const BRG_OPT_RETRY_STATUSES: brg_option = 23;
 pub const BRG_OPT_BREAKER_THRESHOLD: brg_option = 24;
 pub const BRG_OPT_BREAKER_PAUSE_MS: brg_option = 25;
 pub const BRG_OPT_TLS_RESUME: brg_option = 26;
+pub const BRG_OPT_MAX_HANDSHAKES: brg_option = 27;
 
 // ---- brg_backend ----
 pub type brg_backend = c_int;

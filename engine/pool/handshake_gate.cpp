@@ -1,0 +1,38 @@
+// FIFO admission of TLS handshakes; see handshake_gate.hpp.
+#include "pool/handshake_gate.hpp"
+
+#include "pool/connection.hpp"
+
+namespace barrage {
+
+bool HandshakeGate::enter(Connection* c) noexcept {
+  if (running_ < cap_ && queue_.empty()) {
+    ++running_;
+    c->gate_slot = true;
+    return true;
+  }
+  queue_.push_back(c->gate_hook, c);
+  return false;
+}
+
+void HandshakeGate::leave(Connection* c) noexcept {
+  if (c->gate_hook.linked()) {
+    queue_.remove(c->gate_hook);
+    return;
+  }
+  if (!c->gate_slot) return;
+  c->gate_slot = false;
+  --running_;
+  if (starting_) return;
+  starting_ = true;
+  while (running_ < cap_) {
+    Connection* next = queue_.pop_front();
+    if (!next) break;
+    ++running_;
+    next->gate_slot = true;
+    next->start_handshake();  // may fail at once and leave() again: counted above
+  }
+  starting_ = false;
+}
+
+}  // namespace barrage
