@@ -24,6 +24,7 @@ void trim_in_place(std::string& s) noexcept {
 // Larger Content-Length values are trusted only as far as the data arrives:
 // a server announcing 64 MiB and sending nothing must not cost 64 MiB.
 constexpr size_t kMaxBodyReserve = 1u << 20;
+constexpr size_t kBodySlack = 64;  // >= simdjson::SIMDJSON_PADDING
 
 // What an idle connection may keep for the next response. Typical LLM
 // answers fit; a rare huge answer or a header flood is not pinned for the
@@ -116,7 +117,9 @@ struct ResponseParser::Callbacks {
         return -1;
       }
       try {
-        r.body_.reserve(std::min<size_t>(p->content_length, kMaxBodyReserve));
+        // The slack is simdjson's read-ahead padding: the usage reader can
+        // then parse the body in place instead of copying it once more.
+        r.body_.reserve(std::min<size_t>(p->content_length, kMaxBodyReserve) + kBodySlack);
       } catch (...) {
         r.fail(Error::no_memory, "out of memory while reading response body");
         return -1;
