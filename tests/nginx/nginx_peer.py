@@ -10,13 +10,16 @@ Locations on the main port (TLS, HTTP/1.1 keep-alive; h2 too with --h2):
   /status429        429 with Retry-After: 1 and BODY_429
   /sleep/50         BODY after 50 ms (echo module; chunked)
   /sleep/500        BODY after 500 ms
+  /close            BODY, then the connection is closed (keepalive_timeout 0),
+                    so every request needs a new connection and TLS handshake
   /nginx_status     stub_status counters
 
 As a module: `with NginxPeer(cpu=1) as peer: peer.url("/")`.
 As a command (for C++ benchmarks and shell scripts):
 
   nginx_peer.py up DIR [--cpu N] [--h2]   start; writes DIR/peer.env (PORT, WRONG_PORT,
-                                          CA, PID) and returns once nginx accepts
+                                          CA, PID) and DIR/body.json (BODY, byte-exact)
+                                          and returns once nginx accepts
   nginx_peer.py down DIR                  stop it and remove DIR
 
 Standard library only. Exit 77 from `up` when nginx is not installed."""
@@ -156,6 +159,11 @@ http {{
     ssl_certificate {prefix}/leaf.pem;
     ssl_certificate_key {prefix}/leaf.key;
     location / {{
+      default_type application/json;
+      return 200 '{BODY}';
+    }}
+    location = /close {{
+      keepalive_timeout 0;
       default_type application/json;
       return 200 '{BODY}';
     }}
@@ -342,6 +350,9 @@ def main():
             return 1
         with open(os.path.join(a.dir, "peer.env"), "w") as f:
             f.write(f"PORT={peer.port}\nWRONG_PORT={peer.wrong_port}\nCA={peer.ca}\nPID={peer.proc.pid}\n")
+        # Binary, so that C++ readers compare the exact UTF-8 bytes nginx sends.
+        with open(os.path.join(a.dir, "body.json"), "wb") as f:
+            f.write(BODY.encode("utf-8"))
         return 0
     stop_pid(_read_pid(a.dir))
     shutil.rmtree(a.dir, ignore_errors=True)
