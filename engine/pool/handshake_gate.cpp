@@ -23,7 +23,7 @@ void HandshakeGate::leave(Connection* c) noexcept {
   if (!c->gate_slot) return;
   c->gate_slot = false;
   --running_;
-  if (starting_) return;
+  if (starting_ || stopped_) return;
   starting_ = true;
   while (running_ < cap_) {
     Connection* next = queue_.pop_front();

@@ -26,6 +26,10 @@ class HandshakeGate {
   // Idempotent; starts waiting connections up to the cap.
   void leave(Connection* c) noexcept;
 
+  // From now on a freed slot starts nobody: the owner is tearing down and
+  // closes every connection, queued ones included.
+  void stop() noexcept { stopped_ = true; }
+
   size_t running() const noexcept { return running_; }
   size_t waiting() const noexcept { return queue_.size(); }
 
@@ -33,6 +37,7 @@ class HandshakeGate {
   size_t cap_;
   size_t running_ = 0;
   bool starting_ = false;  // a start below may end in leave(): no recursion
+  bool stopped_ = false;
   IntrusiveList<Connection> queue_;
 };
 

@@ -447,6 +447,13 @@ TEST_P(CapiMock, FreeingTheEngineWithRequestsInFlightIsClean) {
     for (int i = 0; i < 50; ++i) e.submit(m.url(), chat_body("x"), {{"x-mock-latency-ms", "2000"}});
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  {
+    // Connections queued for a handshake slot: closing the one that holds
+    // it must not start another while the engine goes away.
+    Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_HANDSHAKES, 1}});
+    for (int i = 0; i < 50; ++i) e.submit(m.url(), chat_body("x"), {{"x-mock-latency-ms", "2000"}});
+    for (int i = 0; i < 5; ++i) brg_poll(e.get(), 2);
+  }
   // Under ASan a leak or use-after-free fails the run; here: every socket
   // the engines opened was closed when they went away.
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);

@@ -44,6 +44,22 @@ TEST(HandshakeGate, AdmitsUpToTheCapThenQueuesInOrder) {
   EXPECT_TRUE(g.enter(&d));  // the slots are really free again
 }
 
+TEST(HandshakeGate, AfterStopAFreedSlotStartsNobody) {
+  OriginPool o;
+  ConnectionEnv env;
+  Connection a(env, &o), b(env, &o);
+  HandshakeGate g(1);
+  EXPECT_TRUE(g.enter(&a));
+  EXPECT_FALSE(g.enter(&b));
+  g.stop();
+  g.leave(&a);
+  EXPECT_FALSE(b.gate_slot);
+  EXPECT_TRUE(b.gate_hook.linked());
+  g.leave(&b);  // the owner closes the queued one too
+  EXPECT_EQ(g.waiting(), 0u);
+  EXPECT_EQ(g.running(), 0u);
+}
+
 TEST(HandshakeGate, ACapOfZeroStillAdmitsOne) {
   OriginPool o;
   ConnectionEnv env;
