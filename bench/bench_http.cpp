@@ -3,14 +3,15 @@
 // fed whole or in network-sized pieces) with the llhttp-based ResponseParser
 // (and llhttp alone, as its floor), the header reads the engine makes on each
 // answer, and its token usage (OpenAI and Anthropic shapes) via UsageReader.
-// Each benchmark checks what came out against what went in. Server-sent
-// events are not here: the engine has no SSE parser yet.
+// It also parses a streamed (server-sent events) answer with SseParser.
+// Each benchmark checks what came out against what went in.
 #include "bench_check.hpp"
 #include "bench_fixtures.hpp"
 #include "flow/rate_headers.hpp"
 #include "flow/retry_policy.hpp"
 #include "http/request_writer.hpp"
 #include "http/response_parser.hpp"
+#include "http/sse_parser.hpp"
 #include "http/url.hpp"
 #include "http/usage.hpp"
 
@@ -276,12 +277,86 @@ void BM_UsageFreshBody(benchmark::State& state) {
   if (wrong) return fail(state, "usage: " + std::to_string(wrong) + " reads with the wrong token counts");
 }
 
+
+// ---- streaming (server-sent events) -----------------------------------------
+
+struct SseStream {
+  std::string wire;
+  size_t events = 0;
+  size_t data_bytes = 0;
+};
+
+// What OpenAI sends for `stream: true`: a role delta, one ~150-byte event per
+// token of content, a finish_reason event, then [DONE]. 200 events in all.
+SseStream openai_sse_stream() {
+  static constexpr std::string_view kWords[] = {" Water", " evaporates", " from", " seas", " and", " plants",
+                                                ",", " cools", " into", " clouds", " and", " falls"};
+  constexpr std::string_view kHead =
+      R"({"id":"chatcmpl-AXk2bR7Qm3Lz","object":"chat.completion.chunk","created":1732412345,)"
+      R"("choices":[{"index":0,"delta":{)";
+  SseStream s;
+  auto add = [&s](const std::string& data) {
+    s.wire.append("data: ").append(data).append("\n\n");
+    ++s.events;
+    s.data_bytes += data.size();
+  };
+  add(std::string(kHead) + R"("role":"assistant","content":""},"finish_reason":null}]})");
+  for (size_t i = 0; i < 197; ++i)
+    add(std::string(kHead) + R"("content":")" + std::string(kWords[i % std::size(kWords)]) +
+        R"("},"finish_reason":null}]})");
+  add(std::string(kHead) + R"(},"finish_reason":"stop"}]})");
+  add("[DONE]");
+  return s;
+}
+
+// One streamed answer through one reused SseParser, fed whole (piece:0) or
+// in 64-byte pieces, as TLS records cut it. The callback only tallies, so
+// this is the parser's own cost. Each iteration checks the event count and
+// the total data bytes; after the loop, the last event must be [DONE].
+// time_per_event reads as ns (the "n" suffix) per event.
+void BM_SseStream(benchmark::State& state) {
+  const size_t piece = state.range(0) > 0 ? size_t(state.range(0)) : SIZE_MAX;
+  const SseStream stream = openai_sse_stream();
+  const std::string_view wire = stream.wire;
+  http::SseParser parser(1 << 20);
+  struct Tally {
+    size_t events = 0;
+    size_t data_bytes = 0;
+    bool last_done = false;
+  } tally;
+  auto on_event = [&tally](const http::SseEvent& e) noexcept {
+    ++tally.events;
+    tally.data_bytes += e.data.size();
+    tally.last_done = e.data == "[DONE]" && e.type == "message";
+    return true;
+  };
+  uint64_t wrong = 0;
+  for (auto _ : state) {
+    parser.reset();
+    tally = {};
+    http::SseParser::Status st = http::SseParser::Status::ok;
+    for (size_t at = 0; at < wire.size() && st == http::SseParser::Status::ok; at += piece)
+      st = parser.feed(wire.substr(at, std::min(piece, wire.size() - at)), on_event);
+    if (st == http::SseParser::Status::ok) st = parser.finish();
+    wrong += st != http::SseParser::Status::ok || tally.events != stream.events ||
+             tally.data_bytes != stream.data_bytes || parser.events() != stream.events;
+  }
+  state.SetItemsProcessed(int64_t(state.iterations() * stream.events));
+  state.SetBytesProcessed(int64_t(state.iterations() * wire.size()));
+  state.counters["wire_bytes"] = double(wire.size());
+  state.counters["time_per_event"] = benchmark::Counter(
+      double(stream.events), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  if (wrong) return fail(state, "sse: " + std::to_string(wrong) + " streams with the wrong events or data bytes");
+  if (!tally.last_done) return fail(state, "sse: the last event is not [DONE]");
+}
+
 BENCHMARK(BM_WriteRequest)->ArgNames({"fresh", "prompt_bytes"})->ArgsProduct({{0, 1}, {40, 16 << 10}});
 BENCHMARK(BM_ParseResponse)->Apply(parse_args);
 BENCHMARK(BM_LlhttpAlone)->ArgNames({"chunked", "piece"})->ArgsProduct({{0, 5}, {0, 16}});
 BENCHMARK(BM_AnswerHeaders);
 BENCHMARK(BM_Usage)->ArgName("anthropic")->Arg(0)->Arg(1);
 BENCHMARK(BM_UsageFreshBody)->ArgName("padded")->Arg(0)->Arg(1);
+BENCHMARK(BM_SseStream)->ArgName("piece")->Arg(0)->Arg(64);
 
 }  // namespace
 }  // namespace barrage
