@@ -8,6 +8,7 @@
 // that the bench-smoke test catches a broken wheel.
 #include "loop/clock.hpp"
 #include "loop/timer_wheel.hpp"
+#include "bench_check.hpp"
 
 #include <benchmark/benchmark.h>
 #include <poll.h>
@@ -34,15 +35,7 @@ constexpr uint64_t kBaseMs = 1'000'000'000;
 constexpr uint64_t kMaxTimeoutMs = 60'000;
 constexpr uint64_t kNsPerMs = 1'000'000;
 
-// Set when any benchmark reports an error; main() returns non-zero on it.
-// Google Benchmark itself exits 0 even when a benchmark called SkipWithError.
-bool g_failed = false;
-
-void fail(benchmark::State& state, const std::string& what) {
-  g_failed = true;
-  std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-  state.SkipWithError(what.c_str());
-}
+using bench::fail;  // a wrong result exits 1 (bench_check.hpp)
 
 // What the callbacks of the synthetic benchmarks record. now_ms is the
 // argument of the advance() in progress.
@@ -468,14 +461,4 @@ BENCHMARK(BM_Lateness)->ArgName("sleep")->Arg(0)->Arg(1)->Iterations(1)->UseReal
 }  // namespace
 }  // namespace barrage
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  const size_t ran = benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  if (ran == 0) {
-    std::fprintf(stderr, "no benchmark matched --benchmark_filter\n");
-    return 1;
-  }
-  return barrage::g_failed ? 1 : 0;
-}
+int main(int argc, char** argv) { return barrage::bench::run_benchmarks(argc, argv); }

@@ -16,6 +16,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from nginx_peer import children  # noqa: E402 (tests/nginx is on sys.path, see compare)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -109,17 +111,14 @@ def children_cpu(parent):
     workers under its master)."""
     hz = os.sysconf("SC_CLK_TCK")
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in children(parent):
         try:
-            with open(f"/proc/{entry}/stat") as f:
+            with open(f"/proc/{pid}/stat") as f:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == parent:
-            total += int(fields[11]) + int(fields[12])
+        fields = stat[stat.rfind(")") + 2:].split()  # comm may hold spaces
+        total += int(fields[11]) + int(fields[12])
     return total / hz
 
 

@@ -281,7 +281,8 @@ def _read_pid(prefix):
         return None
 
 
-def _children(pid):
+def children(pid):
+    """The pids whose parent is pid (nginx's workers under its master)."""
     out = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -302,7 +303,7 @@ def stop_pid(master):
     """SIGTERM (fast shutdown) the master, then make sure its workers are gone."""
     if master is None:
         return
-    workers = _children(master)
+    workers = children(master)
     try:
         os.kill(master, signal.SIGTERM)
     except ProcessLookupError:
