@@ -155,7 +155,7 @@ Engine::~Engine() {
   requests_.clear();
   for (Connection* c : dead_) delete c;
   dead_.clear();
-  handshakes_->stop();  // closing a connection below must not start a queued one
+  if (handshakes_) handshakes_->stop();  // closing a connection below must not start a queued one
   for (Connection* c : live_) {
     if (c->timer.armed()) wheel_->cancel(c->timer);
     c->close(true);
