@@ -113,12 +113,18 @@ typedef enum brg_option {
   BRG_OPT_TLS_RESUME = 26,         /* int, 1 (default) resumes TLS sessions per origin (no full
                                       handshake on new connections once one ticket is held);
                                       0 makes every connection do a full handshake */
-  BRG_OPT_MAX_HANDSHAKES = 27      /* int, TLS handshakes in progress at once, engine-wide; more
+  BRG_OPT_MAX_HANDSHAKES = 27,     /* int, TLS handshakes in progress at once, engine-wide; more
                                       connections wait, connected, in FIFO order, and resume a
                                       session an earlier one obtained. Each running handshake
                                       holds ~50 KiB; a burst of them fragments the heap for good.
                                       Default 64; raise it when many new connections to a far
                                       server must ramp up fast (each takes one round trip) */
+  BRG_OPT_FIRST_TOKEN_TIMEOUT_MS = 28, /* int, streamed requests (BRG_REQ_STREAM): an attempt
+                                      whose first token (first non-empty delta) has not arrived
+                                      this long after its request was sent ends with
+                                      BRG_E_TIMEOUT; 0 (default) = no such limit */
+  BRG_OPT_STREAM_IDLE_TIMEOUT_MS = 29 /* int, streamed requests: longest silence allowed before
+                                      the first event and between two events; 0 (default) = none */
 } brg_option;
 
 typedef enum brg_backend {
@@ -169,7 +175,13 @@ typedef struct brg_header {
   const char *value;
 } brg_header;
 
-#define BRG_REQ_STREAM 0x1u   /* reserved for server-sent events (not yet active) */
+/* Server-sent events: the body must ask for a stream itself ("stream": true).
+ * Every data event of a 2xx text/event-stream answer becomes one
+ * BRG_RES_PARTIAL result, in order, before the final result (whose body is
+ * the whole raw event stream). OpenAI's "[DONE]" is not delivered. Once a
+ * partial result went out, a failed attempt is not retried (the caller would
+ * see events twice): the final result carries the error. */
+#define BRG_REQ_STREAM 0x1u
 #define BRG_REQ_NO_RETRY 0x2u /* never retry this request */
 #define BRG_REQ_NO_CACHE 0x4u /* neither read nor fill the response cache */
 
@@ -191,6 +203,9 @@ typedef struct brg_request {
   /* -- since 0.1.0, second part: read only when size covers it -- */
   const char *limit_key;   /* rate-limit key (copied); NULL = the URL's origin */
   uint64_t group;          /* 0 = none; see brg_cancel_group and brg_group_deadline */
+  /* -- since 0.2.0, third part: read only when size covers it -- */
+  int64_t first_token_timeout_ms; /* BRG_REQ_STREAM: 0 = BRG_OPT_FIRST_TOKEN_TIMEOUT_MS */
+  int64_t stream_idle_timeout_ms; /* BRG_REQ_STREAM: 0 = BRG_OPT_STREAM_IDLE_TIMEOUT_MS */
 } brg_request;
 
 /* [owner] in inline mode, [any] after brg_start. Validates and copies the
@@ -214,7 +229,9 @@ BRG_EXTERN int brg_cancel(brg_engine *e, uint64_t id);
  * brg_start, BRG_E_BACKEND on a reactor failure). */
 BRG_EXTERN int brg_poll(brg_engine *e, int timeout_ms);
 
-#define BRG_RES_PARTIAL 0x1u /* reserved: one streamed chunk, more follow */
+#define BRG_RES_PARTIAL 0x1u /* one event of a streamed answer (body = the event's data);
+                                more results with the same id follow, the last without this
+                                flag. Partial results do not count towards BRG_OPT_MAX_PENDING */
 #define BRG_RES_CACHED 0x2u  /* served from the response cache (BRG_OPT_CACHE_PATH), no network call */
 
 typedef struct brg_result {
@@ -237,6 +254,12 @@ typedef struct brg_result {
   int64_t sent_us;           /* submit -> the last attempt's request handed to its connection; -1 none */
   const char *request_id;    /* the answer's x-request-id header (the provider's id for support
                                 requests); "" when absent; never NULL; owned by the result */
+  /* -- since 0.2.0: present when size covers them -- */
+  int64_t ttft_us;     /* BRG_REQ_STREAM: submit -> first non-empty delta of the last attempt; -1 none */
+  uint32_t events;     /* BRG_REQ_STREAM: data events delivered so far (a partial: its 1-based index) */
+  uint32_t reserved1;
+  int64_t gap_max_us;  /* BRG_REQ_STREAM, final result: longest gap between two token events; -1 none */
+  int64_t gap_mean_us; /* BRG_REQ_STREAM, final result: mean gap between token events; -1 none */
 } brg_result;
 
 /* [consumer] Moves up to max finished results into out[] (oldest first) and

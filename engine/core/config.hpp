@@ -35,6 +35,8 @@ struct EngineConfig {
   int64_t breaker_pause_ms = 5000;
   int64_t tls_resume = 1;
   int64_t max_handshakes = 64;
+  int64_t first_token_timeout_ms = 0;  // 0: none
+  int64_t stream_idle_timeout_ms = 0;  // 0: none
 };
 
 // Option numbers are brg_option values. Each returns "" or why the value

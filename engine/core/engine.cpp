@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "barrage_build_config.h"
+#include "http/ascii.hpp"
 #include "http/request_writer.hpp"
 #include "flow/rate_headers.hpp"
 #include "flow/token_estimate.hpp"
@@ -27,6 +28,9 @@ namespace {
 
 constexpr size_t kRequestV1Size = offsetof(brg_request, token_estimate) + sizeof(uint32_t);
 constexpr size_t kRequestWithGroupSize = offsetof(brg_request, group) + sizeof(uint64_t);
+constexpr size_t kRequestWithStreamSize = offsetof(brg_request, stream_idle_timeout_ms) + sizeof(int64_t);
+// One SSE event's data is bounded by this (and every answer by max_response_bytes).
+constexpr size_t kMaxEventBytes = size_t(16) << 20;
 constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE;
 
 uint64_t ceil_ms(uint64_t ns) noexcept { return (ns + 999999) / 1000000; }
@@ -148,8 +152,7 @@ Engine::~Engine() {
   for (auto& [name, k] : keys_)
     if (k->timer.armed()) wheel_->cancel(k->timer);
   for (auto& [id, r] : requests_) {
-    if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
-    if (r->deadline_timer.armed()) wheel_->cancel(r->deadline_timer);
+    cancel_timers(r);
     delete r;
   }
   requests_.clear();
@@ -183,8 +186,6 @@ int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) no
              BRG_E_INVALID;
     if (stopping_.load(std::memory_order_relaxed)) return *err = "engine is shutting down", BRG_E_CLOSED;
     if (in->flags & ~kKnownFlags) return *err = "unknown flag bits in brg_request.flags", BRG_E_INVALID;
-    if (in->flags & BRG_REQ_STREAM)
-      return *err = "BRG_REQ_STREAM (server-sent events) is not supported by this version", BRG_E_INVALID;
     if (!in->url) return *err = "url is NULL", BRG_E_INVALID;
     if (in->n_headers > 0 && !in->headers) return *err = "headers is NULL but n_headers > 0", BRG_E_INVALID;
     if (in->n_headers > 1024) return *err = "more than 1024 headers", BRG_E_INVALID;
@@ -233,6 +234,18 @@ int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) no
       if (in->limit_key) r->limit_key = in->limit_key;
       r->group_id = in->group;
     }
+    if (in->flags & BRG_REQ_STREAM) {
+      int64_t first = cfg_.first_token_timeout_ms, idle = cfg_.stream_idle_timeout_ms;
+      if (in->size >= kRequestWithStreamSize) {
+        if (in->first_token_timeout_ms < 0 || in->stream_idle_timeout_ms < 0)
+          return *err = "first_token_timeout_ms and stream_idle_timeout_ms must be >= 0", BRG_E_INVALID;
+        if (in->first_token_timeout_ms > 0) first = in->first_token_timeout_ms;
+        if (in->stream_idle_timeout_ms > 0) idle = in->stream_idle_timeout_ms;
+      }
+      r->stream = std::make_unique<StreamState>(std::min<size_t>(kMaxEventBytes, size_t(cfg_.max_response_bytes)));
+      r->stream->first_token_timeout_ms = first;
+      r->stream->idle_timeout_ms = idle;
+    }
     // The estimate matters only to a tokens-per-minute bucket: skip the JSON parse otherwise.
     if (cfg_.tokens_per_minute > 0)
       r->tokens = in->token_estimate ? int64_t(in->token_estimate) : estimate_tokens(body);
@@ -240,7 +253,8 @@ int Engine::submit(const brg_request* in, uint64_t* id_out, std::string* err) no
     if (in->deadline_ms > 0)
       r->own_deadline_at_ms = r->deadline_at_ms = ceil_ms(r->submit_ns + uint64_t(in->deadline_ms) * 1000000);
     if (id_out) *id_out = r->id;
-    if (cache_ && !(in->flags & BRG_REQ_NO_CACHE)) {
+    // A cached answer has no events to replay: streams always go to the network.
+    if (cache_ && !(in->flags & (BRG_REQ_NO_CACHE | BRG_REQ_STREAM))) {
       // A point read on the submitting thread: in threaded mode never the
       // reactor; inline, the owner thread, which DESIGN.md accepts for a
       // page-cache-hot SQLite lookup. Writes go to the cache's own thread.
@@ -358,6 +372,12 @@ void Engine::accept(Request* r) noexcept {
   r->attempt_timer.ctx = r;
   r->deadline_timer.fn = on_deadline_timer;
   r->deadline_timer.ctx = r;
+  if (StreamState* s = r->stream.get()) {
+    s->first_token_timer.fn = on_first_token_timer;
+    s->first_token_timer.ctx = r;
+    s->idle_timer.fn = on_stream_idle_timer;
+    s->idle_timer.ctx = r;
+  }
   if (r->deadline_at_ms) wheel_->arm(r->deadline_timer, r->deadline_at_ms);
   r->origin = origin_for(r->url);
   r->key = r->origin ? key_for(r->limit_key.empty() ? r->origin->key : r->limit_key) : nullptr;
@@ -719,7 +739,12 @@ void Engine::assign(Connection* c, Request* r) noexcept {
   c->owner_data = r;
   r->conn = c;
   r->state = Request::State::active;
-  c->send_request(r->wire, r->head);
+  if (StreamState* s = r->stream.get()) {
+    s->start_attempt();
+    if (s->first_token_timeout_ms > 0) wheel_->arm(s->first_token_timer, expiry_after(s->first_token_timeout_ms));
+    if (s->idle_timeout_ms > 0) wheel_->arm(s->idle_timer, expiry_after(s->idle_timeout_ms));
+  }
+  c->send_request(r->wire, r->head, r->stream != nullptr);
 }
 
 void Engine::detach(Request* r, bool close_conn) noexcept {
@@ -753,12 +778,14 @@ void Engine::detach(Request* r, bool close_conn) noexcept {
 
 void Engine::fail_attempt(Request* r, int status, std::string message, int http_status,
                           std::string body, int64_t retry_after) noexcept {
-  wheel_->cancel(r->attempt_timer);
+  cancel_timers(r);
   r->last_status = status;
   r->last_http = http_status;
   r->last_error = std::move(message);
   r->last_body = std::move(body);
   bool retryable = http_status ? retry_statuses_.contains(http_status) : is_retryable_error(status);
+  // Events already handed out would be delivered again by a retry.
+  if (r->stream && r->stream->delivered_total > 0) retryable = false;
   uint64_t now = monotonic_ns();
   if (status == BRG_E_CONNECT) credit(r->key, r->tokens, now);  // never reached the server
   // Throttling says the key is busy, not broken: only other failures feed
@@ -795,7 +822,7 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
                     int64_t prompt_tokens, int64_t completion_tokens) noexcept {
   uint64_t now = monotonic_ns();  // the outcome is decided now; teardown is not its latency
   detach(r, true);
-  if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
+  cancel_timers(r);
   if (r->deadline_timer.armed()) wheel_->cancel(r->deadline_timer);
   requests_.erase(r->id);
 
@@ -814,6 +841,15 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     h->pub.prompt_tokens = prompt_tokens;
     h->pub.completion_tokens = completion_tokens;
     h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
+    h->pub.ttft_us = h->pub.gap_max_us = h->pub.gap_mean_us = -1;
+    if (const StreamState* s = r->stream.get()) {
+      if (s->first_token_ns) h->pub.ttft_us = int64_t(s->first_token_ns - r->submit_ns) / 1000;
+      h->pub.events = s->events;
+      if (s->gaps) {
+        h->pub.gap_max_us = int64_t(s->gap_max_ns / 1000);
+        h->pub.gap_mean_us = int64_t(s->gap_sum_ns / s->gaps / 1000);
+      }
+    }
     h->body = std::move(body);
     h->error = std::move(error);
     h->request_id = std::move(r->request_id);
@@ -839,6 +875,15 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
     --inflight_;
     inflight_count_.sub();
     pump_queue();
+  }
+}
+
+// Every per-attempt timer; the deadline timer belongs to the whole request.
+void Engine::cancel_timers(Request* r) noexcept {
+  if (r->attempt_timer.armed()) wheel_->cancel(r->attempt_timer);
+  if (StreamState* s = r->stream.get()) {
+    if (s->first_token_timer.armed()) wheel_->cancel(s->first_token_timer);
+    if (s->idle_timer.armed()) wheel_->cancel(s->idle_timer);
   }
 }
 
@@ -952,6 +997,98 @@ void Engine::on_first_byte(Connection& c) noexcept {
   if (auto* r = static_cast<Request*>(c.owner_data)) r->first_byte_ns = monotonic_ns();
 }
 
+// ---- streamed answers ---------------------------------------------------------
+
+void Engine::on_body(Connection& c) noexcept {
+  auto* r = static_cast<Request*>(c.owner_data);
+  if (!r || !r->stream) return;
+  StreamState& s = *r->stream;
+  http::ResponseParser& resp = c.response();
+  if (!s.checked) {
+    // Error answers and servers that ignore "stream" are read whole, as usual.
+    s.checked = true;
+    std::string_view type = resp.header("content-type");
+    s.sse_body = resp.status() >= 200 && resp.status() < 300 && type.size() >= 17 &&
+                 http::iequals(type.substr(0, 17), "text/event-stream");
+  }
+  if (!s.sse_body) return;
+  const std::string& body = resp.body();
+  std::string_view piece(body.data() + s.body_seen, body.size() - s.body_seen);
+  s.body_seen = body.size();
+  uint64_t now = monotonic_ns();
+  uint32_t before = s.events;
+  http::SseParser::Status st =
+      s.sse.feed(piece, [&](const http::SseEvent& ev) noexcept { return deliver_event(r, ev.data, now); });
+  if (st == http::SseParser::Status::error) {
+    std::string why = "server-sent event stream from " + c.address().to_string() + ": " + std::string(s.sse.error());
+    detach(r, true);
+    r->state = Request::State::detached;
+    fail_attempt(r, BRG_E_TOO_LARGE, std::move(why));
+    return;
+  }
+  if (s.events != before && s.idle_timeout_ms > 0) wheel_->arm(s.idle_timer, expiry_after(s.idle_timeout_ms));
+}
+
+// One data event becomes one partial result. Returns true (keep parsing).
+bool Engine::deliver_event(Request* r, std::string_view data, uint64_t now) noexcept {
+  StreamState& s = *r->stream;
+  http::StreamEventInfo info = stream_events_.read(data);
+  s.merge_usage(info.usage);
+  if (info.done) return true;
+  if (info.token) {
+    if (s.first_token_ns == 0 && s.first_token_timer.armed()) wheel_->cancel(s.first_token_timer);
+    s.token_at(now);
+  }
+  ++s.events;
+  ++s.delivered_total;
+  auto* h = new (std::nothrow) ResultHolder;
+  if (!h) return true;  // the final result still carries the whole stream
+  try {
+    h->body.assign(data);
+  } catch (...) {
+    delete h;
+    return true;
+  }
+  h->pub = brg_result{};
+  h->pub.size = sizeof(brg_result);
+  h->pub.flags = BRG_RES_PARTIAL;
+  h->pub.id = r->id;
+  h->pub.user_data = r->user_data;
+  h->pub.status = BRG_OK;
+  h->pub.http_status = r->conn ? r->conn->response().status() : 0;
+  h->pub.attempts = r->attempts;
+  h->pub.queued_us = r->granted_ns ? int64_t(r->granted_ns - r->submit_ns) / 1000 : -1;
+  h->pub.ttfb_us = r->first_byte_ns ? int64_t(r->first_byte_ns - r->submit_ns) / 1000 : -1;
+  h->pub.total_us = int64_t(now - r->submit_ns) / 1000;
+  h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
+  h->pub.prompt_tokens = h->pub.completion_tokens = -1;
+  h->pub.ttft_us = s.first_token_ns ? int64_t(s.first_token_ns - r->submit_ns) / 1000 : -1;
+  h->pub.events = s.events;
+  h->pub.gap_max_us = h->pub.gap_mean_us = -1;
+  h->seal();
+  push_result(h);
+  results_added_ = true;
+  return true;
+}
+
+void Engine::stream_timed_out(Request* r, const char* what, int64_t ms) noexcept {
+  detach(r, true);
+  r->state = Request::State::detached;
+  fail_attempt(r, BRG_E_TIMEOUT, std::string(what) + " " + std::to_string(ms) + " ms");
+}
+
+void Engine::on_first_token_timer(void* ctx) noexcept {
+  auto* r = static_cast<Request*>(ctx);
+  r->engine->stream_timed_out(r, "no first token (non-empty delta) within the first-token timeout of",
+                              r->stream->first_token_timeout_ms);
+}
+
+void Engine::on_stream_idle_timer(void* ctx) noexcept {
+  auto* r = static_cast<Request*>(ctx);
+  r->engine->stream_timed_out(r, "no server-sent event within the stream idle timeout of",
+                              r->stream->idle_timeout_ms);
+}
+
 void Engine::on_response(Connection& c) noexcept {
   auto* r = static_cast<Request*>(c.owner_data);
   c.owner_data = nullptr;
@@ -989,7 +1126,10 @@ void Engine::on_response(Connection& c) noexcept {
   r->conn = nullptr;
   r->state = Request::State::detached;
   http::Usage usage;
-  if (!body.empty()) usage = usage_reader_.read(body);
+  if (r->stream && r->stream->sse_body)
+    usage = r->stream->usage;
+  else if (!body.empty())
+    usage = usage_reader_.read(body);
   if (status >= 200 && status < 300) {
     settle(r->key, r->tokens,
            usage.prompt_tokens >= 0 && usage.completion_tokens >= 0 ? usage.prompt_tokens + usage.completion_tokens
@@ -998,7 +1138,7 @@ void Engine::on_response(Connection& c) noexcept {
     report(r, +1, now);
     if (usage.prompt_tokens > 0) prompt_tokens_.add(uint64_t(usage.prompt_tokens));
     if (usage.completion_tokens > 0) completion_tokens_.add(uint64_t(usage.completion_tokens));
-    wheel_->cancel(r->attempt_timer);
+    cancel_timers(r);
     finish(r, BRG_OK, status, "", std::move(body), usage.prompt_tokens, usage.completion_tokens);
     return;
   }
@@ -1052,14 +1192,15 @@ size_t Engine::take_results(brg_result** out, size_t max) noexcept {
   if (!out || max == 0) return 0;
   uint64_t v;
   [[maybe_unused]] ssize_t rd = ::read(results_fd_, &v, sizeof v);
-  size_t n = 0;
+  size_t n = 0, finals = 0;
   while (n < max) {
     MpscNode* node = results_.pop();
     if (!node) break;
-    out[n++] = &ResultHolder::from_node(node)->pub;
+    out[n] = &ResultHolder::from_node(node)->pub;
+    if (!(out[n++]->flags & BRG_RES_PARTIAL)) ++finals;
   }
   results_waiting_.fetch_sub(n, std::memory_order_relaxed);
-  pending_.fetch_sub(int64_t(n), std::memory_order_relaxed);
+  pending_.fetch_sub(int64_t(finals), std::memory_order_relaxed);
   if (results_waiting_.load(std::memory_order_relaxed) > 0) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(results_fd_, &one, sizeof one);

@@ -19,6 +19,7 @@
 #include "core/result.hpp"
 #include "flow/rate_gate.hpp"
 #include "flow/retry_policy.hpp"
+#include "http/stream_event.hpp"
 #include "http/usage.hpp"
 #include "loop/backend.hpp"
 #include "loop/counter.hpp"
@@ -127,6 +128,13 @@ class Engine final : private ConnectionEvents {
   void detach(Request* r, bool close_connection) noexcept;
   static void on_attempt_timer(void* ctx) noexcept;
   static void on_deadline_timer(void* ctx) noexcept;
+  void cancel_timers(Request* r) noexcept;
+
+  // Streamed answers (BRG_REQ_STREAM).
+  bool deliver_event(Request* r, std::string_view data, uint64_t now_ns) noexcept;
+  void stream_timed_out(Request* r, const char* what, int64_t ms) noexcept;
+  static void on_first_token_timer(void* ctx) noexcept;
+  static void on_stream_idle_timer(void* ctx) noexcept;
 
   // Connections.
   Origin* origin_for(const http::Url& url) noexcept;
@@ -139,6 +147,7 @@ class Engine final : private ConnectionEvents {
   // ConnectionEvents.
   void on_ready(Connection& c) noexcept override;
   void on_first_byte(Connection& c) noexcept override;
+  void on_body(Connection& c) noexcept override;
   void on_response(Connection& c) noexcept override;
   void on_failure(Connection& c, int status, std::string message) noexcept override;
 
@@ -155,6 +164,7 @@ class Engine final : private ConnectionEvents {
   ConnectionEnv conn_env_;
   std::string scratch_;
   http::UsageReader usage_reader_;
+  http::StreamEventReader stream_events_;
   RetryPolicy retry_;
   StatusSet retry_statuses_;
   FlowLimits flow_limits_;

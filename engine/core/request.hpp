@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "core/stream_state.hpp"
 #include "http/url.hpp"
 #include "loop/intrusive_list.hpp"
 #include "loop/mpsc_queue.hpp"
@@ -40,6 +42,7 @@ struct Request : MpscNode {
   uint64_t group_id = 0;
   int64_t tokens = 0;     // LLM tokens charged to the key's bucket per attempt
   std::string cache_key;  // "" = not cached
+  std::unique_ptr<StreamState> stream;  // BRG_REQ_STREAM only
 
   int64_t timeout_ms = 0;      // per attempt
   int64_t deadline_ms = 0;     // relative, for messages; 0 = none

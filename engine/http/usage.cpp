@@ -2,6 +2,8 @@
 // validated, so a truncated or corrupt answer never yields token counts.
 #include "http/usage.hpp"
 
+#include "http/usage_json.hpp"
+
 #include <simdjson.h>
 
 #include <cmath>
@@ -34,6 +36,13 @@ int64_t read_first(simdjson::dom::object usage, std::string_view a, std::string_
 }
 
 }  // namespace
+
+Usage usage_from(simdjson::dom::object u) noexcept {
+  Usage usage;
+  usage.prompt_tokens = read_first(u, "prompt_tokens", "input_tokens");
+  usage.completion_tokens = read_first(u, "completion_tokens", "output_tokens");
+  return usage;
+}
 
 UsageReader::UsageReader() : parser_(std::make_unique<simdjson::dom::parser>()) {}
 UsageReader::~UsageReader() = default;
@@ -76,8 +85,7 @@ Usage UsageReader::read(std::string& body) noexcept {
     if (doc.get_object().get(root) != simdjson::SUCCESS) return usage;
     simdjson::dom::object u;
     if (root["usage"].get_object().get(u) != simdjson::SUCCESS) return usage;
-    usage.prompt_tokens = read_first(u, "prompt_tokens", "input_tokens");
-    usage.completion_tokens = read_first(u, "completion_tokens", "output_tokens");
+    usage = usage_from(u);
   } catch (...) {
     // bad_alloc from growing the body or the parser: usage stays unknown.
     return Usage{};

@@ -51,8 +51,9 @@ bool Connection::open(const SockAddr& addr, bool tls, const std::string& host, b
   return true;
 }
 
-void Connection::send_request(std::string_view wire, bool head_request) noexcept {
+void Connection::send_request(std::string_view wire, bool head_request, bool watch_body) noexcept {
   parser_.reset(head_request);
+  watch_body_ = watch_body;
   state_ = State::busy;
   if (use_tls_) {
     if (tls_.write(wire.data(), wire.size()) != TlsSession::Status::done) {
@@ -189,9 +190,11 @@ bool Connection::consume(const char* data, size_t len) noexcept {
     return false;
   }
   bool was_started = parser_.started();
+  size_t body_before = parser_.body().size();
   size_t used = 0;
   http::ResponseParser::State st = parser_.feed(data, len, &used);
   if (!was_started && parser_.started()) env_.events->on_first_byte(*this);
+  if (!report_body(body_before)) return false;
   if (st == http::ResponseParser::State::error) {
     fail(parser_.error() == http::ResponseParser::Error::too_large ? BRG_E_TOO_LARGE : BRG_E_PROTOCOL,
          parser_.error_message());
@@ -204,6 +207,12 @@ bool Connection::consume(const char* data, size_t len) noexcept {
   state_ = State::ready;
   env_.events->on_response(*this);
   return state_ != State::closed && used == len;
+}
+
+bool Connection::report_body(size_t before) noexcept {
+  if (!watch_body_ || parser_.body().size() == before) return true;
+  env_.events->on_body(*this);
+  return state_ != State::closed;
 }
 
 void Connection::handle_eof() noexcept {

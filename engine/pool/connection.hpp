@@ -28,6 +28,9 @@ class ConnectionEvents {
   virtual void on_ready(Connection& c) noexcept = 0;
   // The first byte of the current response arrived.
   virtual void on_first_byte(Connection& c) noexcept = 0;
+  // More body of the current response arrived (only for requests sent with
+  // watch_body); c.response().body() holds all of it so far.
+  virtual void on_body(Connection& c) noexcept = 0;
   // The current response is complete; c.response() holds it.
   virtual void on_response(Connection& c) noexcept = 0;
   // The connection failed and is already closed. status is a brg_status.
@@ -62,7 +65,8 @@ class Connection final : public SocketHandler {
   bool open(const SockAddr& addr, bool tls, const std::string& host, bool host_is_ip,
             const std::string& origin_key, int* err) noexcept;
   // Sends one serialized request (must outlive the response); state ready -> busy.
-  void send_request(std::string_view wire, bool head_request) noexcept;
+  // watch_body: report body progress with on_body (streamed answers).
+  void send_request(std::string_view wire, bool head_request, bool watch_body = false) noexcept;
   // No event is reported after this; the socket is released (RST when
   // abort) when the connection is destroyed.
   void close(bool abort) noexcept;
@@ -103,6 +107,8 @@ class Connection final : public SocketHandler {
   bool consume(const char* data, size_t len) noexcept;
   void handle_eof() noexcept;
   void became_ready() noexcept;
+  // on_body if watched and the body grew; false when the owner closed us.
+  bool report_body(size_t before) noexcept;
 
   ConnectionEnv env_;
   OriginPool* origin_;
@@ -118,6 +124,7 @@ class Connection final : public SocketHandler {
   http::ResponseParser parser_;
   uint64_t responses_ = 0;
   bool reusable_ = false;
+  bool watch_body_ = false;
 };
 
 }  // namespace barrage
