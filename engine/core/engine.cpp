@@ -1089,47 +1089,57 @@ void Engine::on_stream_idle_timer(void* ctx) noexcept {
                               r->stream->idle_timeout_ms);
 }
 
+// What the engine keeps of a complete answer, whichever protocol carried it.
+template <class Response>
+Engine::Answer Engine::take_answer(Response& resp) noexcept {
+  Answer a;
+  a.status = resp.status();
+  a.body = std::move(resp.body());
+  a.retry_after = retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"), unix_now_ms());
+  a.request_id = resp.header("x-request-id");  // OpenAI; Anthropic says request-id
+  if (a.request_id.empty()) a.request_id = resp.header("request-id");
+  a.remaining_requests = parse_count(resp.header("x-ratelimit-remaining-requests"));
+  a.reset_requests_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-requests"));
+  a.remaining_tokens = parse_count(resp.header("x-ratelimit-remaining-tokens"));
+  a.reset_tokens_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-tokens"));
+  return a;
+}
+
 void Engine::on_response(Connection& c) noexcept {
   auto* r = static_cast<Request*>(c.owner_data);
   c.owner_data = nullptr;
-  http::ResponseParser& resp = c.response();
-  int status = resp.status();
-  std::string body = std::move(resp.body());
-  int64_t retry_after = retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"), unix_now_ms());
-  std::string request_id(resp.header("x-request-id"));  // OpenAI; Anthropic says request-id
-  if (request_id.empty()) request_id = resp.header("request-id");
-  uint64_t now = monotonic_ns();
-  if (r) {
-    RateGate& gate = r->key->gate;
-    gate.observe_limits(parse_count(resp.header("x-ratelimit-remaining-requests")),
-                        parse_reset_duration_ns(resp.header("x-ratelimit-reset-requests")),
-                        parse_count(resp.header("x-ratelimit-remaining-tokens")),
-                        parse_reset_duration_ns(resp.header("x-ratelimit-reset-tokens")), now);
-    if (status == 429 || status == 503) {
-      // The key cools down: nothing of it starts before the server's instant.
-      int64_t pause = retry_after >= 0 ? retry_after : backoff_delay_ms(retry_, r->retries + 1, random_.next());
-      gate.cool_down_until(now + uint64_t(pause) * 1000000);
-    }
-    if (status == 429) {
-      throttled_.add();
-      credit(r->key, r->tokens, now);  // refused, so no tokens were spent
-    }
-    refresh_key_stats(r->key, now);
-  }
+  Answer a = take_answer(c.response());
   // The connection goes back first so a request released below can use it.
   if (c.reusable())
     connection_available(&c);
   else
     close_connection(&c, false);
-  if (!r) return;
-  r->request_id = std::move(request_id);
+  if (r) answered(r, std::move(a));
+}
+
+void Engine::answered(Request* r, Answer a) noexcept {
+  uint64_t now = monotonic_ns();
+  int status = a.status;
+  RateGate& gate = r->key->gate;
+  gate.observe_limits(a.remaining_requests, a.reset_requests_ns, a.remaining_tokens, a.reset_tokens_ns, now);
+  if (status == 429 || status == 503) {
+    // The key cools down: nothing of it starts before the server's instant.
+    int64_t pause = a.retry_after >= 0 ? a.retry_after : backoff_delay_ms(retry_, r->retries + 1, random_.next());
+    gate.cool_down_until(now + uint64_t(pause) * 1000000);
+  }
+  if (status == 429) {
+    throttled_.add();
+    credit(r->key, r->tokens, now);  // refused, so no tokens were spent
+  }
+  refresh_key_stats(r->key, now);
+  r->request_id = std::move(a.request_id);
   r->conn = nullptr;
   r->state = Request::State::detached;
   http::Usage usage;
   if (r->stream && r->stream->sse_body)
     usage = r->stream->usage;
-  else if (!body.empty())
-    usage = usage_reader_.read(body);
+  else if (!a.body.empty())
+    usage = usage_reader_.read(a.body);
   if (status >= 200 && status < 300) {
     settle(r->key, r->tokens,
            usage.prompt_tokens >= 0 && usage.completion_tokens >= 0 ? usage.prompt_tokens + usage.completion_tokens
@@ -1139,7 +1149,7 @@ void Engine::on_response(Connection& c) noexcept {
     if (usage.prompt_tokens > 0) prompt_tokens_.add(uint64_t(usage.prompt_tokens));
     if (usage.completion_tokens > 0) completion_tokens_.add(uint64_t(usage.completion_tokens));
     cancel_timers(r);
-    finish(r, BRG_OK, status, "", std::move(body), usage.prompt_tokens, usage.completion_tokens);
+    finish(r, BRG_OK, status, "", std::move(a.body), usage.prompt_tokens, usage.completion_tokens);
     return;
   }
   // An error answer generated nothing: its estimate goes back to the bucket
@@ -1147,7 +1157,7 @@ void Engine::on_response(Connection& c) noexcept {
   if (status != 429) settle(r->key, r->tokens, 0, now);
   std::string reason = http_reason(status);
   fail_attempt(r, BRG_E_HTTP, "HTTP " + std::to_string(status) + (reason.empty() ? "" : " " + reason), status,
-               std::move(body), retry_after);
+               std::move(a.body), a.retry_after);
 }
 
 void Engine::on_failure(Connection& c, int status, std::string message) noexcept {

@@ -136,6 +136,18 @@ class Engine final : private ConnectionEvents {
   static void on_first_token_timer(void* ctx) noexcept;
   static void on_stream_idle_timer(void* ctx) noexcept;
 
+  // A complete answer, whichever protocol carried it.
+  struct Answer {
+    int status = 0;
+    std::string body;
+    int64_t retry_after = -1;
+    std::string request_id;
+    int64_t remaining_requests = -1, reset_requests_ns = -1, remaining_tokens = -1, reset_tokens_ns = -1;
+  };
+  template <class Response>
+  static Answer take_answer(Response& resp) noexcept;
+  void answered(Request* r, Answer a) noexcept;
+
   // Connections.
   Origin* origin_for(const http::Url& url) noexcept;
   void connection_available(Connection* c) noexcept;
