@@ -617,6 +617,7 @@ bool H2Session::feed(const char* p, size_t n) noexcept {
     fail_session(text({"H2Session::feed called from inside an HTTP/2 event"}));
     return false;
   }
+  last_lib_error_.clear();  // only a message from this input may explain its failure
   ++depth_;
   const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(p), n);
   --depth_;
@@ -638,11 +639,13 @@ bool H2Session::feed(const char* p, size_t n) noexcept {
   return !failed_;
 }
 
-bool H2Session::flush() noexcept {
+bool H2Session::flush(size_t max_out) noexcept {
   if (!session_ || dead_) return false;
   if (depth_ > 0) return !failed_;  // the caller's flush after feed() sends it
   ++depth_;
-  for (;;) {
+  // nghttp2 hands out one frame per call and keeps the rest, so stopping
+  // at the budget loses nothing.
+  while (out_->size() < max_out) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n == 0) break;
@@ -686,6 +689,10 @@ bool H2Session::can_submit() const noexcept {
 bool H2Session::wants_io() const noexcept {
   if (!session_ || dead_) return false;
   return nghttp2_session_want_read(session_) || nghttp2_session_want_write(session_);
+}
+
+bool H2Session::wants_write() const noexcept {
+  return session_ && !dead_ && nghttp2_session_want_write(session_);
 }
 
 }  // namespace barrage::http

@@ -59,8 +59,8 @@ class H2Response {
 
 // Every submitted stream ends with exactly one on_complete or on_stream_error,
 // unless it was cancel()ed first. All are called from inside H2Session's
-// feed(), flush(), submit() or fail_all(); none may destroy the session or
-// call feed()/flush() (submit() and cancel() are fine).
+// feed(), flush() or fail_all(), never from submit() or cancel(); none may
+// destroy the session or call feed()/flush() (submit() and cancel() are fine).
 class H2Events {
  public:
   // The HEADERS of the final (non-1xx) response began.
@@ -115,7 +115,10 @@ class H2Session {
   // (a stream whose HEADERS could not be sent, a protocol error found late).
   // false: the session failed (streams reported as in feed()); bytes already
   // appended are still worth sending. A no-op when called from an event.
-  bool flush() noexcept;
+  // Stops once *out holds max_out bytes or more (whole frames only), so
+  // large uploads need not be buffered at once: call again as *out drains
+  // while wants_write() is true.
+  bool flush(size_t max_out = SIZE_MAX) noexcept;
 
   // RST_STREAM CANCEL (sent at the next flush); no event for that stream
   // after this. Unknown or already reported streams are ignored.
@@ -132,6 +135,8 @@ class H2Session {
   bool going_away() const noexcept { return goaway_received_ || goaway_sent_ || failed_; }
   // false: nothing more to read or write; the connection may be closed.
   bool wants_io() const noexcept;
+  // nghttp2 has frames it may send now (the peer's windows allowing).
+  bool wants_write() const noexcept;
   bool failed() const noexcept { return failed_; }
   const std::string& error() const noexcept { return error_; }
 
