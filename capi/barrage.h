@@ -123,8 +123,12 @@ typedef enum brg_option {
                                       whose first token (first non-empty delta) has not arrived
                                       this long after its request was sent ends with
                                       BRG_E_TIMEOUT; 0 (default) = no such limit */
-  BRG_OPT_STREAM_IDLE_TIMEOUT_MS = 29 /* int, streamed requests: longest silence allowed before
+  BRG_OPT_STREAM_IDLE_TIMEOUT_MS = 29, /* int, streamed requests: longest silence allowed before
                                       the first event and between two events; 0 (default) = none */
+  BRG_OPT_HTTP_VERSION = 30        /* int, 0 (default): HTTP/2 when the server offers it with
+                                      ALPN, else HTTP/1.1; 1: HTTP/1.1 only; 2: HTTP/2 only (a
+                                      server that does not agree fails with BRG_E_PROTOCOL).
+                                      Plain http:// URLs always use HTTP/1.1 */
 } brg_option;
 
 typedef enum brg_backend {

@@ -51,6 +51,7 @@ const IntOption kIntOptions[] = {
     {BRG_OPT_TLS_RESUME, &EngineConfig::tls_resume, 0, 1, "BARRAGE_TLS_RESUME", nullptr, Unit::boolean},
     {BRG_OPT_MAX_HANDSHAKES, &EngineConfig::max_handshakes, 1, 1 << 24, "BARRAGE_MAX_HANDSHAKES", nullptr, Unit::plain},
     {BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, &EngineConfig::first_token_timeout_ms, 0, kMax, "BARRAGE_FIRST_TOKEN_TIMEOUT_MS", nullptr, Unit::plain},
+    {BRG_OPT_HTTP_VERSION, &EngineConfig::http_version, 0, 2, "BARRAGE_HTTP_VERSION", nullptr, Unit::plain},
     {BRG_OPT_STREAM_IDLE_TIMEOUT_MS, &EngineConfig::stream_idle_timeout_ms, 0, kMax, "BARRAGE_STREAM_IDLE_TIMEOUT_MS", nullptr, Unit::plain},
 };
 

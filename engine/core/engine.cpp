@@ -90,6 +90,7 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   tls.verify_peer = cfg.verify_peer != 0;
   tls.ca_file = cfg.ca_file;
   tls.resume = cfg.tls_resume != 0;
+  tls.http_version = int(cfg.http_version);
   e->tls_ = TlsContext::create(tls, err);
   if (!e->tls_) return BRG_E_TLS;
 
@@ -133,6 +134,7 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   env.handshakes = e->handshakes_.get();
   env.limits.max_body_bytes = size_t(cfg.max_response_bytes);
   env.limits.max_header_bytes = size_t(cfg.max_header_bytes);
+  env.http_version = int(cfg.http_version);
   env.scratch = &e->scratch_;
   env.bytes_sent = &e->bytes_sent_;
   env.bytes_received = &e->bytes_received_;
@@ -687,7 +689,17 @@ void Engine::start_attempt(Request* r) noexcept {
   ++r->attempts;
   r->first_byte_ns = 0;
   wheel_->arm(r->attempt_timer, expiry_after(r->timeout_ms));
+  dispatch(r);
+}
+
+// A free HTTP/2 stream, an idle connection, a new connection, or a wait.
+void Engine::dispatch(Request* r) noexcept {
+  Origin* o = r->origin;
   if (!r->force_fresh) {
+    if (Connection* c = o->take_stream_slot()) {
+      assign(c, r);
+      return;
+    }
     if (Connection* c = o->take_idle()) {
       conns_idle_.sub();
       wheel_->cancel(c->timer);
@@ -696,12 +708,25 @@ void Engine::start_attempt(Request* r) noexcept {
     }
   }
   r->force_fresh = false;
-  if (o->can_open()) {
+  if (may_open(o, o->waiting.size())) {
     open_connection(o, r, 0);
     return;
   }
   r->state = Request::State::waiting;
   o->waiting.push_back(r->hook, r);
+}
+
+// HTTP/1.1 opens a connection per waiting request; while the protocol is
+// unknown one connection finds it out first; HTTP/2 opens only what the
+// connections already opening cannot carry.
+bool Engine::may_open(const Origin* o, size_t waiting) const noexcept {
+  if (!o->can_open()) return false;
+  switch (o->protocol) {
+    case Origin::Protocol::h1: return true;
+    case Origin::Protocol::unknown: return o->opening == 0;
+    case Origin::Protocol::h2: return o->opening * o->streams_per_conn <= waiting;
+  }
+  return true;
 }
 
 void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept {
@@ -722,6 +747,7 @@ void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept 
     return;
   }
   ++o->open;
+  ++o->opening;
   conns_open_.add();
   conns_opened_.add();
   live_.insert(c);
@@ -736,7 +762,6 @@ void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept 
 
 void Engine::assign(Connection* c, Request* r) noexcept {
   r->sent_ns = monotonic_ns();
-  c->owner_data = r;
   r->conn = c;
   r->state = Request::State::active;
   if (StreamState* s = r->stream.get()) {
@@ -744,7 +769,23 @@ void Engine::assign(Connection* c, Request* r) noexcept {
     if (s->first_token_timeout_ms > 0) wheel_->arm(s->first_token_timer, expiry_after(s->first_token_timeout_ms));
     if (s->idle_timeout_ms > 0) wheel_->arm(s->idle_timer, expiry_after(s->idle_timeout_ms));
   }
-  c->send_request(r->wire, r->head, r->stream != nullptr);
+  if (!c->multiplexed()) {
+    c->owner_data = r;
+    c->send_request(r->wire, r->head, r->stream != nullptr);
+    return;
+  }
+  c->owner_data = nullptr;
+  if (c->timer.armed()) wheel_->cancel(c->timer);  // no longer idle
+  std::string err;
+  int32_t id = c->submit_stream(r->wire, r, &err);
+  if (id < 0) {
+    r->conn = nullptr;
+    r->state = Request::State::detached;
+    fail_attempt(r, id == BRG_E_CLOSED ? BRG_E_IO : id, std::move(err));
+    return;
+  }
+  r->h2_stream = id;
+  c->send_pending();  // r may have ended inside: not touched after this
 }
 
 void Engine::detach(Request* r, bool close_conn) noexcept {
@@ -761,7 +802,14 @@ void Engine::detach(Request* r, bool close_conn) noexcept {
       waiting_rate_.sub();
       break;
     case Request::State::active:
-      if (Connection* c = r->conn) {
+      if (Connection* c = r->conn; c && c->multiplexed()) {
+        // One stream ends (RST_STREAM); the connection serves the others.
+        int32_t id = r->h2_stream;
+        r->conn = nullptr;
+        r->h2_stream = 0;
+        c->cancel_stream(id);
+        stream_slot_freed(c);
+      } else if (c) {
         c->owner_data = nullptr;
         r->conn = nullptr;
         // A connection still connecting can serve the next request; one in
@@ -921,6 +969,7 @@ Origin* Engine::origin_for(const http::Url& url) noexcept {
     o->port = url.port;
     o->tls = url.scheme == http::Scheme::https;
     o->host_is_ip = url.host_is_ip;
+    if (!o->tls || cfg_.http_version == 1) o->protocol = Origin::Protocol::h1;
     o->max_open = cfg_.max_conns_per_host > 0 ? size_t(cfg_.max_conns_per_host) : SIZE_MAX;
     o->resolve_error = resolve_without_dns(url.host, url.port, o->addrs);
     Origin* raw = o.get();
@@ -944,6 +993,11 @@ void Engine::connection_available(Connection* c) noexcept {
 
 void Engine::retire(Connection* c) noexcept {
   auto* o = static_cast<Origin*>(c->origin());
+  if (c->opening) {
+    c->opening = false;
+    --o->opening;
+  }
+  o->forget_multiplexed(c);
   if (c->hook.linked()) {
     o->forget_idle(c);
     conns_idle_.sub();
@@ -963,10 +1017,30 @@ void Engine::close_connection(Connection* c, bool abort) noexcept {
 
 // A connection slot of o just freed up: give it to the oldest waiting request.
 void Engine::serve_waiting(Origin* o) noexcept {
-  while (o->can_open() && !o->waiting.empty()) {
+  while (!o->waiting.empty()) {
+    Connection* c = o->take_stream_slot();
+    if (!c) break;
+    assign(c, o->waiting.pop_front());
+  }
+  while (!o->waiting.empty() && may_open(o, o->waiting.size() - 1)) {
     Request* r = o->waiting.pop_front();
     open_connection(o, r, 0);
   }
+}
+
+// An HTTP/2 connection has room again: waiting requests first; a drained
+// connection the server is retiring (GOAWAY) closes; an empty one idles.
+void Engine::stream_slot_freed(Connection* c) noexcept {
+  if (c->state() == Connection::State::closed) return;
+  auto* o = static_cast<Origin*>(c->origin());
+  o->streams_per_conn = std::max<uint32_t>(1, c->stream_limit());
+  if (c->going_away()) {
+    if (c->streams() == 0) close_connection(c, false);
+    return;
+  }
+  serve_waiting(o);
+  if (c->streams() == 0 && c->state() == Connection::State::ready && !c->timer.armed())
+    wheel_->arm(c->timer, expiry_after(cfg_.idle_timeout_ms));
 }
 
 void Engine::on_connection_timer(void* ctx) noexcept {
@@ -986,11 +1060,25 @@ void Engine::on_connection_timer(void* ctx) noexcept {
 void Engine::on_ready(Connection& c) noexcept {
   wheel_->cancel(c.timer);
   if (c.tls_resumed()) tls_resumed_.add();
-  if (auto* r = static_cast<Request*>(c.owner_data)) {
-    assign(&c, r);
+  auto* o = static_cast<Origin*>(c.origin());
+  c.opening = false;
+  --o->opening;
+  auto* r = static_cast<Request*>(c.owner_data);
+  if (c.multiplexed()) {
+    o->protocol = Origin::Protocol::h2;
+    o->streams_per_conn = std::max<uint32_t>(1, c.stream_limit());
+    o->multiplexed.push_back(&c);
+    if (r) assign(&c, r);
+    stream_slot_freed(&c);
     return;
   }
-  connection_available(&c);
+  bool learned = o->protocol == Origin::Protocol::unknown;
+  o->protocol = Origin::Protocol::h1;
+  if (r)
+    assign(&c, r);
+  else
+    connection_available(&c);
+  if (learned) serve_waiting(o);  // the requests that waited to learn it
 }
 
 void Engine::on_first_byte(Connection& c) noexcept {
@@ -1004,23 +1092,34 @@ void Engine::on_body(Connection& c) noexcept {
   if (!r || !r->stream) return;
   StreamState& s = *r->stream;
   http::ResponseParser& resp = c.response();
-  if (!s.checked) {
-    // Error answers and servers that ignore "stream" are read whole, as usual.
-    s.checked = true;
-    std::string_view type = resp.header("content-type");
-    s.sse_body = resp.status() >= 200 && resp.status() < 300 && type.size() >= 17 &&
-                 http::iequals(type.substr(0, 17), "text/event-stream");
-  }
-  if (!s.sse_body) return;
   const std::string& body = resp.body();
   std::string_view piece(body.data() + s.body_seen, body.size() - s.body_seen);
   s.body_seen = body.size();
+  feed_stream(r, resp.status(), resp.header("content-type"), piece, c.address());
+}
+
+void Engine::on_stream_data(Connection& c, void* user, http::H2Response& resp, std::string_view piece) noexcept {
+  auto* r = static_cast<Request*>(user);
+  if (r->stream) feed_stream(r, resp.status(), resp.header("content-type"), piece, c.address());
+}
+
+// Received body bytes of a streamed request, over either protocol.
+void Engine::feed_stream(Request* r, int http_status, std::string_view content_type, std::string_view piece,
+                         const SockAddr& from) noexcept {
+  StreamState& s = *r->stream;
+  if (!s.checked) {
+    // Error answers and servers that ignore "stream" are read whole, as usual.
+    s.checked = true;
+    s.sse_body = http_status >= 200 && http_status < 300 && content_type.size() >= 17 &&
+                 http::iequals(content_type.substr(0, 17), "text/event-stream");
+  }
+  if (!s.sse_body) return;
   uint64_t now = monotonic_ns();
   uint32_t before = s.events;
   http::SseParser::Status st =
       s.sse.feed(piece, [&](const http::SseEvent& ev) noexcept { return deliver_event(r, ev.data, now); });
   if (st == http::SseParser::Status::error) {
-    std::string why = "server-sent event stream from " + c.address().to_string() + ": " + std::string(s.sse.error());
+    std::string why = "server-sent event stream from " + from.to_string() + ": " + std::string(s.sse.error());
     detach(r, true);
     r->state = Request::State::detached;
     fail_attempt(r, BRG_E_TOO_LARGE, std::move(why));
@@ -1158,6 +1257,36 @@ void Engine::answered(Request* r, Answer a) noexcept {
   std::string reason = http_reason(status);
   fail_attempt(r, BRG_E_HTTP, "HTTP " + std::to_string(status) + (reason.empty() ? "" : " " + reason), status,
                std::move(a.body), a.retry_after);
+}
+
+void Engine::on_stream_first_byte(Connection&, void* user) noexcept {
+  static_cast<Request*>(user)->first_byte_ns = monotonic_ns();
+}
+
+void Engine::on_stream_response(Connection& c, void* user, http::H2Response& resp) noexcept {
+  auto* r = static_cast<Request*>(user);
+  Answer a = take_answer(resp);
+  r->conn = nullptr;
+  r->h2_stream = 0;
+  stream_slot_freed(&c);
+  answered(r, std::move(a));
+}
+
+void Engine::on_stream_failure(Connection& c, void* user, int status, std::string message,
+                               bool unprocessed) noexcept {
+  auto* r = static_cast<Request*>(user);
+  r->conn = nullptr;
+  r->h2_stream = 0;
+  r->state = Request::State::detached;
+  // The server never acted on it (REFUSED_STREAM, beyond a GOAWAY): another
+  // connection gets it without charging a retry, a few times at most.
+  if (unprocessed && r->unprocessed < 3 && !(r->stream && r->stream->delivered_total > 0)) {
+    ++r->unprocessed;
+    dispatch(r);
+  } else {
+    fail_attempt(r, status, std::move(message));
+  }
+  stream_slot_freed(&c);
 }
 
 void Engine::on_failure(Connection& c, int status, std::string message) noexcept {

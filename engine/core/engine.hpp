@@ -119,6 +119,8 @@ class Engine final : private ConnectionEvents {
   LimitKey* key_for(const std::string& name) noexcept;
   static void on_key_timer(void* ctx) noexcept;
   void start_attempt(Request* r) noexcept;
+  void dispatch(Request* r) noexcept;
+  bool may_open(const Origin* o, size_t waiting) const noexcept;
   void open_connection(Origin* o, Request* r, size_t addr_index) noexcept;
   void assign(Connection* c, Request* r) noexcept;
   void fail_attempt(Request* r, int status, std::string message, int http_status = 0,
@@ -154,6 +156,7 @@ class Engine final : private ConnectionEvents {
   void close_connection(Connection* c, bool abort) noexcept;
   void retire(Connection* c) noexcept;
   void serve_waiting(Origin* o) noexcept;
+  void stream_slot_freed(Connection* c) noexcept;
   static void on_connection_timer(void* ctx) noexcept;
 
   // ConnectionEvents.
@@ -162,6 +165,13 @@ class Engine final : private ConnectionEvents {
   void on_body(Connection& c) noexcept override;
   void on_response(Connection& c) noexcept override;
   void on_failure(Connection& c, int status, std::string message) noexcept override;
+  void on_stream_first_byte(Connection& c, void* user) noexcept override;
+  void on_stream_data(Connection& c, void* user, http::H2Response& r, std::string_view piece) noexcept override;
+  void on_stream_response(Connection& c, void* user, http::H2Response& r) noexcept override;
+  void on_stream_failure(Connection& c, void* user, int status, std::string message,
+                         bool unprocessed) noexcept override;
+  void feed_stream(Request* r, int http_status, std::string_view content_type, std::string_view piece,
+                   const SockAddr& from) noexcept;
 
   uint64_t now_ms() const noexcept;
   uint64_t expiry_after(int64_t ms) const noexcept;

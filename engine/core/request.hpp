@@ -67,6 +67,8 @@ struct Request : MpscNode {
   LimitKey* key = nullptr;
   Group* group = nullptr;
   Connection* conn = nullptr;
+  int32_t h2_stream = 0;     // the stream id on conn when it is an HTTP/2 connection
+  uint32_t unprocessed = 0;  // free re-dispatches after HTTP/2 refusals (REFUSED_STREAM, GOAWAY)
   Timer attempt_timer;  // attempt timeout, or the backoff wait
   Timer deadline_timer;
   ListHook<Request> hook;        // engine queue, key's rate queue or origin waiting list

@@ -335,7 +335,7 @@ struct H2Session::Callbacks {
         return 0;
       }
     }
-    if (h.events_) h.events_->on_data(s->user, reinterpret_cast<const char*>(data), len);
+    if (h.events_) h.events_->on_data(s->user, s->response, reinterpret_cast<const char*>(data), len);
     return 0;
   }
 
@@ -361,6 +361,9 @@ struct H2Session::Callbacks {
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) end_stream(h, s);
         break;
       }
+      case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) h.settings_received_ = true;
+        break;
       case NGHTTP2_RST_STREAM: {
         Stream* s = open_stream(h, frame->hd.stream_id);
         if (s) s->peer_reset = true;  // reported by on_stream_close, which follows

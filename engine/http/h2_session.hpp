@@ -65,8 +65,9 @@ class H2Events {
  public:
   // The HEADERS of the final (non-1xx) response began.
   virtual void on_first_byte(void* stream_user) noexcept = 0;
-  // Each DATA chunk, in order, as it arrives; p is valid only during the call.
-  virtual void on_data(void* stream_user, const char* p, size_t n) noexcept = 0;
+  // Each DATA chunk, in order, as it arrives (r has the status and headers);
+  // p and r are valid only during the call.
+  virtual void on_data(void* stream_user, H2Response& r, const char* p, size_t n) noexcept = 0;
   // The response ended (END_STREAM). r is valid only during the call.
   virtual void on_complete(void* stream_user, H2Response& r) noexcept = 0;
   // status is a brg_status (BRG_E_*). unprocessed: the server did not act on
@@ -138,6 +139,8 @@ class H2Session {
   // nghttp2 has frames it may send now (the peer's windows allowing).
   bool wants_write() const noexcept;
   bool failed() const noexcept { return failed_; }
+  // The server's first SETTINGS arrived: max_concurrent_streams() is its own.
+  bool settings_received() const noexcept { return settings_received_; }
   const std::string& error() const noexcept { return error_; }
 
  private:
@@ -167,6 +170,7 @@ class H2Session {
   bool failed_ = false;  // no new streams; every open one has been reported
   bool dead_ = false;    // nghttp2 itself failed (fatal error, lost bytes): no more I/O
   bool goaway_received_ = false;
+  bool settings_received_ = false;
   bool goaway_sent_ = false;
   bool ids_exhausted_ = false;
   int32_t goaway_last_id_ = 0;

@@ -48,8 +48,17 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& opts, std::stri
     return nullptr;
   }
   SSL_CTX_set_verify(c->ctx_, opts.verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
-  static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(c->ctx_, alpn, sizeof alpn);
+  // ALPN wire format: length-prefixed names, the preferred one first.
+  static const unsigned char both[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static const unsigned char h1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static const unsigned char h2[] = {2, 'h', '2'};
+  c->http_version_ = opts.http_version;
+  if (opts.http_version == 1)
+    SSL_CTX_set_alpn_protos(c->ctx_, h1, sizeof h1);
+  else if (opts.http_version == 2)
+    SSL_CTX_set_alpn_protos(c->ctx_, h2, sizeof h2);
+  else
+    SSL_CTX_set_alpn_protos(c->ctx_, both, sizeof both);
   // Sessions (TLS 1.3 tickets arrive after the handshake) are kept per
   // origin by the new-session callback rather than OpenSSL's internal cache.
   if (!opts.resume) {

@@ -14,6 +14,7 @@ struct TlsOptions {
   bool verify_peer = true;
   std::string ca_file;  // extra trusted CAs (PEM), added to the system store
   bool resume = true;   // keep one session per origin and offer it on new connections
+  int http_version = 0; // ALPN offer: 0 h2 and http/1.1, 1 http/1.1 only, 2 h2 only
 };
 
 class TlsContext {
@@ -28,6 +29,7 @@ class TlsContext {
   // The memory BIO type sessions use (owned here, so nothing is global).
   BIO_METHOD* bio_method() const noexcept { return bio_method_; }
   bool verify_peer() const noexcept { return verify_peer_; }
+  int http_version() const noexcept { return http_version_; }
 
   // Borrowed; nullptr when the origin has no resumable session yet.
   SSL_SESSION* session_for(const std::string& origin) const noexcept;
@@ -39,6 +41,7 @@ class TlsContext {
   SSL_CTX* ctx_ = nullptr;
   BIO_METHOD* bio_method_ = nullptr;
   bool verify_peer_ = true;
+  int http_version_ = 0;
   std::unordered_map<std::string, SSL_SESSION*> sessions_;
 };
 

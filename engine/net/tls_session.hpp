@@ -48,6 +48,13 @@ class TlsSession {
 
   bool handshake_done() const noexcept { return ssl_ && SSL_is_init_finished(ssl_); }
   bool resumed() const noexcept { return ssl_ && SSL_session_reused(ssl_); }
+  // The server chose HTTP/2 with ALPN (valid once the handshake is done).
+  bool alpn_h2() const noexcept {
+    const unsigned char* p = nullptr;
+    unsigned int n = 0;
+    if (ssl_) SSL_get0_alpn_selected(ssl_, &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
+  }
   // Certificate verification failed (as opposed to a transport failure).
   bool verify_failed() const noexcept { return verify_failed_; }
   const std::string& error() const noexcept { return error_; }

@@ -1,6 +1,7 @@
 // Connection state machine: connecting -> (handshaking) -> ready <-> busy,
 // any state -> closed. Every failure closes the socket before the owner
-// hears of it, so the owner never sees a half-dead connection.
+// hears of it, so the owner never sees a half-dead connection. An HTTP/2
+// connection stays `ready` and carries its requests as streams.
 #include "pool/connection.hpp"
 
 #include <cstring>
@@ -28,6 +29,7 @@ Connection::Connection(const ConnectionEnv& env, OriginPool* origin) noexcept
 Connection::~Connection() {
   if (socket_) env_.backend->close(socket_, abort_);
   socket_ = nullptr;
+  h2_.reset();
   tls_.reset();
 }
 
@@ -77,6 +79,7 @@ void Connection::close(bool abort) noexcept {
 void Connection::fail(int status, std::string message) noexcept {
   if (state_ == State::closed) return;
   close(true);
+  if (h2_) h2_->fail_all(status, message);
   env_.events->on_failure(*this, status, std::move(message));
 }
 
@@ -90,8 +93,80 @@ void Connection::flush() noexcept {
 
 void Connection::became_ready() noexcept {
   if (env_.handshakes) env_.handshakes->leave(this);
+  if (use_tls_ && tls_.alpn_h2()) {
+    // Ready once the server's SETTINGS say how many streams it takes, so
+    // the owner never queues more on this connection than it will run.
+    if (!start_h2() || !h2_->settings_received()) return;
+  } else if (use_tls_ && env_.http_version == 2) {
+    fail(BRG_E_PROTOCOL, addr_.to_string() + " did not agree to HTTP/2 (ALPN) and BRG_OPT_HTTP_VERSION is 2");
+    return;
+  }
   state_ = State::ready;
   env_.events->on_ready(*this);
+}
+
+// ---- HTTP/2 ------------------------------------------------------------------
+
+bool Connection::start_h2() noexcept {
+  http::H2Options o;
+  o.max_body_bytes = env_.limits.max_body_bytes;
+  o.max_header_bytes = env_.limits.max_header_bytes;
+  std::string why;
+  h2_.reset(new (std::nothrow) http::H2Session);
+  if (!h2_ || !h2_->init(this, o, &h2_out_, &why)) {
+    fail(BRG_E_NOMEM, "HTTP/2 session for " + addr_.to_string() + ": " + (h2_ ? why : "out of memory"));
+    return false;
+  }
+  pump_h2();
+  return state_ != State::closed;
+}
+
+void Connection::pump_h2() noexcept {
+  if (state_ == State::closed) return;
+  bool ok = h2_->flush();
+  if (!h2_out_.empty()) {
+    if (tls_.write(h2_out_.data(), h2_out_.size()) != TlsSession::Status::done) {
+      h2_out_.clear();
+      fail(BRG_E_TLS, "TLS write failed: " + tls_.error());
+      return;
+    }
+    h2_out_.clear();
+    flush();
+  }
+  if (!ok) fail(BRG_E_PROTOCOL, "HTTP/2 with " + addr_.to_string() + ": " + h2_->error());
+}
+
+int32_t Connection::submit_stream(std::string_view wire, void* user, std::string* err) noexcept {
+  if (!can_take_stream()) {
+    *err = "HTTP/2 connection to " + addr_.to_string() + " cannot take another stream";
+    return BRG_E_CLOSED;
+  }
+  return h2_->submit(wire, /*keep_body=*/true, user, err);
+}
+
+void Connection::send_pending() noexcept {
+  if (h2_) pump_h2();
+}
+
+void Connection::cancel_stream(int32_t id) noexcept {
+  if (!h2_ || state_ == State::closed) return;
+  h2_->cancel(id);
+  pump_h2();
+}
+
+void Connection::on_first_byte(void* user) noexcept { env_.events->on_stream_first_byte(*this, user); }
+
+void Connection::on_data(void* user, http::H2Response& r, const char* p, size_t n) noexcept {
+  env_.events->on_stream_data(*this, user, r, std::string_view(p, n));
+}
+
+void Connection::on_complete(void* user, http::H2Response& r) noexcept {
+  ++responses_;
+  env_.events->on_stream_response(*this, user, r);
+}
+
+void Connection::on_stream_error(void* user, int status, std::string message, bool unprocessed) noexcept {
+  env_.events->on_stream_failure(*this, user, status, std::move(message), unprocessed);
 }
 
 void Connection::on_connected(int err) noexcept {
@@ -150,7 +225,7 @@ void Connection::on_received(const char* data, ssize_t n) noexcept {
     return;
   }
   tls_.feed(data, size_t(n));
-  if (state_ == State::handshaking) {
+  if (state_ == State::handshaking && !h2_) {  // with h2_: TLS is done, SETTINGS awaited
     TlsSession::Status st = tls_.handshake();
     if (st == TlsSession::Status::error || st == TlsSession::Status::closed) {
       fail(BRG_E_TLS, "TLS handshake with " + addr_.to_string() + ": " +
@@ -180,11 +255,24 @@ void Connection::on_received(const char* data, ssize_t n) noexcept {
     fail(BRG_E_TLS, "TLS error from " + addr_.to_string() + ": " + tls_.error());
     return;
   }
-  if (state_ == State::ready) tls_.release_buffers();
+  if (state_ == State::ready && streams() == 0) tls_.release_buffers();
   flush();
 }
 
 bool Connection::consume(const char* data, size_t len) noexcept {
+  if (h2_) {
+    if (!h2_->feed(data, len)) {
+      pump_h2();  // nghttp2's GOAWAY, best effort
+      fail(BRG_E_PROTOCOL, "HTTP/2 with " + addr_.to_string() + ": " + h2_->error());
+      return false;
+    }
+    pump_h2();
+    if (state_ == State::handshaking && h2_->settings_received()) {
+      state_ = State::ready;
+      env_.events->on_ready(*this);
+    }
+    return state_ != State::closed;
+  }
   if (state_ != State::busy) {
     fail(BRG_E_PROTOCOL, "unexpected data from " + addr_.to_string() + " with no request outstanding");
     return false;
@@ -216,6 +304,11 @@ bool Connection::report_body(size_t before) noexcept {
 }
 
 void Connection::handle_eof() noexcept {
+  if (h2_) {
+    fail(BRG_E_IO, "connection closed by " + addr_.to_string() +
+                       (streams() ? " with " + std::to_string(streams()) + " HTTP/2 streams open" : " while idle"));
+    return;
+  }
   if (state_ == State::busy && parser_.started() &&
       parser_.finish() == http::ResponseParser::State::complete) {
     ++responses_;

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "http/h2_session.hpp"
 #include "http/response_parser.hpp"
 #include "loop/backend.hpp"
 #include "loop/counter.hpp"
@@ -34,7 +36,16 @@ class ConnectionEvents {
   // The current response is complete; c.response() holds it.
   virtual void on_response(Connection& c) noexcept = 0;
   // The connection failed and is already closed. status is a brg_status.
+  // On an HTTP/2 connection every open stream was reported first.
   virtual void on_failure(Connection& c, int status, std::string message) noexcept = 0;
+
+  // HTTP/2 streams (the stream's user pointer as given to submit_stream).
+  virtual void on_stream_first_byte(Connection& c, void* user) noexcept = 0;
+  virtual void on_stream_data(Connection& c, void* user, http::H2Response& r, std::string_view piece) noexcept = 0;
+  virtual void on_stream_response(Connection& c, void* user, http::H2Response& r) noexcept = 0;
+  // unprocessed: the server did not act on it; retrying elsewhere is free.
+  virtual void on_stream_failure(Connection& c, void* user, int status, std::string message,
+                                 bool unprocessed) noexcept = 0;
 
  protected:
   ~ConnectionEvents() = default;
@@ -47,12 +58,13 @@ struct ConnectionEnv {
   ConnectionEvents* events = nullptr;
   HandshakeGate* handshakes = nullptr;  // nullptr: no cap on concurrent handshakes
   http::ResponseLimits limits;
+  int http_version = 0;  // as BRG_OPT_HTTP_VERSION: 2 fails a server that does not pick h2
   std::string* scratch = nullptr;  // decrypted-bytes buffer, shared by all connections
   Counter* bytes_sent = nullptr;
   Counter* bytes_received = nullptr;
 };
 
-class Connection final : public SocketHandler {
+class Connection final : public SocketHandler, private http::H2Events {
  public:
   enum class State { connecting, handshaking, ready, busy, closed };
 
@@ -71,6 +83,19 @@ class Connection final : public SocketHandler {
   // abort) when the connection is destroyed.
   void close(bool abort) noexcept;
 
+  // HTTP/2 (ALPN chose h2; valid once ready). Many requests at once, each a
+  // stream: submit_stream returns its id or a negative brg_status (*err).
+  bool multiplexed() const noexcept { return h2_ != nullptr; }
+  bool can_take_stream() const noexcept { return h2_ && state_ == State::ready && h2_->can_submit(); }
+  // Every DATA chunk is reported (on_stream_data); nothing is sent until
+  // send_pending(), so the owner can record the id before any event.
+  int32_t submit_stream(std::string_view wire, void* user, std::string* err) noexcept;
+  void send_pending() noexcept;
+  void cancel_stream(int32_t id) noexcept;  // RST_STREAM; no event for it afterwards
+  size_t streams() const noexcept { return h2_ ? h2_->active_streams() : 0; }
+  uint32_t stream_limit() const noexcept { return h2_ ? h2_->max_concurrent_streams() : 1; }
+  bool going_away() const noexcept { return h2_ && h2_->going_away(); }
+
   State state() const noexcept { return state_; }
   bool busy() const noexcept { return state_ == State::busy; }
   bool reused() const noexcept { return responses_ > 0; }  // served a response before
@@ -87,6 +112,7 @@ class Connection final : public SocketHandler {
   // Owner's bookkeeping, opaque to the connection.
   void* owner_data = nullptr;
   size_t addr_index = 0;
+  bool opening = true;  // counted among its origin's connections being opened
   Timer timer;                 // connect timeout or idle timeout, armed by the owner
   ListHook<Connection> hook;   // idle list of the origin
 
@@ -100,6 +126,15 @@ class Connection final : public SocketHandler {
   void on_connected(int err) noexcept override;
   void on_sent(ssize_t res) noexcept override;
   void on_received(const char* data, ssize_t n) noexcept override;
+
+  // http::H2Events, forwarded to the owner with this connection.
+  void on_first_byte(void* user) noexcept override;
+  void on_data(void* user, http::H2Response& r, const char* p, size_t n) noexcept override;
+  void on_complete(void* user, http::H2Response& r) noexcept override;
+  void on_stream_error(void* user, int status, std::string message, bool unprocessed) noexcept override;
+  bool start_h2() noexcept;
+  // Frames nghttp2 has ready -> TLS -> socket.
+  void pump_h2() noexcept;
 
   void fail(int status, std::string message) noexcept;
   void flush() noexcept;
@@ -125,6 +160,8 @@ class Connection final : public SocketHandler {
   uint64_t responses_ = 0;
   bool reusable_ = false;
   bool watch_body_ = false;
+  std::unique_ptr<http::H2Session> h2_;
+  std::string h2_out_;  // plaintext frames waiting for TLS
 };
 
 }  // namespace barrage

@@ -1,8 +1,10 @@
 // The connections of one origin (scheme, host, port): how many are open,
-// and the idle ones in LIFO order, so the warmest connection is reused and
-// the coldest ones age out on their idle timers.
+// the idle HTTP/1.1 ones in LIFO order, so the warmest connection is reused
+// and the coldest ones age out on their idle timers, and the HTTP/2 ones,
+// each carrying many requests.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,9 +24,27 @@ struct OriginPool {
   std::vector<SockAddr> addrs;
   std::string resolve_error;  // non-empty: every request to this origin fails with BRG_E_DNS
 
-  size_t open = 0;  // connecting, ready or busy
+  size_t open = 0;     // connecting, ready or busy
+  size_t opening = 0;  // of those, still connecting or handshaking
   size_t max_open = 1;
   IntrusiveList<Connection> idle;
+
+  // Which protocol the origin speaks: unknown until a first handshake ends
+  // when h2 may be negotiated. While unknown, requests wait for that one
+  // connection rather than each opening a connection HTTP/2 would not need.
+  enum class Protocol { unknown, h1, h2 } protocol = Protocol::unknown;
+  std::vector<Connection*> multiplexed;  // ready HTTP/2 connections
+  uint32_t streams_per_conn = 100;       // the server's latest SETTINGS_MAX_CONCURRENT_STREAMS
+
+  Connection* take_stream_slot() const noexcept {
+    for (Connection* c : multiplexed)
+      if (c->can_take_stream()) return c;
+    return nullptr;
+  }
+  void forget_multiplexed(Connection* c) noexcept {
+    auto it = std::find(multiplexed.begin(), multiplexed.end(), c);
+    if (it != multiplexed.end()) multiplexed.erase(it);
+  }
 
   bool can_open() const noexcept { return open < max_open; }
   Connection* take_idle() noexcept { return idle.pop_front(); }

@@ -17,7 +17,8 @@ Locations on the main port (TLS, HTTP/1.1 keep-alive; h2 too with --h2):
 As a module: `with NginxPeer(cpu=1) as peer: peer.url("/")`.
 As a command (for C++ benchmarks and shell scripts):
 
-  nginx_peer.py up DIR [--cpu N] [--h2]   start; writes DIR/peer.env (PORT, WRONG_PORT,
+  nginx_peer.py up DIR [--cpu N] [--h2] [--h2-streams N]
+                                          start; writes DIR/peer.env (PORT, WRONG_PORT,
                                           CA, PID) and DIR/body.json (BODY, byte-exact)
                                           and returns once nginx accepts
   nginx_peer.py down DIR                  stop it and remove DIR
@@ -115,7 +116,7 @@ def make_pki(d):
         raise PeerError("wrong.pem must carry only SAN DNS:wrong.example")
 
 
-def _conf(prefix, port, wrong_port, h2, echo):
+def _conf(prefix, port, wrong_port, h2, echo, h2_streams=1000):
     tmp = os.path.join(prefix, "tmp")
     os.makedirs(tmp, exist_ok=True)
     user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -150,7 +151,7 @@ http {{
   scgi_temp_path {tmp}/scgi;
   keepalive_requests 1000000;
   keepalive_timeout 300s;
-  http2_max_concurrent_streams 1000;
+  http2_max_concurrent_streams {h2_streams};
   ssl_protocols TLSv1.2 TLSv1.3;
   ssl_session_cache shared:barrage:10m;
   server {{
@@ -192,11 +193,11 @@ class NginxPeer:
     """Starts nginx in a fresh prefix (pinned to `cpu` when given); stops it
     and removes the prefix on close. `prefix` may name a directory to use."""
 
-    def __init__(self, cpu=None, h2=False, prefix=None, log=print):
+    def __init__(self, cpu=None, h2=False, prefix=None, log=print, h2_streams=1000):
         self.nginx = find_nginx()
         if self.nginx is None:
             raise PeerError("nginx is not installed")
-        self.cpu, self.h2, self.log = cpu, h2, log
+        self.cpu, self.h2, self.log, self.h2_streams = cpu, h2, log, h2_streams
         self.prefix = prefix or tempfile.mkdtemp(prefix="barrage-nginx-")
         os.makedirs(self.prefix, exist_ok=True)
         self.proc = None
@@ -218,7 +219,7 @@ class NginxPeer:
         echo = os.path.exists(ECHO_MODULE)
         conf = os.path.join(self.prefix, "nginx.conf")
         with open(conf, "w", encoding="utf-8") as f:
-            f.write(_conf(self.prefix, self.port, self.wrong_port, self.h2, echo))
+            f.write(_conf(self.prefix, self.port, self.wrong_port, self.h2, echo, self.h2_streams))
         err = os.path.join(self.prefix, "error.log")
         t = subprocess.run([self.nginx, "-t", "-p", self.prefix, "-c", conf, "-e", err],
                            capture_output=True, text=True)
@@ -334,12 +335,14 @@ def main():
     up.add_argument("dir")
     up.add_argument("--cpu", type=int)
     up.add_argument("--h2", action="store_true")
+    up.add_argument("--h2-streams", type=int, default=1000, help="http2_max_concurrent_streams")
     down = sub.add_parser("down")
     down.add_argument("dir")
     a = ap.parse_args()
     if a.cmd == "up":
         try:
-            peer = NginxPeer(cpu=a.cpu, h2=a.h2, prefix=a.dir, log=lambda m: print(m, file=sys.stderr))
+            peer = NginxPeer(cpu=a.cpu, h2=a.h2, prefix=a.dir, log=lambda m: print(m, file=sys.stderr),
+                             h2_streams=a.h2_streams)
         except PeerError as e:
             print(f"nginx_peer: {e}", file=sys.stderr)
             return 77

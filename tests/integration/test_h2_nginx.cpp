@@ -1,0 +1,122 @@
+// HTTP/2 against nginx's http2 listener (an independent implementation),
+// through the C ABI over real TLS, on both backends: ALPN picks h2, streams
+// are multiplexed up to the server's SETTINGS_MAX_CONCURRENT_STREAMS, more
+// connections open only when those are full, forcing either protocol works,
+// and streamed answers and cancellation behave as over HTTP/1.1.
+#include "capi_harness.hpp"
+#include "nginx_fixture.hpp"
+
+namespace barrage::testing {
+namespace {
+
+class H2Nginx : public ::testing::TestWithParam<int> {
+ protected:
+  int backend() const { return GetParam(); }
+};
+
+#define REQUIRE_NGINX(peer)                                           \
+  do {                                                                \
+    if ((peer).missing()) GTEST_SKIP() << "nginx is not installed";   \
+    ASSERT_TRUE((peer).ok()) << "nginx_peer.py up failed";            \
+  } while (0)
+
+TEST_P(H2Nginx, AlpnPicksH2AndOneConnectionCarriesEveryRequest) {
+  NginxPeer peer("--h2");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 300}});
+  for (int i = 0; i < 600; ++i) e.submit(peer.url("/"), "{}");
+  auto results = e.collect(600);
+  for (auto& [id, r] : results) {
+    ASSERT_EQ(r->status, BRG_OK) << r->error;
+    EXPECT_EQ(r->http_status, 200);
+    EXPECT_EQ(std::string(r->body, r->body_len), peer.body());
+    EXPECT_EQ(r->prompt_tokens, 17);
+    EXPECT_EQ(r->completion_tokens, 42);
+  }
+  struct brg_stats s = e.stats();
+  EXPECT_EQ(s.completed, 600u);
+  EXPECT_EQ(s.connections_opened, 1u);  // 300 streams fit nginx's 1000
+}
+
+TEST_P(H2Nginx, MoreConnectionsOpenOnlyWhenStreamsAreFull) {
+  NginxPeer peer("--h2 --h2-streams 10");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 95}});
+  for (int i = 0; i < 400; ++i) e.submit(peer.url("/sleep/50"), "{}");
+  auto results = e.collect(400);
+  for (auto& [id, r] : results) ASSERT_EQ(r->status, BRG_OK) << r->error;
+  // 95 in flight over 10 streams per connection: ten connections, not 95.
+  EXPECT_EQ(e.stats().connections_opened, 10u);
+}
+
+TEST_P(H2Nginx, ForcedHttp11UsesAConnectionPerRequestInFlight) {
+  NginxPeer peer("--h2");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 40}, {BRG_OPT_HTTP_VERSION, 1}});
+  for (int i = 0; i < 200; ++i) e.submit(peer.url("/sleep/50"), "{}");
+  auto results = e.collect(200);
+  for (auto& [id, r] : results) {
+    ASSERT_EQ(r->status, BRG_OK) << r->error;
+    EXPECT_EQ(std::string(r->body, r->body_len), peer.body());
+  }
+  EXPECT_EQ(e.stats().connections_opened, 40u);
+}
+
+TEST_P(H2Nginx, ForcedHttp2AgainstAnHttp11ServerIsAProtocolError) {
+  NginxPeer peer("");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_HTTP_VERSION, 2}, {BRG_OPT_MAX_RETRIES, 0}});
+  e.submit(peer.url("/"), "{}");
+  auto results = e.collect(1);
+  const brg_result& r = *results.begin()->second;
+  // nginx refuses the handshake itself (RFC 7301 no_application_protocol
+  // alert); a laxer server completes it without ALPN and the engine refuses.
+  std::string err = r.error;
+  if (r.status == BRG_E_TLS)
+    EXPECT_NE(err.find("no application protocol"), std::string::npos) << err;
+  else
+    EXPECT_NE(err.find("did not agree to HTTP/2"), std::string::npos) << err;
+  EXPECT_TRUE(r.status == BRG_E_TLS || r.status == BRG_E_PROTOCOL) << brg_status_name(r.status);
+}
+
+TEST_P(H2Nginx, CancelResetsOneStreamAndTheConnectionServesTheRest) {
+  NginxPeer peer("--h2");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 50}});
+  std::vector<uint64_t> slow;
+  for (int i = 0; i < 20; ++i) slow.push_back(e.submit(peer.url("/sleep/500"), "{}"));
+  for (int i = 0; i < 20; ++i) e.submit(peer.url("/sleep/50"), "{}");
+  // Let every stream start, then cancel the slow ones.
+  for (int i = 0; i < 10; ++i) brg_poll(e.get(), 10);
+  for (uint64_t id : slow) EXPECT_EQ(brg_cancel(e.get(), id), 0);
+  auto results = e.collect(40);
+  int cancelled = 0, ok = 0;
+  for (auto& [id, r] : results) {
+    if (r->status == BRG_E_CANCELLED) ++cancelled;
+    if (r->status == BRG_OK) ++ok;
+  }
+  EXPECT_EQ(cancelled, 20);
+  EXPECT_EQ(ok, 20);
+  EXPECT_EQ(e.stats().connections_opened, 1u);  // cancelling a stream kept the connection
+  // The same connection still works.
+  e.submit(peer.url("/"), "{}");
+  auto more = e.collect(1);
+  EXPECT_EQ(more.begin()->second->status, BRG_OK);
+  EXPECT_EQ(e.stats().connections_opened, 1u);
+}
+
+TEST_P(H2Nginx, BodyLimitFailsOneStreamOnly) {
+  NginxPeer peer("--h2");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_RESPONSE_BYTES, 100}, {BRG_OPT_MAX_RETRIES, 0}});
+  for (int i = 0; i < 5; ++i) e.submit(peer.url("/"), "{}");
+  auto results = e.collect(5);
+  for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_E_TOO_LARGE) << r->error;
+  EXPECT_EQ(e.stats().connections_opened, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, H2Nginx, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
+                         backend_label);
+
+}  // namespace
+}  // namespace barrage::testing
