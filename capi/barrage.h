@@ -125,10 +125,20 @@ typedef enum brg_option {
                                       BRG_E_TIMEOUT; 0 (default) = no such limit */
   BRG_OPT_STREAM_IDLE_TIMEOUT_MS = 29, /* int, streamed requests: longest silence allowed before
                                       the first event and between two events; 0 (default) = none */
-  BRG_OPT_HTTP_VERSION = 30        /* int, 0 (default): HTTP/2 when the server offers it with
+  BRG_OPT_HTTP_VERSION = 30,       /* int, 0 (default): HTTP/2 when the server offers it with
                                       ALPN, else HTTP/1.1; 1: HTTP/1.1 only; 2: HTTP/2 only (a
-                                      server that does not agree fails with BRG_E_PROTOCOL).
+                                      server that does not agree fails the request with
+                                      BRG_E_PROTOCOL, or BRG_E_TLS when it refuses the handshake).
                                       Plain http:// URLs always use HTTP/1.1 */
+  BRG_OPT_PROXY = 31,              /* str, HTTP proxy for https:// URLs, reached with CONNECT:
+                                      "http://[user:password@]host:port" (the port is required;
+                                      credentials are sent as Basic and never logged). NULL/"" =
+                                      direct. brg_config_from_env reads BARRAGE_PROXY, else
+                                      https_proxy, else HTTPS_PROXY. http:// URLs never use it */
+  BRG_OPT_NO_PROXY = 32            /* str, hosts that bypass BRG_OPT_PROXY, curl's NO_PROXY
+                                      rules (domain suffixes, IPs, CIDR blocks, host:port, "*");
+                                      localhost is not implied. From the environment:
+                                      BARRAGE_NO_PROXY, else no_proxy, else NO_PROXY */
 } brg_option;
 
 typedef enum brg_backend {

@@ -59,11 +59,16 @@ struct StrOption {
   int option;
   std::string EngineConfig::*field;
   const char* env;
+  // The names curl and Python's requests read, lower case first as they do.
+  const char* alias = nullptr;
+  const char* alias_upper = nullptr;
 };
 const StrOption kStrOptions[] = {
     {BRG_OPT_CA_FILE, &EngineConfig::ca_file, "BARRAGE_CA_FILE"},
     {BRG_OPT_CACHE_PATH, &EngineConfig::cache_path, "BARRAGE_CACHE_PATH"},
     {BRG_OPT_RETRY_STATUSES, &EngineConfig::retry_statuses, "BARRAGE_RETRY_STATUSES"},
+    {BRG_OPT_PROXY, &EngineConfig::proxy, "BARRAGE_PROXY", "https_proxy", "HTTPS_PROXY"},
+    {BRG_OPT_NO_PROXY, &EngineConfig::no_proxy, "BARRAGE_NO_PROXY", "no_proxy", "NO_PROXY"},
 };
 
 const IntOption* find_int(int option) {
@@ -148,8 +153,12 @@ std::string config_from_env(EngineConfig& c, const char* (*getenv_fn)(const char
     std::string err = config_set_int(c, o.option, parsed);
     if (!err.empty()) return std::string("environment variable ") + name + ": " + err;
   }
-  for (const auto& o : kStrOptions)
-    if (const char* v = getenv_fn(o.env)) c.*(o.field) = v;
+  for (const auto& o : kStrOptions) {
+    const char* v = getenv_fn(o.env);
+    if (!v && o.alias) v = getenv_fn(o.alias);
+    if (!v && o.alias_upper) v = getenv_fn(o.alias_upper);
+    if (v) c.*(o.field) = v;
+  }
   return "";
 }
 

@@ -38,6 +38,8 @@ struct EngineConfig {
   int64_t first_token_timeout_ms = 0;  // 0: none
   int64_t stream_idle_timeout_ms = 0;  // 0: none
   int64_t http_version = 0;            // 0 ALPN chooses, 1 HTTP/1.1, 2 HTTP/2
+  std::string proxy;                   // HTTPS_PROXY form; "" = direct
+  std::string no_proxy;                // NO_PROXY form
 };
 
 // Option numbers are brg_option values. Each returns "" or why the value

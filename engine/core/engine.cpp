@@ -93,6 +93,11 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   tls.http_version = int(cfg.http_version);
   e->tls_ = TlsContext::create(tls, err);
   if (!e->tls_) return BRG_E_TLS;
+  std::string proxy_why = ProxyConfig::parse(cfg.proxy, cfg.no_proxy, &e->proxy_);
+  if (!proxy_why.empty()) {
+    *err = proxy_why;
+    return BRG_E_INVALID;
+  }
 
   if (!cfg.cache_path.empty()) {
     e->cache_ = ResponseCache::open(cfg.cache_path, cfg.cache_ttl_s, err);
@@ -135,6 +140,7 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
   env.limits.max_body_bytes = size_t(cfg.max_response_bytes);
   env.limits.max_header_bytes = size_t(cfg.max_header_bytes);
   env.http_version = int(cfg.http_version);
+  env.proxy = &e->proxy_;
   env.scratch = &e->scratch_;
   env.bytes_sent = &e->bytes_sent_;
   env.bytes_received = &e->bytes_received_;
@@ -732,7 +738,7 @@ bool Engine::may_open(const Origin* o, size_t waiting) const noexcept {
 void Engine::open_connection(Origin* o, Request* r, size_t addr_index) noexcept {
   auto* c = new (std::nothrow) Connection(conn_env_, o);
   int err = ENOMEM;
-  if (!c || !c->open(o->addrs[addr_index], o->tls, o->host, o->host_is_ip, o->key, &err)) {
+  if (!c || !c->open(o->addrs[addr_index], o->tls, o->host, o->host_is_ip, o->key, o->via_proxy, &err)) {
     delete c;
     std::string msg = "cannot open a socket to " + o->addrs[addr_index].to_string() + ": " + std::strerror(err);
     if (err == EMFILE || err == ENFILE) {
@@ -814,8 +820,7 @@ void Engine::detach(Request* r, bool close_conn) noexcept {
         r->conn = nullptr;
         // A connection still connecting can serve the next request; one in
         // the middle of this request's exchange cannot be trusted again.
-        if (close_conn && c->state() != Connection::State::connecting &&
-            c->state() != Connection::State::handshaking)
+        if (close_conn && !c->establishing())
           close_connection(c, true);
       }
       break;
@@ -971,7 +976,12 @@ Origin* Engine::origin_for(const http::Url& url) noexcept {
     o->host_is_ip = url.host_is_ip;
     if (!o->tls || cfg_.http_version == 1) o->protocol = Origin::Protocol::h1;
     o->max_open = cfg_.max_conns_per_host > 0 ? size_t(cfg_.max_conns_per_host) : SIZE_MAX;
-    o->resolve_error = resolve_without_dns(url.host, url.port, o->addrs);
+    // Only https goes through the proxy (HTTPS_PROXY); the proxy resolves the origin's name.
+    o->via_proxy = o->tls && proxy_.is_set() && !proxy_.bypass(url.host, url.port);
+    if (o->via_proxy)
+      o->resolve_error = resolve_without_dns(proxy_.host(), proxy_.port(), o->addrs);
+    else
+      o->resolve_error = resolve_without_dns(url.host, url.port, o->addrs);
     Origin* raw = o.get();
     origins_.emplace(std::move(key), std::move(o));
     return raw;
@@ -1046,12 +1056,14 @@ void Engine::stream_slot_freed(Connection* c) noexcept {
 void Engine::on_connection_timer(void* ctx) noexcept {
   auto* c = static_cast<Connection*>(ctx);
   auto* e = static_cast<Engine*>(c->events());
-  if (c->state() == Connection::State::connecting || c->state() == Connection::State::handshaking) {
-    bool tls_phase = c->state() == Connection::State::handshaking;
+  if (c->establishing()) {
+    const char* phase = c->state() == Connection::State::handshaking ? "TLS handshake with "
+                        : c->state() == Connection::State::tunneling ? "CONNECT through the proxy at "
+                                                                      : "connecting to ";
     c->close(true);
     e->on_failure(*c, BRG_E_TIMEOUT,
-                  std::string(tls_phase ? "TLS handshake with " : "connecting to ") + c->address().to_string() +
-                      " took longer than " + std::to_string(e->cfg_.connect_timeout_ms) + " ms");
+                  phase + c->address().to_string() + " took longer than " +
+                      std::to_string(e->cfg_.connect_timeout_ms) + " ms");
     return;
   }
   e->close_connection(c, false);  // idle too long

@@ -27,6 +27,7 @@
 #include "loop/mpsc_queue.hpp"
 #include "pool/handshake_gate.hpp"
 #include "loop/timer_wheel.hpp"
+#include "net/proxy_config.hpp"
 #include "net/tls_context.hpp"
 #include "pool/connection.hpp"
 #include "pool/origin_pool.hpp"
@@ -184,6 +185,7 @@ class Engine final : private ConnectionEvents {
   std::unique_ptr<TimerWheel> wheel_;
   std::unique_ptr<HandshakeGate> handshakes_;
   ConnectionEnv conn_env_;
+  ProxyConfig proxy_;
   std::string scratch_;
   http::UsageReader usage_reader_;
   http::StreamEventReader stream_events_;

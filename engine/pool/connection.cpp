@@ -7,8 +7,10 @@
 #include <cstring>
 
 #include "barrage.h"
+#include "net/proxy_config.hpp"
 #include "net/tls_context.hpp"
 #include "pool/handshake_gate.hpp"
+#include "pool/origin_pool.hpp"
 
 namespace barrage {
 
@@ -34,9 +36,16 @@ Connection::~Connection() {
 }
 
 bool Connection::open(const SockAddr& addr, bool tls, const std::string& host, bool host_is_ip,
-                      const std::string& origin_key, int* err) noexcept {
+                      const std::string& origin_key, bool tunnel, int* err) noexcept {
   addr_ = addr;
   use_tls_ = tls;
+  if (tunnel) {
+    tunnel_.reset(new (std::nothrow) http::ConnectResponse(env_.proxy->redacted(), origin_->host, origin_->port));
+    if (!tunnel_) {
+      *err = ENOMEM;
+      return false;
+    }
+  }
   if (tls) {
     std::string why;
     if (!tls_.init(*env_.tls, host, host_is_ip, origin_key, &out_, &why)) {
@@ -172,16 +181,53 @@ void Connection::on_stream_error(void* user, int status, std::string message, bo
 void Connection::on_connected(int err) noexcept {
   if (state_ == State::closed) return;
   if (err != 0) {
-    fail(BRG_E_CONNECT, "connect to " + addr_.to_string() + " failed: " + errno_text(err));
+    fail(BRG_E_CONNECT, "connect to " + (tunnel_ ? env_.proxy->redacted() + " at " : std::string()) +
+                            addr_.to_string() + " failed: " + errno_text(err));
+    return;
+  }
+  if (tunnel_) {
+    // The CONNECT request holds the proxy credentials: it lives only in the
+    // send buffers, which are cleared once sent, and is never logged.
+    std::string req = http::write_connect(origin_->host, origin_->port, env_.proxy->proxy_authorization());
+    if (req.empty()) {
+      fail(BRG_E_INVALID, "cannot write a CONNECT request for " + origin_->host);
+      return;
+    }
+    state_ = State::tunneling;
+    out_.append(req);
+    flush();
     return;
   }
   if (!use_tls_) {
     became_ready();
     return;
   }
+  begin_tls();
+}
+
+void Connection::begin_tls() noexcept {
   state_ = State::handshaking;
   if (env_.handshakes && !env_.handshakes->enter(this)) return;  // queued: the gate starts it
   start_handshake();
+}
+
+bool Connection::read_tunnel_reply(const char* data, size_t len) noexcept {
+  http::ConnectResponse::State st = tunnel_->feed(std::string_view(data, len));
+  if (st == http::ConnectResponse::State::need_more) return false;
+  if (st == http::ConnectResponse::State::failed) {
+    bool refused = tunnel_->error() == http::ConnectResponse::Error::refused ||
+                   tunnel_->error() == http::ConnectResponse::Error::closed;
+    fail(refused ? BRG_E_CONNECT : BRG_E_PROTOCOL, tunnel_->error_message());
+    return false;
+  }
+  // A TLS server never speaks first, so nothing may follow the proxy's answer.
+  if (!tunnel_->leftover().empty()) {
+    fail(BRG_E_PROTOCOL, env_.proxy->redacted() + " sent bytes after its CONNECT answer, before the TLS handshake");
+    return false;
+  }
+  tunnel_.reset();
+  begin_tls();
+  return state_ != State::closed;
 }
 
 void Connection::start_handshake() noexcept {
@@ -216,6 +262,10 @@ void Connection::on_received(const char* data, ssize_t n) noexcept {
     return;
   }
   env_.bytes_received->add(uint64_t(n));
+  if (state_ == State::tunneling) {
+    read_tunnel_reply(data, size_t(n));
+    return;
+  }
   if (!use_tls_) {
     consume(data, size_t(n));
     return;
@@ -327,6 +377,10 @@ void Connection::handle_eof() noexcept {
       break;
     case State::handshaking:
       fail(BRG_E_TLS, "connection closed by " + addr_.to_string() + " during the TLS handshake");
+      break;
+    case State::tunneling:
+      tunnel_->finish();
+      fail(BRG_E_CONNECT, tunnel_->error_message());
       break;
     default:
       fail(BRG_E_IO, "connection closed by " + addr_.to_string() + " while idle");

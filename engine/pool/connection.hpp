@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/connect_tunnel.hpp"
 #include "http/h2_session.hpp"
 #include "http/response_parser.hpp"
 #include "loop/backend.hpp"
@@ -22,6 +23,7 @@ namespace barrage {
 class Connection;
 class TlsContext;
 class HandshakeGate;
+struct ProxyConfig;
 struct OriginPool;
 
 class ConnectionEvents {
@@ -59,6 +61,7 @@ struct ConnectionEnv {
   HandshakeGate* handshakes = nullptr;  // nullptr: no cap on concurrent handshakes
   http::ResponseLimits limits;
   int http_version = 0;  // as BRG_OPT_HTTP_VERSION: 2 fails a server that does not pick h2
+  const ProxyConfig* proxy = nullptr;  // for connections opened with `tunnel`
   std::string* scratch = nullptr;  // decrypted-bytes buffer, shared by all connections
   Counter* bytes_sent = nullptr;
   Counter* bytes_received = nullptr;
@@ -66,16 +69,19 @@ struct ConnectionEnv {
 
 class Connection final : public SocketHandler, private http::H2Events {
  public:
-  enum class State { connecting, handshaking, ready, busy, closed };
+  // tunneling: TCP to the proxy is up, its answer to CONNECT is awaited.
+  enum class State { connecting, tunneling, handshaking, ready, busy, closed };
 
   Connection(const ConnectionEnv& env, OriginPool* origin) noexcept;
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Starts connecting to addr. false with *err = errno when no socket could be made.
+  // Starts connecting to addr (the proxy's when tunnel: CONNECT to the
+  // origin's host and port, then TLS as if direct). false with *err = errno
+  // when no socket could be made.
   bool open(const SockAddr& addr, bool tls, const std::string& host, bool host_is_ip,
-            const std::string& origin_key, int* err) noexcept;
+            const std::string& origin_key, bool tunnel, int* err) noexcept;
   // Sends one serialized request (must outlive the response); state ready -> busy.
   // watch_body: report body progress with on_body (streamed answers).
   void send_request(std::string_view wire, bool head_request, bool watch_body = false) noexcept;
@@ -97,6 +103,10 @@ class Connection final : public SocketHandler, private http::H2Events {
   bool going_away() const noexcept { return h2_ && h2_->going_away(); }
 
   State state() const noexcept { return state_; }
+  // Not yet able to carry a request: connecting, tunneling or handshaking.
+  bool establishing() const noexcept {
+    return state_ == State::connecting || state_ == State::tunneling || state_ == State::handshaking;
+  }
   bool busy() const noexcept { return state_ == State::busy; }
   bool reused() const noexcept { return responses_ > 0; }  // served a response before
   // After on_response: may the connection carry another request.
@@ -142,6 +152,9 @@ class Connection final : public SocketHandler, private http::H2Events {
   bool consume(const char* data, size_t len) noexcept;
   void handle_eof() noexcept;
   void became_ready() noexcept;
+  void begin_tls() noexcept;
+  // The proxy's answer to CONNECT; false when the connection was closed.
+  bool read_tunnel_reply(const char* data, size_t len) noexcept;
   // on_body if watched and the body grew; false when the owner closed us.
   bool report_body(size_t before) noexcept;
 
@@ -161,6 +174,7 @@ class Connection final : public SocketHandler, private http::H2Events {
   bool reusable_ = false;
   bool watch_body_ = false;
   std::unique_ptr<http::H2Session> h2_;
+  std::unique_ptr<http::ConnectResponse> tunnel_;  // while tunneling
   std::string h2_out_;  // plaintext frames waiting for TLS
 };
 

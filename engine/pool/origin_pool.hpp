@@ -21,6 +21,7 @@ struct OriginPool {
   uint16_t port = 0;
   bool tls = true;
   bool host_is_ip = false;
+  bool via_proxy = false;  // connections CONNECT through the engine's proxy; addrs are the proxy's
   std::vector<SockAddr> addrs;
   std::string resolve_error;  // non-empty: every request to this origin fails with BRG_E_DNS
 

@@ -104,3 +104,36 @@ TEST(Config, EmptyVariablesAreIgnored) {
 
 }  // namespace
 }  // namespace barrage
+
+namespace barrage {
+namespace {
+
+TEST(Config, ProxyComesFromTheNamesCurlReadsLowerCaseFirst) {
+  EngineConfig a;
+  EXPECT_EQ(from_env(a, {{"HTTPS_PROXY", "http://upper:3128"}, {"NO_PROXY", ".internal"}}), "");
+  EXPECT_EQ(a.proxy, "http://upper:3128");
+  EXPECT_EQ(a.no_proxy, ".internal");
+  EngineConfig b;
+  EXPECT_EQ(from_env(b, {{"HTTPS_PROXY", "http://upper:3128"}, {"https_proxy", "http://lower:3128"},
+                         {"no_proxy", "a"}, {"NO_PROXY", "b"}}),
+            "");
+  EXPECT_EQ(b.proxy, "http://lower:3128");
+  EXPECT_EQ(b.no_proxy, "a");
+  EngineConfig c;
+  EXPECT_EQ(from_env(c, {{"https_proxy", "http://lower:3128"}, {"BARRAGE_PROXY", "http://mine:8080"}}), "");
+  EXPECT_EQ(c.proxy, "http://mine:8080");
+}
+
+TEST(Config, StreamAndProtocolOptions) {
+  EngineConfig c;
+  EXPECT_EQ(c.http_version, 0);
+  EXPECT_EQ(config_set_int(c, BRG_OPT_HTTP_VERSION, 2), "");
+  EXPECT_NE(config_set_int(c, BRG_OPT_HTTP_VERSION, 3), "");
+  EXPECT_EQ(c.http_version, 2);
+  EXPECT_EQ(from_env(c, {{"BARRAGE_FIRST_TOKEN_TIMEOUT_MS", "1500"}, {"BARRAGE_STREAM_IDLE_TIMEOUT_MS", "300"}}), "");
+  EXPECT_EQ(c.first_token_timeout_ms, 1500);
+  EXPECT_EQ(c.stream_idle_timeout_ms, 300);
+}
+
+}  // namespace
+}  // namespace barrage
