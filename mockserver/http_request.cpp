@@ -201,6 +201,11 @@ ParseResult parse_request(std::string_view in, HttpRequest* req, std::string* ch
       else if (iequals(k, "retry-after-ms")) req->mock_retry_after_ms = value;
       else if (iequals(k, "drip-ms")) req->mock_drip_ms = value;
       else if (iequals(k, "huge-bytes")) req->mock_huge_bytes = value;
+      else if (iequals(k, "stream-tokens")) req->mock_stream_tokens = value;
+      else if (iequals(k, "stream-interval-ms")) req->mock_stream_interval_ms = value;
+      else if (iequals(k, "first-token-ms")) req->mock_first_token_ms = value;
+      else if (iequals(k, "stream-stall-after")) req->mock_stream_stall_after = value;
+      else if (iequals(k, "stream-reset-after")) req->mock_stream_reset_after = value;
     } else if (iequals(name, "content-length")) {
       uint64_t v = 0;
       if (!parse_u64(value, &v)) return fail(400, "bad Content-Length");

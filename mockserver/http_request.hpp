@@ -32,10 +32,21 @@ struct HttpRequest {
   std::string_view mock_retry_after_ms;
   std::string_view mock_drip_ms;
   std::string_view mock_huge_bytes;
+  // x-mock-stream-* pacing controls for "stream": true answers.
+  std::string_view mock_stream_tokens;
+  std::string_view mock_stream_interval_ms;
+  std::string_view mock_first_token_ms;
+  std::string_view mock_stream_stall_after;
+  std::string_view mock_stream_reset_after;
 
   bool has_mock_controls() const {
     return !mock_status.empty() || !mock_fault.empty() || !mock_latency_ms.empty() ||
-           !mock_drip_ms.empty() || !mock_huge_bytes.empty();
+           !mock_drip_ms.empty() || !mock_huge_bytes.empty() || has_stream_controls();
+  }
+  bool has_stream_controls() const {
+    return !mock_stream_tokens.empty() || !mock_stream_interval_ms.empty() ||
+           !mock_first_token_ms.empty() || !mock_stream_stall_after.empty() ||
+           !mock_stream_reset_after.empty();
   }
   std::string_view path() const { return target.substr(0, target.find('?')); }
 };

@@ -33,9 +33,18 @@ const char kUsage[] =
     "  --idle-timeout-ms N      close keep-alive connections idle this long\n"
     "  --keepalive-requests N   close a connection after N responses\n"
     "  --seed N                 seed for fault and jitter draws (default 1)\n"
+    "Streaming (\"stream\": true), paced on the worker's timers:\n"
+    "  --stream-tokens N        N token events \" tok1\"..\" tokN\" (default: one per\n"
+    "                           word of the answer)\n"
+    "  --first-token-ms N       role event (sent with the headers) -> first token\n"
+    "  --stream-interval-ms N   token -> next token, planned without drift\n"
+    "  --stream-stall-after N   go silent after N token events (connection stays open)\n"
+    "  --stream-reset-after N   RST after N token events\n"
     "Per-request control headers: x-mock-latency-ms, x-mock-status, x-mock-fault\n"
     "(reset-before|reset-during|stall|drip|truncate|malformed|close|huge),\n"
-    "x-mock-retry-after, x-mock-retry-after-ms, x-mock-drip-ms, x-mock-huge-bytes.\n";
+    "x-mock-retry-after, x-mock-retry-after-ms, x-mock-drip-ms, x-mock-huge-bytes,\n"
+    "x-mock-stream-tokens, x-mock-first-token-ms, x-mock-stream-interval-ms,\n"
+    "x-mock-stream-stall-after, x-mock-stream-reset-after (override the flags above).\n";
 
 bool read_file(const char* path, std::string* out) {
   FILE* f = std::fopen(path, "rb");
@@ -134,6 +143,11 @@ int main(int argc, char** argv) {
     else if (a == "--idle-timeout-ms") opts.idle_timeout_ms = static_cast<uint32_t>(to_u64(f, v, 86400000));
     else if (a == "--keepalive-requests") opts.keepalive_requests = static_cast<uint32_t>(to_u64(f, v, 1u << 30));
     else if (a == "--seed") opts.seed = to_u64(f, v, UINT64_MAX);
+    else if (a == "--stream-tokens") opts.stream_tokens = static_cast<int64_t>(to_u64(f, v, 100000000));
+    else if (a == "--first-token-ms") opts.first_token_ms = static_cast<uint32_t>(to_u64(f, v, 86400000));
+    else if (a == "--stream-interval-ms") opts.stream_interval_ms = static_cast<uint32_t>(to_u64(f, v, 86400000));
+    else if (a == "--stream-stall-after") opts.stream_stall_after = static_cast<int64_t>(to_u64(f, v, 100000000));
+    else if (a == "--stream-reset-after") opts.stream_reset_after = static_cast<int64_t>(to_u64(f, v, 100000000));
     else die("unknown option " + a + "\n" + kUsage);
   }
   if (cert_file.empty() != key_file.empty()) die("--cert and --key go together");
@@ -169,12 +183,16 @@ int main(int argc, char** argv) {
   barrage::mock::MockStats s = server->stats();
   std::fprintf(stderr,
                "barrage-mockserver: %s; connections %llu, requests %llu, 200: %llu, 429: %llu, "
-               "500: %llu, 503: %llu, resets %llu, stalls %llu, tls handshakes %llu (resumed %llu)\n",
+               "500: %llu, 503: %llu, resets %llu, stalls %llu, tls handshakes %llu (resumed %llu), "
+               "streams %llu (token events %llu, cancelled %llu)\n",
                strsignal(sig), static_cast<unsigned long long>(s.connections_accepted),
                static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.status(200)),
                static_cast<unsigned long long>(s.status(429)), static_cast<unsigned long long>(s.status(500)),
                static_cast<unsigned long long>(s.status(503)), static_cast<unsigned long long>(s.resets),
                static_cast<unsigned long long>(s.stalls), static_cast<unsigned long long>(s.tls_handshakes),
-               static_cast<unsigned long long>(s.tls_resumed));
+               static_cast<unsigned long long>(s.tls_resumed),
+               static_cast<unsigned long long>(s.streams),
+               static_cast<unsigned long long>(s.stream_token_events),
+               static_cast<unsigned long long>(s.streams_cancelled));
   return 0;
 }

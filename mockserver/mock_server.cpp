@@ -1,8 +1,8 @@
 // The mock server's engine room: N worker threads, each an edge-triggered
 // epoll loop over its own SO_REUSEPORT listener, non-blocking sockets with
-// OpenSSL on plain socket BIOs, and one indexed min-heap of deadlines per
-// worker (latency, drip, linger, idle) that sets the epoll_wait timeout, so
-// nothing ever sleeps per request.
+// OpenSSL on plain socket BIOs, and one indexed min-heap of µs deadlines per
+// worker (latency, drip, stream pacing, linger, idle) that sets the
+// epoll_pwait2 timeout, so nothing ever sleeps per request.
 #include "mock_server.hpp"
 
 #include <arpa/inet.h>
@@ -31,6 +31,7 @@
 #include "http_request.hpp"
 #include "request_json.hpp"
 #include "responses.hpp"
+#include "sse_stream.hpp"
 #include "test_ca.hpp"
 
 namespace barrage::mock {
@@ -47,6 +48,7 @@ constexpr uint64_t kResetPollMs = 2;
 constexpr uint64_t kAcceptPauseMs = 100;
 constexpr uint64_t kDefaultHugeBytes = 100ULL << 20;
 constexpr uint32_t kDefaultDripMs = 10;
+constexpr int kStreamEventsPerDrive = 64;  // then yield to other connections
 constexpr size_t kFillerBytes = 65535;  // a multiple of 5, so "mock " repeats seamlessly
 constexpr size_t kMaxEchoChars = 200;
 constexpr uint64_t kStopTag = ~0ULL;
@@ -55,8 +57,10 @@ constexpr int kIoWouldBlock = -1;
 constexpr int kIoEof = -2;
 constexpr int kIoError = -3;
 
-uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+// The same clock in µs: timer deadlines, so that latency and stream pacing
+// are not rounded to whole ms.
+uint64_t now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
 }
@@ -262,7 +266,7 @@ struct Conn {
   bool queued = false;  // on the worker's ready list
   uint32_t drip_ms = 0;
   uint32_t served = 0;
-  uint64_t timer_at = 0;
+  uint64_t timer_at = 0;    // µs, steady clock
   uint64_t give_up_at = 0;  // reset-wait: RST even if the peer never ACKs
   uint64_t huge_left = 0;   // filler bytes of a huge body still to produce
   std::string in;
@@ -270,10 +274,13 @@ struct Conn {
   std::string out;
   size_t out_off = 0;
   std::string tail;  // huge body's closing JSON, sent after the filler
+  // A paced SSE answer still being written; its timer is this connection's
+  // heap entry. Freed when the stream ends or the connection closes.
+  std::unique_ptr<SseStream> sse;
 
   uint64_t key() const { return (static_cast<uint64_t>(gen) << 32) | slot; }
   bool output_done() const {
-    return out_off == out.size() && huge_left == 0 && tail.empty() && !held;
+    return out_off == out.size() && huge_left == 0 && tail.empty() && !held && sse == nullptr;
   }
   // Nothing in flight: no response being delayed, produced or written.
   bool quiet() const {
@@ -284,6 +291,7 @@ struct Conn {
 struct WorkerStats {
   std::atomic<uint64_t> accepted{0}, closed{0}, requests{0}, resets{0}, stalls{0};
   std::atomic<uint64_t> handshakes{0}, resumed{0}, rate_limited{0}, bytes_in{0}, bytes_out{0};
+  std::atomic<uint64_t> streams{0}, stream_tokens{0}, streams_cancelled{0};
   std::array<std::atomic<uint64_t>, 600> by_status{};
 };
 
@@ -340,11 +348,11 @@ class Worker {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
     epoll_event events[256];
-    now_ = now_ms();
+    refresh_clock();
     while (!sh_->stopping.load(std::memory_order_acquire)) {
-      int n = epoll_wait(ep_, events, 256, next_timeout());
+      int n = wait_events(events, 256);
       if (n < 0 && errno != EINTR) break;
-      now_ = now_ms();
+      refresh_clock();
       unix_now_ = static_cast<int64_t>(std::time(nullptr));
       for (int i = 0; i < n; ++i) {
         uint64_t tag = events[i].data.u64;
@@ -427,6 +435,11 @@ class Worker {
     c->fd = -1;
     c->phase = Phase::kClosed;
     timer_cancel(c);
+    if (c->sse != nullptr) {
+      // The client went away (or stop() runs) mid-stream.
+      c->sse.reset();
+      bump(stats_.streams_cancelled);
+    }
     bump(stats_.closed);
   }
 
@@ -556,7 +569,7 @@ class Worker {
 
   bool can_process(const Conn* c) const {
     return c->phase == Phase::kActive && !c->held && c->pending == Pending::kNone &&
-           c->after == After::kKeepAlive;
+           c->after == After::kKeepAlive && c->sse == nullptr;
   }
 
   bool wants_read(const Conn* c) const {
@@ -650,10 +663,70 @@ class Worker {
     return progress;
   }
 
+  // ---- paced SSE streams --------------------------------------------------
+
+  // Writes the stream's next event once everything before it has left the
+  // buffer (so a slow reader holds us back instead of growing memory) and
+  // its planned time has come; otherwise arms the timer for that time.
+  // At most *events tokens per drive(), then the connection requeues itself
+  // so an interval-0 stream cannot starve the worker's other connections.
+  bool pump(Conn* c, int* events) {
+    SseStream* s = c->sse.get();
+    if (s == nullptr || c->phase != Phase::kActive || c->held || c->out_off != c->out.size()) {
+      return false;
+    }
+    // The schedule starts when the headers and opening event have been
+    // handed to the socket, i.e. after any latency and any earlier answers.
+    if (!s->started()) s->start(now_us());
+    switch (s->next()) {
+      case SseStream::Next::kStall:
+        end_stream(c);
+        bump(stats_.stalls);
+        c->phase = Phase::kStall;  // swallow input until the client closes
+        c->in.clear();
+        c->in_off = 0;
+        return true;
+      case SseStream::Next::kReset:
+        end_stream(c);
+        c->after = After::kReset;  // after_output() waits for the ACK, then RSTs
+        return true;
+      case SseStream::Next::kTail:
+        s->append_tail(c->out, tmp_);
+        end_stream(c);
+        return true;
+      case SseStream::Next::kToken:
+        break;
+    }
+    // The loop's clock reading may predate this turn's work; look again
+    // before deciding an event must wait for the next turn.
+    if (s->due_us() > now_us_) refresh_clock();
+    if (s->due_us() > now_us_) {
+      timer_arm_us(c, s->due_us());
+      return false;
+    }
+    if (*events == 0) {
+      if (!c->queued) {
+        c->queued = true;
+        ready_.push_back(c->key());
+      }
+      return false;
+    }
+    --*events;
+    s->append_token(c->out, tmp_);
+    bump(stats_.stream_tokens);
+    return true;
+  }
+
+  void end_stream(Conn* c) {
+    c->sse.reset();
+    timer_cancel(c);
+  }
+
   // ---- connection state machine -----------------------------------------
 
   void drive(Conn* c) {
     size_t budget = kReadBudget;
+    int events = kStreamEventsPerDrive;
     for (;;) {
       bool progress = false;
       if (c->phase == Phase::kHandshake) {
@@ -670,6 +743,7 @@ class Worker {
       }
       if (can_process(c)) progress |= process(c);
       if (c->phase == Phase::kClosed) break;
+      progress |= pump(c, &events);
       progress |= flush(c);
       if (c->phase == Phase::kClosed) break;
       if (c->phase == Phase::kActive && c->output_done() && c->pending == Pending::kNone) {
@@ -686,6 +760,11 @@ class Worker {
   }
 
   void finish_drive(Conn* c) {
+    if (c->phase == Phase::kActive && c->peer_eof && c->sse != nullptr) {
+      // EOF mid-stream is a client that gave up on the answer (an aborted
+      // stream); writing on would only meet its RST a few events later.
+      close_fd(c, false);
+    }
     if (c->phase != Phase::kClosed && c->peer_eof) {
       // The peer is gone (or half-closed): finish what is in flight, then
       // close. Stalled and lingering connections end here too.
@@ -793,6 +872,10 @@ class Worker {
           }
           c->pending = Pending::kNone;
           drive(c);
+          return;
+        }
+        if (c->sse != nullptr) {
+          drive(c);  // the next stream event is due
           return;
         }
         if (c->quiet() && c->in_off == c->in.size()) {
@@ -920,7 +1003,7 @@ class Worker {
       }
       c->held = true;
       c->pending = Pending::kResetBefore;
-      timer_arm(c, latency_deadline(plan.delay_ms));
+      timer_arm_us(c, latency_deadline_us(plan.delay_ms));
       return;
     }
 
@@ -936,7 +1019,8 @@ class Worker {
     if (plan.fault == Fault::kHuge) {
       build_huge(c, req, id, close, plan);
     } else {
-      body_len = build_response(c, req, route, plan, id, close);
+      bool paced = plan.fault == Fault::kNone || plan.fault == Fault::kClose;
+      body_len = build_response(c, req, route, plan, id, close, paced);
     }
     size_t body_start = c->out.size() - body_len;
 
@@ -967,7 +1051,7 @@ class Worker {
     if (plan.delay_ms != 0) {
       c->held = true;
       c->pending = Pending::kRespond;
-      timer_arm(c, latency_deadline(plan.delay_ms));
+      timer_arm_us(c, latency_deadline_us(plan.delay_ms));
     }
   }
 
@@ -1039,8 +1123,10 @@ class Worker {
   }
 
   // Appends head and body; returns the body length.
+  // `paced`: a streaming answer is written event by event (c->sse) rather
+  // than all at once, which faults that cut or drip the body cannot use.
   size_t build_response(Conn* c, const HttpRequest& req, Route route, const Plan& plan,
-                        uint64_t id, bool close) {
+                        uint64_t id, bool close, bool paced) {
     body_.clear();
     int status = plan.status;
     std::string_view content_type = "application/json";
@@ -1084,7 +1170,14 @@ class Worker {
           make_content(req.body.size());
           a.content = content_;
           a.completion_tokens = count_words(content_);
-          if (fields_.stream) {
+          if (fields_.stream && paced) {
+            c->sse = std::make_unique<SseStream>(a, route == Route::kChat, fields_.include_usage,
+                                                 stream_controls(opts_, req));
+            c->sse->append_opening(body_, tmp_);
+            bump(stats_.streams);
+            content_type = "text/event-stream";
+            chunked = true;
+          } else if (fields_.stream) {
             append_sse_stream(body_, a, route == Route::kChat, fields_.include_usage, tmp_);
             content_type = "text/event-stream";
             chunked = true;
@@ -1146,13 +1239,21 @@ class Worker {
 
   // Measured from a fresh clock reading, not the loop's cached one: the
   // request may have arrived while this turn was busy (say, in a TLS
-  // handshake). The extra ms covers truncation to whole ms, so at least
-  // `delay` ms really pass, which is what clients test for.
-  uint64_t latency_deadline(uint64_t delay) const { return now_ms() + delay + 1; }
+  // handshake). So at least `delay` ms really pass, which is what clients
+  // test for, and in µs not much more.
+  uint64_t latency_deadline_us(uint64_t delay_ms) const { return now_us() + delay_ms * 1000; }
+
+  void refresh_clock() {
+    now_us_ = now_us();
+    now_ = now_us_ / 1000;
+  }
 
   bool timer_armed(const Conn* c) const { return c->heap_idx >= 0; }
 
-  void timer_arm(Conn* c, uint64_t at) {
+  // Deadline in whole ms of the loop's clock (the first instant now_ reads it).
+  void timer_arm(Conn* c, uint64_t at_ms) { timer_arm_us(c, at_ms * 1000); }
+
+  void timer_arm_us(Conn* c, uint64_t at) {
     c->timer_at = at;
     if (c->heap_idx < 0) {
       c->heap_idx = static_cast<int32_t>(heap_.size());
@@ -1203,7 +1304,7 @@ class Worker {
   }
 
   void run_timers() {
-    while (!heap_.empty() && heap_.front()->timer_at <= now_) {
+    while (!heap_.empty() && heap_.front()->timer_at <= now_us_) {
       Conn* c = heap_.front();
       timer_cancel(c);
       on_timer(c);
@@ -1222,16 +1323,31 @@ class Worker {
     }
   }
 
-  int next_timeout() {
+  // µs until the next deadline, -1 for none.
+  int64_t next_wait_us() {
     if (!ready_.empty()) return 0;
     uint64_t next = heap_.empty() ? 0 : heap_.front()->timer_at;
-    if (accept_paused_until_ != 0 && (next == 0 || accept_paused_until_ < next)) {
-      next = accept_paused_until_;
-    }
+    uint64_t paused = accept_paused_until_ * 1000;
+    if (paused != 0 && (next == 0 || paused < next)) next = paused;
     if (next == 0) return -1;
-    uint64_t now = now_ms();
+    uint64_t now = now_us();
     if (next <= now) return 0;
-    return static_cast<int>(std::min<uint64_t>(next - now, 60000));
+    return static_cast<int64_t>(std::min<uint64_t>(next - now, 60'000'000));
+  }
+
+  // epoll_wait takes whole ms, so a deadline could be missed by up to 1 ms
+  // (or, rounding down, be woken for too early and spin); epoll_pwait2
+  // (Linux 5.11) takes ns and wakes within the kernel's timer slack. Where
+  // it is missing or filtered out, fall back to ms rounded up.
+  int wait_events(epoll_event* events, int max) {
+    int64_t wait = next_wait_us();
+    if (have_pwait2_) {
+      timespec ts{static_cast<time_t>(wait / 1000000), static_cast<long>(wait % 1000000) * 1000};
+      int n = epoll_pwait2(ep_, events, max, wait < 0 ? nullptr : &ts, nullptr);
+      if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
+      have_pwait2_ = false;
+    }
+    return epoll_wait(ep_, events, max, wait < 0 ? -1 : static_cast<int>((wait + 999) / 1000));
   }
 
   SharedState* sh_;
@@ -1239,7 +1355,9 @@ class Worker {
   int listen_fd_;
   int ep_ = -1;
   uint64_t rng_;
-  uint64_t now_ = 0;
+  uint64_t now_ = 0;     // ms, the loop's clock reading
+  uint64_t now_us_ = 0;  // the same reading in µs
+  bool have_pwait2_ = true;
   int64_t unix_now_ = static_cast<int64_t>(std::time(nullptr));
   uint64_t accept_paused_until_ = 0;
   std::vector<std::unique_ptr<Conn>> conns_;
@@ -1423,6 +1541,9 @@ MockStats MockServer::stats() const {
     s.tls_handshakes += rd(ws.handshakes);
     s.tls_resumed += rd(ws.resumed);
     s.rate_limited += rd(ws.rate_limited);
+    s.streams += rd(ws.streams);
+    s.stream_token_events += rd(ws.stream_tokens);
+    s.streams_cancelled += rd(ws.streams_cancelled);
     s.bytes_in += rd(ws.bytes_in);
     s.bytes_out += rd(ws.bytes_out);
     for (size_t i = 0; i < 600; ++i) s.responses_by_status[i] += rd(ws.by_status[i]);

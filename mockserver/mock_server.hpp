@@ -13,6 +13,17 @@
 //                 malformed | close | huge
 //   x-mock-drip-ms: N           drip interval per byte (default 10)
 //   x-mock-huge-bytes: N        body size for huge (default 100 MiB)
+// Streaming ("stream": true; sse_stream.hpp has the timeline): the headers
+// and a role event with empty content go out at once (after the latency),
+// then one event per token, paced on the worker's timers, then the finish
+// chunk, a usage chunk if stream_options.include_usage, "data: [DONE]".
+//   x-mock-stream-tokens: N        N token events " tok1" .. " tokN" (default:
+//                                  one per word of the natural answer)
+//   x-mock-first-token-ms: N       role event -> first token (default 0)
+//   x-mock-stream-interval-ms: N   token -> next token (default 0)
+//   x-mock-stream-stall-after: N   after N token events go silent, connection open
+//   x-mock-stream-reset-after: N   after N token events (ACKed) send RST
+// A client that closes its side mid-stream cancels the stream.
 #pragma once
 
 #include <array>
@@ -49,6 +60,14 @@ struct MockOptions {
 
   uint32_t idle_timeout_ms = 0;      // >0: close keep-alive connections idle this long
   uint32_t keepalive_requests = 0;   // >0: close after this many responses (like nginx)
+
+  // Pacing of "stream": true answers, for every request that does not set
+  // the matching x-mock-stream-* / x-mock-first-token-ms header. -1: off.
+  int64_t stream_tokens = -1;        // >=0: that many " tokK" events; -1: one per answer word
+  uint32_t stream_interval_ms = 0;   // planned gap between token events
+  uint32_t first_token_ms = 0;       // planned gap between the role event and the first token
+  int64_t stream_stall_after = -1;   // >=0: silent after this many token events
+  int64_t stream_reset_after = -1;   // >=0: RST after this many token events
 };
 
 // Counters summed over all workers at the moment of the call.
@@ -57,10 +76,13 @@ struct MockStats {
   uint64_t connections_closed = 0;
   uint64_t requests = 0;        // complete requests parsed
   uint64_t resets = 0;          // connections ended with RST (reset-before/during)
-  uint64_t stalls = 0;          // requests never answered (stall)
+  uint64_t stalls = 0;          // requests never (fully) answered: stall, stream-stall-after
   uint64_t tls_handshakes = 0;  // completed handshakes
   uint64_t tls_resumed = 0;     // of which resumed a session (ticket or cache)
   uint64_t rate_limited = 0;    // 429s sent by limit_rps
+  uint64_t streams = 0;             // paced SSE answers begun
+  uint64_t stream_token_events = 0;  // token events they wrote
+  uint64_t streams_cancelled = 0;   // of them, ended by a closing client (or stop())
   uint64_t bytes_in = 0, bytes_out = 0;  // plaintext HTTP bytes
   std::array<uint64_t, 600> responses_by_status{};  // index = HTTP status
 

@@ -55,30 +55,6 @@ void append_chunk(std::string& out, std::string_view data) {
   out += "\r\n";
 }
 
-// One SSE event carrying a chat or completion chunk with `piece` as its
-// delta; finish selects the final (empty delta, finish_reason stop) chunk.
-void append_stream_event(std::string& out, std::string& tmp, const Answer& a, bool chat,
-                         std::string_view piece, bool role, bool finish) {
-  tmp.assign("data: ");
-  append_head(tmp, a, chat ? "chatcmpl-" : "cmpl-", chat ? "chat.completion.chunk" : "text_completion");
-  tmp += ",\"choices\":[{\"index\":0,";
-  if (chat) {
-    tmp += "\"delta\":{";
-    if (role) tmp += "\"role\":\"assistant\",\"content\":\"\"";
-    else if (!finish) {
-      tmp += "\"content\":";
-      append_json_string(tmp, piece);
-    }
-    tmp += '}';
-  } else {
-    tmp += "\"text\":";
-    append_json_string(tmp, finish ? std::string_view() : piece);
-    tmp += ",\"logprobs\":null";
-  }
-  tmp += finish ? ",\"finish_reason\":\"stop\"}]}\n\n" : ",\"finish_reason\":null}]}\n\n";
-  append_chunk(out, tmp);
-}
-
 }  // namespace
 
 void append_u64(std::string& out, uint64_t v) {
@@ -113,33 +89,75 @@ void append_completion_body(std::string& out, const Answer& a) {
   out += '}';
 }
 
-void append_sse_stream(std::string& out, const Answer& a, bool chat, bool include_usage,
-                       std::string& tmp) {
-  if (chat) append_stream_event(out, tmp, a, chat, {}, true, false);
-  std::string_view rest = a.content;
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!rest.empty()) {
-    size_t i = 0;
-    while (i < rest.size() && is_space(rest[i])) ++i;
-    while (i < rest.size() && !is_space(rest[i])) ++i;
-    // Trailing whitespace rides on the last word rather than an empty delta.
-    size_t j = i;
-    while (j < rest.size() && is_space(rest[j])) ++j;
-    if (j == rest.size()) i = j;
-    append_stream_event(out, tmp, a, chat, rest.substr(0, i), false, false);
-    rest.remove_prefix(i);
+namespace {
+
+// The same set count_words() splits on, so pieces and usage agree.
+bool is_stream_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+}  // namespace
+
+size_t next_word_piece(std::string_view rest) {
+  size_t i = 0;
+  while (i < rest.size() && is_stream_space(rest[i])) ++i;
+  while (i < rest.size() && !is_stream_space(rest[i])) ++i;
+  // Trailing whitespace rides on the last word rather than an empty delta.
+  size_t j = i;
+  while (j < rest.size() && is_stream_space(rest[j])) ++j;
+  return j == rest.size() ? j : i;
+}
+
+void append_sse_event(std::string& out, std::string& tmp, const Answer& a, bool chat,
+                      SseEvent kind, std::string_view piece) {
+  bool finish = kind == SseEvent::kFinish;
+  tmp.assign("data: ");
+  append_head(tmp, a, chat ? "chatcmpl-" : "cmpl-", chat ? "chat.completion.chunk" : "text_completion");
+  tmp += ",\"choices\":[{\"index\":0,";
+  if (chat) {
+    tmp += "\"delta\":{";
+    if (kind == SseEvent::kRole) {
+      tmp += "\"role\":\"assistant\",\"content\":\"\"";
+    } else if (!finish) {
+      tmp += "\"content\":";
+      append_json_string(tmp, piece);
+    }
+    tmp += '}';
+  } else {
+    tmp += "\"text\":";
+    append_json_string(tmp, finish ? std::string_view() : piece);
+    tmp += ",\"logprobs\":null";
   }
-  append_stream_event(out, tmp, a, chat, {}, false, true);
-  if (include_usage) {
-    tmp.assign("data: ");
-    append_head(tmp, a, chat ? "chatcmpl-" : "cmpl-", chat ? "chat.completion.chunk" : "text_completion");
-    tmp += ",\"choices\":[],";
-    append_usage(tmp, a);
-    tmp += "}\n\n";
-    append_chunk(out, tmp);
-  }
+  tmp += finish ? ",\"finish_reason\":\"stop\"}]}\n\n" : ",\"finish_reason\":null}]}\n\n";
+  append_chunk(out, tmp);
+}
+
+void append_sse_usage(std::string& out, std::string& tmp, const Answer& a, bool chat) {
+  tmp.assign("data: ");
+  append_head(tmp, a, chat ? "chatcmpl-" : "cmpl-", chat ? "chat.completion.chunk" : "text_completion");
+  tmp += ",\"choices\":[],";
+  append_usage(tmp, a);
+  tmp += "}\n\n";
+  append_chunk(out, tmp);
+}
+
+void append_sse_done(std::string& out) {
   append_chunk(out, "data: [DONE]\n\n");
   out += "0\r\n\r\n";
+}
+
+void append_sse_stream(std::string& out, const Answer& a, bool chat, bool include_usage,
+                       std::string& tmp) {
+  if (chat) append_sse_event(out, tmp, a, chat, SseEvent::kRole, {});
+  std::string_view rest = a.content;
+  while (!rest.empty()) {
+    size_t n = next_word_piece(rest);
+    append_sse_event(out, tmp, a, chat, SseEvent::kPiece, rest.substr(0, n));
+    rest.remove_prefix(n);
+  }
+  append_sse_event(out, tmp, a, chat, SseEvent::kFinish, {});
+  if (include_usage) append_sse_usage(out, tmp, a, chat);
+  append_sse_done(out);
 }
 
 void append_embeddings_body(std::string& out, std::string_view model,

@@ -35,11 +35,31 @@ void append_completion_body(std::string& out, const Answer& a);
 // A streamed answer as HTTP chunked transfer coding, one SSE event per
 // chunk: a role delta, one delta per word (with its leading whitespace, so
 // the deltas concatenate to exactly a.content), a finish_reason chunk, a
-// usage chunk if asked, "data: [DONE]" and the terminating zero chunk.
-// `chat` selects chat.completion.chunk or text_completion events. `tmp` is
-// scratch space.
+// usage chunk if asked, "data: [DONE]" and the terminating zero chunk, all
+// at once. Faults that cut or drip a body use it; a normal streaming answer
+// is paced event by event instead (sse_stream.hpp). `chat` selects
+// chat.completion.chunk or text_completion events. `tmp` is scratch space.
 void append_sse_stream(std::string& out, const Answer& a, bool chat, bool include_usage,
                        std::string& tmp);
+
+// The pieces append_sse_stream is made of, for a caller that writes them
+// over time. Each appends one HTTP chunk holding one SSE event.
+enum class SseEvent : uint8_t {
+  kRole,    // chat only: delta {"role":"assistant","content":""}, as OpenAI opens a stream
+  kPiece,   // delta content (chat) or text (completions) = piece
+  kFinish,  // empty delta, finish_reason "stop"
+};
+void append_sse_event(std::string& out, std::string& tmp, const Answer& a, bool chat,
+                      SseEvent kind, std::string_view piece);
+// The include_usage chunk: empty choices and a.prompt/completion_tokens.
+void append_sse_usage(std::string& out, std::string& tmp, const Answer& a, bool chat);
+// "data: [DONE]" and the terminating zero-size chunk.
+void append_sse_done(std::string& out);
+
+// Length of the next streamed piece of `rest`: its leading whitespace and
+// one word, plus any trailing whitespace when that word is the last. Splits
+// where count_words() does, so a stream has count_words(content) pieces.
+size_t next_word_piece(std::string_view rest);
 
 // {"object":"list","data":[{"object":"embedding","index":i,"embedding":[8 floats]}],...}
 // with one deterministic vector per input hash.

@@ -233,6 +233,7 @@ int TestClient::read_some(char* buf, size_t len, int timeout_ms) {
 bool TestClient::fill(int timeout_ms) {
   char tmp[16384];
   int r = read_some(tmp, sizeof tmp, timeout_ms);
+  last_fill_ = r;
   if (r > 0) {
     buf_.append(tmp, static_cast<size_t>(r));
     return true;
@@ -241,31 +242,73 @@ bool TestClient::fill(int timeout_ms) {
   return false;
 }
 
+ReadEnd TestClient::fill_end() const {
+  if (last_fill_ == 0) return ReadEnd::kEof;
+  if (last_fill_ == -1) return ReadEnd::kTimeout;
+  return (last_errno_ == ECONNRESET || last_errno_ == EPIPE) ? ReadEnd::kReset : ReadEnd::kError;
+}
+
+bool TestClient::read_head(HttpResponse* out, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (!parse_head(out, deadline)) return false;
+    if (out->status < 100 || out->status >= 200) return true;
+  }
+}
+
+ChunkRead TestClient::read_chunk(std::string* data, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto failed = [this] {
+    switch (fill_end()) {
+      case ReadEnd::kEof: return ChunkRead::kEof;
+      case ReadEnd::kTimeout: return ChunkRead::kTimeout;
+      case ReadEnd::kReset: return ChunkRead::kReset;
+      default: return ChunkRead::kError;
+    }
+  };
+  size_t le;
+  while ((le = buf_.find("\r\n")) == std::string::npos) {
+    if (!fill(remaining_ms(deadline))) return failed();
+  }
+  size_t size = std::strtoul(buf_.c_str(), nullptr, 16);
+  while (buf_.size() < le + 2 + size + 2) {
+    if (!fill(remaining_ms(deadline))) return failed();
+  }
+  data->assign(buf_, le + 2, size);
+  buf_.erase(0, le + 2 + size + 2);
+  return size == 0 ? ChunkRead::kLast : ChunkRead::kData;
+}
+
+bool TestClient::parse_head(HttpResponse* out, Clock::time_point deadline) {
+  *out = HttpResponse{};
+  size_t head_end;
+  while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill(remaining_ms(deadline))) return false;
+  }
+  std::string head = buf_.substr(0, head_end);
+  buf_.erase(0, head_end + 4);
+  size_t eol = head.find("\r\n");
+  out->status_line = head.substr(0, eol);
+  if (out->status_line.size() >= 12) out->status = std::atoi(out->status_line.c_str() + 9);
+  size_t pos = eol == std::string::npos ? head.size() : eol + 2;
+  while (pos < head.size()) {
+    size_t next = head.find("\r\n", pos);
+    if (next == std::string::npos) next = head.size();
+    std::string line = head.substr(pos, next - pos);
+    pos = next + 2;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    out->headers.emplace_back(lower(line.substr(0, colon)), value);
+  }
+  return true;
+}
+
 bool TestClient::read_response(HttpResponse* out, int timeout_ms) {
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    *out = HttpResponse{};
-    size_t head_end;
-    while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill(remaining_ms(deadline))) return false;
-    }
-    std::string head = buf_.substr(0, head_end);
-    buf_.erase(0, head_end + 4);
-    size_t eol = head.find("\r\n");
-    out->status_line = head.substr(0, eol);
-    if (out->status_line.size() >= 12) out->status = std::atoi(out->status_line.c_str() + 9);
-    size_t pos = eol == std::string::npos ? head.size() : eol + 2;
-    while (pos < head.size()) {
-      size_t next = head.find("\r\n", pos);
-      if (next == std::string::npos) next = head.size();
-      std::string line = head.substr(pos, next - pos);
-      pos = next + 2;
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-      out->headers.emplace_back(lower(line.substr(0, colon)), value);
-    }
+    if (!parse_head(out, deadline)) return false;
     if (out->status >= 100 && out->status < 200) continue;  // interim, e.g. 100 Continue
 
     if (lower(out->header("transfer-encoding")) == "chunked") {

@@ -3,6 +3,7 @@
 // hanging it. Independent of the engine on purpose, like the server.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,9 @@ struct HttpResponse {
 
 enum class ReadEnd { kEof, kReset, kTimeout, kError };
 
+// What read_chunk() found next in a chunked body.
+enum class ChunkRead { kData, kLast, kTimeout, kEof, kReset, kError };
+
 class TestClient {
  public:
   struct Tls {
@@ -50,6 +54,12 @@ class TestClient {
   int read_some(char* buf, size_t len, int timeout_ms);
   // One complete response (1xx interim responses are skipped).
   bool read_response(HttpResponse* out, int timeout_ms = 5000);
+  // Only the status line and headers of the next response (1xx skipped);
+  // the body is left for read_chunk(), so a stream can be read as it comes.
+  bool read_head(HttpResponse* out, int timeout_ms = 5000);
+  // The next chunk of a chunked body: kData with *data set, kLast for the
+  // terminating zero chunk (no trailers expected), or how reading failed.
+  ChunkRead read_chunk(std::string* data, int timeout_ms);
   // Everything until the connection ends; *end says how it ended.
   std::string read_until_close(int timeout_ms, ReadEnd* end);
 
@@ -61,12 +71,16 @@ class TestClient {
  private:
   TestClient() = default;
   bool fill(int timeout_ms);  // reads more into buf_
+  ReadEnd fill_end() const;   // why the last fill() failed
+  // Status line and headers into *out (from buf_, reading more as needed).
+  bool parse_head(HttpResponse* out, std::chrono::steady_clock::time_point deadline);
 
   int fd_ = -1;
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   std::string buf_;
   int last_errno_ = 0;
+  int last_fill_ = 0;  // read_some()'s result in the last fill()
   bool eof_ = false;
 };
 
