@@ -295,6 +295,7 @@ int Engine::cancel_group(uint64_t group) noexcept {
   drain_inputs();
   int n = cancel_group_now(group);
   publish_results();
+  free_dead();
   return n;
 }
 
@@ -315,6 +316,7 @@ int Engine::cancel(uint64_t id) noexcept {
   if (it == requests_.end()) return BRG_E_NOTFOUND;
   cancel_now(id);
   publish_results();
+  free_dead();
   return 0;
 }
 
@@ -332,6 +334,7 @@ int Engine::poll(int timeout_ms) noexcept {
 int Engine::run_turn(int64_t timeout_ns) noexcept {
   drain_inputs();
   advance_timers();
+  free_dead();  // a cancel above closes its connection before the wait, not after
   uint64_t next = wheel_->next_wake();
   if (next != UINT64_MAX) {
     uint64_t now = monotonic_ns();
@@ -348,10 +351,15 @@ int Engine::run_turn(int64_t timeout_ns) noexcept {
   int rc = backend_->wait(timeout_ns);
   if (threaded) sleeping_.store(false, std::memory_order_relaxed);
   advance_timers();
-  for (Connection* c : dead_) delete c;
-  dead_.clear();
+  free_dead();
   publish_results();
   return rc < 0 ? BRG_E_BACKEND : 0;
+}
+
+// Only where no connection can be on the call stack: outside backend callbacks.
+void Engine::free_dead() noexcept {
+  for (Connection* c : dead_) delete c;
+  dead_.clear();
 }
 
 void Engine::drain_inputs() noexcept {

@@ -102,6 +102,7 @@ class Engine final : private ConnectionEvents {
   void leave_group(Request* r) noexcept;
   void apply_deadline(Request* r) noexcept;
   void advance_timers() noexcept;
+  void free_dead() noexcept;
   void publish_results() noexcept;
   void push_result(ResultHolder* h) noexcept;
   bool answer_from_cache(const Request& r) noexcept;

@@ -185,7 +185,13 @@ class UringBackend final : public Backend {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, kIgnore);
-    if (!abort) ::shutdown(s->fd, SHUT_RDWR);
+    // The peer learns now, not when the cancel is submitted with the next
+    // wait() (in inline mode, the caller's next brg_poll).
+    if (abort) {
+      linger lg{1, 0};
+      ::setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    ::shutdown(s->fd, SHUT_RDWR);
   }
 
   int wait(int64_t timeout_ns) noexcept override {

@@ -1,8 +1,8 @@
-// HTTP/2 against nginx's http2 listener (an independent implementation),
-// through the C ABI over real TLS, on both backends: ALPN picks h2, streams
-// are multiplexed up to the server's SETTINGS_MAX_CONCURRENT_STREAMS, more
-// connections open only when those are full, forcing either protocol works,
-// and streamed answers and cancellation behave as over HTTP/1.1.
+// nginx (an independent implementation) through the C ABI over real TLS, on
+// both backends. HTTP/2: ALPN picks h2, streams are multiplexed up to the
+// server's SETTINGS_MAX_CONCURRENT_STREAMS, more connections open only when
+// those are full, forcing either protocol works, cancel resets one stream.
+// SSE: nginx's echo module streams at a known pace over h1 and h2.
 #include "capi_harness.hpp"
 #include "nginx_fixture.hpp"
 
@@ -114,6 +114,61 @@ TEST_P(H2Nginx, BodyLimitFailsOneStreamOnly) {
   for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_E_TOO_LARGE) << r->error;
   EXPECT_EQ(e.stats().connections_opened, 1u);
 }
+
+// /sse: role event at once, then " a" .. " e" 100 ms apart (echo_sleep), usage 17/5.
+void expect_paced_sse(int backend, int http_version) {
+  NginxPeer peer("--h2");
+  if (peer.missing()) GTEST_SKIP() << "nginx is not installed";
+  ASSERT_TRUE(peer.ok());
+  Engine e(backend, peer.ca(), {{BRG_OPT_HTTP_VERSION, http_version}});
+  std::string url = peer.url("/sse"), body = "{}";
+  brg_request req{};
+  req.size = sizeof req;
+  req.flags = BRG_REQ_STREAM;
+  req.url = url.c_str();
+  req.body = body.data();
+  req.body_len = body.size();
+  req.max_retries = -1;
+  ASSERT_EQ(brg_submit(e.get(), &req, nullptr), 0) << brg_last_error();
+  std::vector<ResultPtr> partials;
+  ResultPtr final;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!final && std::chrono::steady_clock::now() < until) {
+    brg_poll(e.get(), 20);
+    brg_result* buf[16];
+    size_t n;
+    while ((n = brg_results(e.get(), buf, 16)) > 0)
+      for (size_t i = 0; i < n; ++i)
+        if (buf[i]->flags & BRG_RES_PARTIAL)
+          partials.emplace_back(buf[i]);
+        else
+          final.reset(buf[i]);
+  }
+  ASSERT_TRUE(final);
+  ASSERT_EQ(final->status, BRG_OK) << final->error;
+  EXPECT_EQ(e.stats().connections_opened, 1u);
+  // role, five tokens, finish, usage ([DONE] is not delivered)
+  EXPECT_EQ(partials.size(), 8u);
+  EXPECT_EQ(final->events, 8u);
+  std::string text;
+  for (auto& p : partials) {
+    std::string d(p->body, p->body_len);
+    size_t at = d.find("\"content\":\"");
+    if (at != std::string::npos) text += d.substr(at + 11, d.find('"', at + 11) - (at + 11));
+  }
+  EXPECT_EQ(text, " a b c d e");
+  EXPECT_EQ(final->prompt_tokens, 17);
+  EXPECT_EQ(final->completion_tokens, 5);
+  // First token 100 ms after the role event; four 100 ms gaps after it.
+  EXPECT_GE(final->ttft_us - final->sent_us, 100 * 1000);
+  EXPECT_LE(final->ttft_us - final->ttfb_us, 100 * 1000 + 150 * 1000);
+  EXPECT_GE(final->gap_mean_us, 100 * 1000 - 1000);
+  EXPECT_LE(final->gap_mean_us, 100 * 1000 + 100 * 1000);
+  EXPECT_NE(std::string(final->body, final->body_len).find("data: [DONE]"), std::string::npos);
+}
+
+TEST_P(H2Nginx, SseStreamsAtTheServersPaceOverHttp2) { expect_paced_sse(backend(), 2); }
+TEST_P(H2Nginx, SseStreamsAtTheServersPaceOverHttp11) { expect_paced_sse(backend(), 1); }
 
 INSTANTIATE_TEST_SUITE_P(Backends, H2Nginx, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
                          backend_label);
