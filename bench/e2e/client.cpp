@@ -42,6 +42,7 @@ std::unique_ptr<Client> Client::open(const ClientOptions& o, std::string* why) {
                   set(cfg, BRG_OPT_MAX_CONNS_PER_HOST, conns, why) &&
                   (o.idle_timeout_ms == 0 || set(cfg, BRG_OPT_IDLE_TIMEOUT_MS, o.idle_timeout_ms, why)) &&
                   set(cfg, BRG_OPT_TLS_RESUME, o.tls_resume ? 1 : 0, why) &&
+                  set(cfg, BRG_OPT_HTTP_VERSION, o.http_version, why) &&
                   set(cfg, BRG_OPT_MAX_RETRIES, 0, why);
   if (ok && brg_config_set_str(cfg, BRG_OPT_CA_FILE, peer().ca.c_str()) != BRG_OK) *why = brg_config_error(cfg);
   if (!why->empty()) {

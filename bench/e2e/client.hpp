@@ -19,6 +19,7 @@ struct ClientOptions {
   int max_conns_per_host = 0;  // 0: same as max_inflight
   int idle_timeout_ms = 0;     // 0: engine default
   bool tls_resume = true;
+  int http_version = 1;  // BRG_OPT_HTTP_VERSION; the peer offers h2, so 0 would pick it
 };
 
 // What every result of a batch must be.

@@ -124,6 +124,7 @@ int peer_up(int cpu) {
   start_guardian(g_dir);
   std::vector<std::string> args{"up", g_dir};
   if (cpu >= 0) args.insert(args.end(), {"--cpu", std::to_string(cpu)});
+  args.push_back("--h2");  // offered with ALPN; clients choose (ClientOptions::http_version)
   const int rc = run_peer_script(args);
   if (rc != 0) {
     std::fprintf(stderr, "bench_e2e: %s up exited %d\n", script(), rc);
