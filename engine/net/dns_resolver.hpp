@@ -69,8 +69,9 @@ class DnsCallback {
 class DnsResolver {
  public:
   // nullptr with *err set when c-ares cannot start or options.servers does
-  // not parse. Reads resolv.conf (unless servers are given) and the hosts
-  // file now: blocking file reads, acceptable once, at engine creation.
+  // not parse. Reads resolv.conf and the hosts file now: blocking file
+  // reads, acceptable once, at engine creation; no lookup reads a file.
+  // backend and wheel must outlive the resolver.
   static std::unique_ptr<DnsResolver> create(Backend& backend, TimerWheel& wheel,
                                              const DnsOptions& options, std::string* err) noexcept;
   // Must not be called from inside a DnsCallback. Calls no callback: queries

@@ -1,8 +1,9 @@
-// A tiny authoritative DNS server for tests: UDP on 127.0.0.1 with a
-// kernel-chosen port, its own thread, A and AAAA records from a table the
-// test sets, NXDOMAIN for any other name. It counts queries per name (cache
-// tests), can hold back answers of one type (answer-order tests) and can
-// drop every query (resolver timeout tests). Tests point DnsOptions.servers
+// A tiny authoritative DNS server for tests: UDP (and TCP, same port) on
+// 127.0.0.1 with a kernel-chosen port, its own thread, A and AAAA records
+// from a table the test sets, NXDOMAIN for any other name. It counts
+// queries per name (cache tests), can hold back answers of one type
+// (answer-order tests), drop every query (resolver timeout tests) or
+// truncate every UDP answer so the client retries over TCP. Tests point DnsOptions.servers
 // at server() so no query ever leaves the machine.
 #pragma once
 
@@ -36,11 +37,15 @@ class LoopbackDns {
   void remove(const std::string& name);
   // Never answer (true) or answer again (false).
   void set_drop(bool drop);
-  // Hold back every answer of qtype (1 = A, 28 = AAAA) by delay.
+  // Hold back every UDP answer of qtype (1 = A, 28 = AAAA) by delay.
   void set_delay(uint16_t qtype, std::chrono::milliseconds delay);
+  // Answer UDP queries with the TC bit and no records (true), so resolvers
+  // ask again over TCP, which gets the full answer.
+  void set_truncate(bool truncate);
 
   int queries(const std::string& name) const;  // query packets for name, any type
   int total_queries() const;
+  int tcp_queries() const;  // of those, how many came over TCP
 
  private:
   struct Entry {
@@ -54,20 +59,31 @@ class LoopbackDns {
     sockaddr_in to{};
   };
 
+  struct TcpConn {
+    int fd = -1;
+    std::string in;  // bytes received, not yet a whole length-prefixed message
+  };
+
   void run();
-  // The answer to one query packet, or "" to send none; *delay is how long
-  // to hold it back.
-  std::string answer(const char* q, size_t n, std::chrono::milliseconds* delay);
+  void serve_udp(char* buf, size_t cap);
+  void serve_tcp(TcpConn& c);  // closes c.fd when the client is done
+  // The answer to one query message, or "" to send none; *delay is how long
+  // to hold it back (UDP only).
+  std::string answer(const char* q, size_t n, bool udp, std::chrono::milliseconds* delay);
 
   int fd_ = -1;
+  int tcp_fd_ = -1;  // listener
   int stop_fd_ = -1;  // eventfd: wakes the thread for shutdown
   uint16_t port_ = 0;
   mutable std::mutex mu_;
   std::map<std::string, Entry> names_;
   std::map<std::string, int> counts_;
   std::map<uint16_t, std::chrono::milliseconds> delays_;
+  int tcp_count_ = 0;
   bool drop_ = false;
+  bool truncate_ = false;
   std::vector<Pending> pending_;  // server thread only
+  std::vector<TcpConn> conns_;    // server thread only
   std::thread thread_;
 };
 

@@ -200,6 +200,19 @@ TEST_P(DnsResolverTest, OnlyOneFamilyPresentIsASuccess) {
   EXPECT_EQ(b.texts(), std::vector<std::string>{"[2001:db8::7]:2"});
 }
 
+// A truncated UDP answer makes c-ares ask again over TCP: a socket that
+// needs write interest while connecting, then read interest.
+TEST_P(DnsResolverTest, TruncatedAnswerIsRetriedOverTcp) {
+  dns_.set("big.test", {"192.0.2.80", "2001:db8::80"});
+  dns_.set_truncate(true);
+  make();
+  Answer a;
+  ASSERT_TRUE(resolve_and_wait("big.test", 443, a));
+  EXPECT_EQ(a.error, "");
+  EXPECT_EQ(a.addrs.size(), 2u);
+  EXPECT_GE(dns_.tcp_queries(), 2) << "the answer did not come over TCP";
+}
+
 // ---------------------------------------------------------------------------
 // Errors.
 
@@ -460,6 +473,19 @@ TEST_P(DnsResolverTest, IpLiteralsAndLocalhostAreAnsweredAtOnceWithoutQueries) {
   EXPECT_EQ(a.error, "");
   settle(20ms);
   EXPECT_EQ(dns_.total_queries(), 0);
+}
+
+// The system's configuration (resolv.conf, /etc/hosts) loads; only names
+// that need no DNS are asked, so nothing leaves the machine.
+TEST_P(DnsResolverTest, SystemConfigurationLoadsAndAnswersLocalNames) {
+  DnsOptions o;  // servers "" = resolv.conf, hosts_file = /etc/hosts
+  make(o);
+  ASSERT_NE(resolver_, nullptr);
+  Answer a;
+  EXPECT_TRUE(resolver_->resolve("localhost", 80, &a));
+  EXPECT_EQ(a.error, "");
+  EXPECT_TRUE(resolver_->resolve("127.0.0.1", 80, &a));
+  EXPECT_EQ(a.texts(), std::vector<std::string>{"127.0.0.1:80"});
 }
 
 TEST_P(DnsResolverTest, EmptyHostIsAnErrorAtOnce) {
