@@ -366,8 +366,10 @@ class UringBackend final : public Backend {
     bool readable = false, writable = false;
     if (res >= 0) {
       unsigned ev = unsigned(res);
-      readable = w->want_read && (ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP));
-      writable = w->want_write && (ev & (POLLOUT | POLLERR | POLLHUP));
+      // POLLNVAL (the owner closed the fd without unwatching) is reported
+      // like an error, so the owner meets EBADF instead of the loop spinning.
+      readable = w->want_read && (ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP | POLLNVAL));
+      writable = w->want_write && (ev & (POLLOUT | POLLERR | POLLHUP | POLLNVAL));
     } else if (res != -ECANCELED) {
       // The kernel could not poll the fd: let the owner try its I/O and
       // meet the error itself rather than wait forever.
