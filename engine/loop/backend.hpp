@@ -1,6 +1,8 @@
 // The reactor's one interface: a proactor (connect, send, receive, close,
 // wake) that both the io_uring and the epoll backend implement with the same
-// observable behaviour. It knows sockets and bytes, nothing of TLS or HTTP.
+// observable behaviour, plus readiness watching of descriptors other
+// libraries own (c-ares' DNS sockets). It knows sockets and bytes, nothing
+// of TLS or HTTP.
 #pragma once
 
 #include <sys/socket.h>
@@ -38,6 +40,28 @@ struct Socket {
   bool closed() const noexcept { return handler == nullptr; }
 };
 
+// Readiness of a descriptor the caller owns and does its own I/O on. Level-
+// triggered, like poll(2): on_fd_ready repeats on every wait() for as long
+// as the fd stays ready for an interest that is set. An error or hang-up
+// counts as ready for whatever interest is set, so the caller's next read or
+// write finds it. Called only from Backend::wait(), on the loop thread,
+// never re-entered, never after Backend::unwatch_fd() has returned.
+class FdWatcher {
+ public:
+  virtual void on_fd_ready(bool readable, bool writable) noexcept = 0;
+
+ protected:
+  ~FdWatcher() = default;
+};
+
+// Backend-owned per-watch state; opaque outside the backends.
+struct FdWatch {
+  int fd = -1;
+  FdWatcher* watcher = nullptr;  // nullptr once unwatched
+  bool want_read = false;
+  bool want_write = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -52,6 +76,16 @@ class Backend {
   virtual void send(Socket* s, const void* data, size_t len) noexcept = 0;
   // No callback for s after this returns. abort = reset (RST) instead of FIN.
   virtual void close(Socket* s, bool abort) noexcept = 0;
+
+  // Starts watching fd, which stays the caller's: at most one watch per fd
+  // at a time. Interest may be empty (nothing reported until it is set).
+  // nullptr on failure, and then no callback ever comes for it.
+  virtual FdWatch* watch_fd(int fd, FdWatcher* watcher, bool read, bool write) noexcept = 0;
+  // Replaces the interest of a live watch; takes effect from the next wait().
+  virtual void set_fd_interest(FdWatch* w, bool read, bool write) noexcept = 0;
+  // No callback for w after this returns; w is invalid. The caller closes
+  // the fd afterwards (not before: epoll must still see it to forget it).
+  virtual void unwatch_fd(FdWatch* w) noexcept = 0;
 
   // Submits what this turn queued, waits up to timeout_ns (-1 = forever) for
   // completions and dispatches them. Returns completions dispatched or -errno.

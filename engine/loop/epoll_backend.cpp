@@ -1,7 +1,9 @@
 // Edge-triggered epoll with io_uring's completion semantics: every socket is
 // registered once for IN|OUT|RDHUP, sends are driven to the end before
 // on_sent, and completions that happen inside send() are deferred to the
-// next wait() so handlers are never re-entered.
+// next wait() so handlers are never re-entered. Watched descriptors
+// (FdWatch) are registered separately and level-triggered, as their
+// contract asks; their epoll data carries a low tag bit to tell them apart.
 #include "loop/epoll_backend.hpp"
 
 #include <sys/epoll.h>
@@ -24,6 +26,19 @@ struct EpollSocket : Socket {
   bool ended = false;  // EOF or error reported: the stream has nothing more to say
 };
 
+struct EpollWatch : FdWatch {
+  bool registered = false;  // in the epoll set (only while some interest is set)
+};
+
+// Tag bit in epoll_event.data.u64 marking an EpollWatch (sockets are untagged,
+// the wake eventfd is 0).
+constexpr uint64_t kWatchTag = 1;
+static_assert(alignof(EpollWatch) >= 2 && alignof(EpollSocket) >= 2, "tag lives in bit 0");
+
+uint32_t watch_events(const FdWatch* w) noexcept {
+  return (w->want_read ? uint32_t(EPOLLIN) : 0u) | (w->want_write ? uint32_t(EPOLLOUT) : 0u);
+}
+
 constexpr size_t kReadBuffer = 64 * 1024;
 constexpr int kMaxEvents = 512;
 
@@ -35,6 +50,7 @@ class EpollBackend final : public Backend {
       if (s->fd >= 0) ::close(s->fd);
       delete s;
     }
+    for (EpollWatch* w : all_watches_) delete w;  // their fds are the callers'
     ::close(wakefd_);
     ::close(epfd_);
   }
@@ -110,6 +126,38 @@ class EpollBackend final : public Backend {
     to_free_.push_back(s);
   }
 
+  FdWatch* watch_fd(int fd, FdWatcher* watcher, bool read, bool write) noexcept override {
+    EpollWatch* w = allocate_watch();
+    if (!w) return nullptr;
+    w->fd = fd;
+    w->watcher = watcher;
+    if (update_registration(w, read, write) != 0) {
+      w->watcher = nullptr;
+      free_watches_.push_back(w);
+      return nullptr;
+    }
+    return w;
+  }
+
+  void set_fd_interest(FdWatch* base, bool read, bool write) noexcept override {
+    auto* w = static_cast<EpollWatch*>(base);
+    if (!w->watcher) return;
+    // A failure here (ENOMEM) leaves the old registration; the owner's own
+    // timeouts (c-ares has them) cover the rare lost event.
+    update_registration(w, read, write);
+  }
+
+  void unwatch_fd(FdWatch* base) noexcept override {
+    auto* w = static_cast<EpollWatch*>(base);
+    if (!w->watcher) return;
+    if (w->registered) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, w->fd, nullptr);
+    w->registered = false;
+    w->watcher = nullptr;
+    w->fd = -1;
+    // Events of this turn may still point at w: free it at the end of wait().
+    to_free_watches_.push_back(w);
+  }
+
   int wait(int64_t timeout_ns) noexcept override {
     int dispatched = run_deferred();
     if (!deferred_.empty() || dispatched > 0) timeout_ns = 0;
@@ -126,12 +174,17 @@ class EpollBackend final : public Backend {
       return errno == EINTR ? dispatched : -errno;
     }
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.ptr == nullptr) {
+      uint64_t data = events[i].data.u64;
+      if (data == 0) {
         uint64_t v;
         [[maybe_unused]] ssize_t r = ::read(wakefd_, &v, sizeof v);
         continue;
       }
-      handle(static_cast<EpollSocket*>(events[i].data.ptr), events[i].events);
+      if (data & kWatchTag) {
+        dispatched += handle_watch(reinterpret_cast<EpollWatch*>(data & ~kWatchTag), events[i].events);
+        continue;
+      }
+      handle(reinterpret_cast<EpollSocket*>(data), events[i].events);
       ++dispatched;
     }
     free_closed();
@@ -151,6 +204,35 @@ class EpollBackend final : public Backend {
     enum Kind { connected, sent } kind;
     ssize_t res;
   };
+
+  // Level-triggered, and out of the set while nothing is wanted: epoll
+  // reports EPOLLERR/EPOLLHUP even for an empty mask, which would spin.
+  int update_registration(EpollWatch* w, bool read, bool write) noexcept {
+    w->want_read = read;
+    w->want_write = write;
+    epoll_event ev{};
+    ev.events = watch_events(w);
+    ev.data.u64 = reinterpret_cast<uint64_t>(w) | kWatchTag;
+    if (ev.events == 0) {
+      if (w->registered) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, w->fd, nullptr);
+      w->registered = false;
+      return 0;
+    }
+    if (::epoll_ctl(epfd_, w->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, w->fd, &ev) < 0) return errno;
+    w->registered = true;
+    return 0;
+  }
+
+  // The interest is read now, not from the event: a callback earlier in this
+  // turn may have changed it.
+  int handle_watch(EpollWatch* w, uint32_t ev) noexcept {
+    if (!w->watcher) return 0;
+    bool readable = w->want_read && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP));
+    bool writable = w->want_write && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP));
+    if (!readable && !writable) return 0;
+    w->watcher->on_fd_ready(readable, writable);
+    return 1;
+  }
 
   void handle(EpollSocket* s, uint32_t ev) noexcept {
     if (s->closed()) return;
@@ -233,6 +315,18 @@ class EpollBackend final : public Backend {
     return count;
   }
 
+  EpollWatch* allocate_watch() noexcept {
+    if (!free_watches_.empty()) {
+      EpollWatch* w = free_watches_.back();
+      free_watches_.pop_back();
+      *w = EpollWatch{};
+      return w;
+    }
+    auto* w = new (std::nothrow) EpollWatch;
+    if (w) all_watches_.push_back(w);
+    return w;
+  }
+
   EpollSocket* allocate() noexcept {
     if (!free_.empty()) {
       EpollSocket* s = free_.back();
@@ -253,6 +347,8 @@ class EpollBackend final : public Backend {
   }
 
   void free_closed() noexcept {
+    for (EpollWatch* w : to_free_watches_) free_watches_.push_back(w);
+    to_free_watches_.clear();
     if (to_free_.empty()) return;
     // A completion queued for a socket closed later in the same turn must
     // not reach whoever reuses the socket object next.
@@ -266,6 +362,7 @@ class EpollBackend final : public Backend {
   std::vector<char> rbuf_;
   std::vector<Deferred> deferred_, running_;
   std::vector<EpollSocket*> all_, free_, to_free_;
+  std::vector<EpollWatch*> all_watches_, free_watches_, to_free_watches_;
 };
 
 }  // namespace

@@ -1,10 +1,12 @@
 // io_uring backend. Sockets receive through one multishot recv each, into a
 // ring of provided buffers shared by all sockets, so idle connections hold
 // no receive memory. Everything queued in a loop turn goes to the kernel in
-// one io_uring_enter at the start of wait().
+// one io_uring_enter at the start of wait(). Watched descriptors (FdWatch)
+// get one one-shot POLL_ADD at a time, re-armed after each completion.
 #include "loop/uring_backend.hpp"
 
 #include <liburing.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -17,7 +19,7 @@
 namespace barrage {
 namespace {
 
-enum Op : uint64_t { kConnect = 0, kSend = 1, kRecv = 2, kWake = 3, kIgnore = 4 };
+enum Op : uint64_t { kConnect = 0, kSend = 1, kRecv = 2, kWake = 3, kIgnore = 4, kPoll = 5 };
 constexpr uint64_t kOpMask = 7;
 
 struct UringSocket : Socket {
@@ -30,6 +32,24 @@ struct UringSocket : Socket {
   sockaddr_storage addr{};  // the connect SQE reads it at submission
 };
 static_assert(alignof(UringSocket) >= 8, "op tag lives in the low 3 bits");
+
+// A watch has at most one poll request in the kernel. One-shot rather than
+// multishot on purpose: a multishot poll reports wake-ups (edges), so an fd
+// left readable by its owner would never be reported again, while a
+// one-shot poll armed on a ready fd completes at once, which gives the
+// level-triggered contract of FdWatcher for the price of one SQE per event.
+struct UringWatch : FdWatch {
+  unsigned armed_mask = 0;      // events of the poll in flight
+  bool poll_in_flight = false;  // its CQE has not arrived yet
+  bool remove_sent = false;     // a POLL_REMOVE for it is queued or in flight
+  bool in_callback = false;     // unwatch_fd from inside on_fd_ready defers the release
+  bool in_free_list = false;
+};
+static_assert(alignof(UringWatch) >= 8, "op tag lives in the low 3 bits");
+
+unsigned poll_mask(const FdWatch* w) noexcept {
+  return (w->want_read ? unsigned(POLLIN) : 0u) | (w->want_write ? unsigned(POLLOUT) : 0u);
+}
 
 // liburing 2.3 declares io_uring_enable_rings but its version script does
 // not export it (fixed in 2.4), so the register call is made directly.
@@ -55,6 +75,7 @@ class UringBackend final : public Backend {
       if (s->fd >= 0) ::close(s->fd);
       delete s;
     }
+    for (UringWatch* w : all_watches_) delete w;  // their fds are the callers'
     if (ring_ready_) io_uring_queue_exit(&ring_);
     if (buf_ring_) ::munmap(buf_ring_, ring_bytes());
     if (buffers_) ::munmap(buffers_, size_t(kBufCount) * kBufSize);
@@ -194,6 +215,43 @@ class UringBackend final : public Backend {
     ::shutdown(s->fd, SHUT_RDWR);
   }
 
+  FdWatch* watch_fd(int fd, FdWatcher* watcher, bool read, bool write) noexcept override {
+    UringWatch* w = allocate_watch();
+    if (!w) return nullptr;
+    w->fd = fd;
+    w->watcher = watcher;
+    w->want_read = read;
+    w->want_write = write;
+    arm_poll(w);
+    return w;
+  }
+
+  void set_fd_interest(FdWatch* base, bool read, bool write) noexcept override {
+    auto* w = static_cast<UringWatch*>(base);
+    if (!w->watcher) return;
+    w->want_read = read;
+    w->want_write = write;
+    if (!w->poll_in_flight) {
+      arm_poll(w);
+    } else if (poll_mask(w) & ~w->armed_mask) {
+      // The poll in flight cannot see the new event: cancel it; its CQE
+      // (-ECANCELED, or a real event that won the race) re-arms with the
+      // new interest. Narrower interest needs nothing: events nobody wants
+      // any more are filtered when the poll completes.
+      remove_poll(w);
+    }
+  }
+
+  void unwatch_fd(FdWatch* base) noexcept override {
+    auto* w = static_cast<UringWatch*>(base);
+    if (!w->watcher) return;
+    w->watcher = nullptr;
+    if (w->poll_in_flight)
+      remove_poll(w);  // released when the poll's CQE arrives, never before
+    else if (!w->in_callback)
+      release_watch(w);
+  }
+
   int wait(int64_t timeout_ns) noexcept override {
     if (needs_enable_) {
       int rc = enable_rings(&ring_);
@@ -237,6 +295,7 @@ class UringBackend final : public Backend {
 
  private:
   static uint64_t tag(UringSocket* s, Op op) noexcept { return reinterpret_cast<uint64_t>(s) | op; }
+  static uint64_t tag(UringWatch* w) noexcept { return reinterpret_cast<uint64_t>(w) | kPoll; }
   static size_t ring_bytes() noexcept { return size_t(kBufCount) * sizeof(io_uring_buf); }
 
   io_uring_sqe* get_sqe() noexcept {
@@ -282,11 +341,68 @@ class UringBackend final : public Backend {
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
 
+  void arm_poll(UringWatch* w) noexcept {
+    unsigned mask = poll_mask(w);
+    if (mask == 0) return;  // nothing wanted: no poll until set_fd_interest
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, w->fd, mask);
+    io_uring_sqe_set_data64(sqe, tag(w));
+    w->armed_mask = mask;
+    w->poll_in_flight = true;
+    w->remove_sent = false;
+  }
+
+  // Removal goes by user_data, not fd: the owner may close (and the kernel
+  // reuse) the fd number before the removal is submitted.
+  void remove_poll(UringWatch* w) noexcept {
+    if (w->remove_sent) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_remove(sqe, tag(w));
+    io_uring_sqe_set_data64(sqe, kIgnore);
+    w->remove_sent = true;
+  }
+
+  void complete_poll(UringWatch* w, int res) noexcept {
+    w->poll_in_flight = false;
+    w->remove_sent = false;
+    if (!w->watcher) {
+      release_watch(w);
+      return;
+    }
+    bool readable = false, writable = false;
+    if (res >= 0) {
+      unsigned ev = unsigned(res);
+      // POLLNVAL (the owner closed the fd without unwatching) is reported
+      // like an error, so the owner meets EBADF instead of the loop spinning.
+      readable = w->want_read && (ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP | POLLNVAL));
+      writable = w->want_write && (ev & (POLLOUT | POLLERR | POLLHUP | POLLNVAL));
+    } else if (res != -ECANCELED) {
+      // The kernel could not poll the fd: let the owner try its I/O and
+      // meet the error itself rather than wait forever.
+      readable = w->want_read;
+      writable = w->want_write;
+    }
+    if (readable || writable) {
+      w->in_callback = true;
+      w->watcher->on_fd_ready(readable, writable);
+      w->in_callback = false;
+      if (!w->watcher) {
+        if (!w->poll_in_flight) release_watch(w);
+        return;
+      }
+    }
+    if (!w->poll_in_flight) arm_poll(w);  // the callback may have armed it already
+  }
+
   void complete(uint64_t data, int res, unsigned flags) noexcept {
     if (data == kIgnore) return;
     uint64_t op = data & kOpMask;
     if (data == kWake) {
       arm_wake();
+      return;
+    }
+    if (op == kPoll) {
+      complete_poll(reinterpret_cast<UringWatch*>(data & ~kOpMask), res);
       return;
     }
     auto* s = reinterpret_cast<UringSocket*>(data & ~kOpMask);
@@ -343,6 +459,27 @@ class UringBackend final : public Backend {
     free_.push_back(s);
   }
 
+  UringWatch* allocate_watch() noexcept {
+    if (!free_watches_.empty()) {
+      UringWatch* w = free_watches_.back();
+      free_watches_.pop_back();
+      *w = UringWatch{};
+      return w;
+    }
+    auto* w = new (std::nothrow) UringWatch;
+    if (w) all_watches_.push_back(w);
+    return w;
+  }
+
+  // Only once no CQE can name w any more: a reused watch must never get a
+  // previous owner's completion.
+  void release_watch(UringWatch* w) noexcept {
+    if (w->in_free_list) return;
+    w->fd = -1;
+    w->in_free_list = true;
+    free_watches_.push_back(w);
+  }
+
   UringSocket* allocate() noexcept {
     if (!free_.empty()) {
       UringSocket* s = free_.back();
@@ -366,6 +503,7 @@ class UringBackend final : public Backend {
   mutable bool notify_used_ = false;
   uint64_t wake_value_ = 0;
   std::vector<UringSocket*> all_, free_;
+  std::vector<UringWatch*> all_watches_, free_watches_;
 };
 
 }  // namespace

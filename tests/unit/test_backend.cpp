@@ -1,6 +1,7 @@
 // Unit tests for engine/loop backends: connect, send and receive completions,
 // end-of-stream and reset reporting, close() with operations in flight,
-// wake(), wait() timeouts, poll_fd() for embedding, and many sockets at once.
+// wake(), wait() timeouts, poll_fd() for embedding, readiness watches of
+// caller-owned fds, and many sockets at once.
 // Every test runs on both backends (io_uring and epoll) against plain
 // loopback peers the test creates itself, so a difference in observable
 // behaviour between the two shows up as one failing parameter.
@@ -1117,6 +1118,250 @@ TEST_P(BackendTest, EmbeddedLoopDrivenOnlyByPollFdCompletesExchange) {
   ASSERT_TRUE(run_embedded([&] { return r.ended(); })) << "EOF not signalled";
   EXPECT_EQ(r.eofs, 1);
 }
+
+// ---------------------------------------------------------------------------
+// Watching descriptors the caller owns (watch_fd, for c-ares' sockets).
+
+// Records on_fd_ready calls and checks that none comes after unwatch_fd().
+struct WatchRecorder final : FdWatcher {
+  FdWatch* watch = nullptr;
+  int calls = 0;
+  int reads = 0;   // calls with readable
+  int writes = 0;  // calls with writable
+  bool unwatched = false;  // set as soon as Backend::unwatch_fd returns
+  std::function<void(WatchRecorder&, bool, bool)> hook;
+
+  void on_fd_ready(bool readable, bool writable) noexcept override {
+    if (unwatched) ADD_FAILURE() << "on_fd_ready called after Backend::unwatch_fd() returned";
+    if (!readable && !writable) ADD_FAILURE() << "on_fd_ready with nothing ready";
+    ++calls;
+    reads += readable;
+    writes += writable;
+    if (hook) hook(*this, readable, writable);
+  }
+};
+
+class WatchTest : public BackendTest {
+ protected:
+  void watch(WatchRecorder& r, int fd, bool read, bool write) {
+    r.watch = b().watch_fd(fd, &r, read, write);
+    ASSERT_NE(r.watch, nullptr);
+  }
+  void unwatch(WatchRecorder& r) {
+    b().unwatch_fd(r.watch);
+    r.unwatched = true;
+  }
+  // Turns the loop exactly n times with a short timeout each.
+  void turns(int n) {
+    for (int i = 0; i < n; ++i) ASSERT_GE(b().wait(2 * kMs), 0);
+  }
+};
+
+struct Pipe {
+  UniqueFd rd, wr;
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+      return;
+    }
+    rd.reset(fds[0]);
+    wr.reset(fds[1]);
+  }
+  void put(const char* s = "x") { ASSERT_EQ(::write(wr.get(), s, std::strlen(s)), ssize_t(std::strlen(s))); }
+  size_t drain() {
+    char buf[256];
+    size_t total = 0;
+    for (ssize_t n; (n = ::read(rd.get(), buf, sizeof buf)) > 0;) total += size_t(n);
+    return total;
+  }
+};
+
+// Readable data is reported, and reported again on every turn while it
+// stays unread (level-triggered); once drained, the callbacks stop.
+TEST_P(WatchTest, ReadableFdIsReportedLevelTriggeredUntilDrained) {
+  Pipe p;
+  WatchRecorder r;
+  watch(r, p.rd.get(), true, false);
+  settle(30ms);
+  EXPECT_EQ(r.calls, 0) << "an empty pipe was reported ready";
+
+  p.put("hello");
+  ASSERT_TRUE(run_until([&] { return r.calls > 0; }));
+  EXPECT_EQ(r.writes, 0);
+  EXPECT_EQ(r.reads, r.calls);
+  ASSERT_TRUE(run_until([&] { return r.calls >= 4; })) << "unread data was not reported again";
+
+  r.hook = [&](WatchRecorder&, bool, bool) { p.drain(); };
+  int before = r.calls;
+  ASSERT_TRUE(run_until([&] { return r.calls > before; }));
+  int drained_at = r.calls;
+  settle(30ms);
+  EXPECT_EQ(r.calls, drained_at) << "reported again after the data was drained";
+  unwatch(r);
+}
+
+TEST_P(WatchTest, WriteInterestReportsWritable) {
+  Pipe p;
+  WatchRecorder r;
+  watch(r, p.wr.get(), false, true);
+  ASSERT_TRUE(run_until([&] { return r.calls >= 2; }));
+  EXPECT_EQ(r.writes, r.calls);
+  EXPECT_EQ(r.reads, 0);
+  unwatch(r);
+  settle(10ms);
+}
+
+// Empty interest reports nothing even with data waiting; adding, widening
+// and narrowing the interest take effect. The widening happens while a poll
+// for the narrower interest is in flight (io_uring must replace it).
+TEST_P(WatchTest, InterestChangesTakeEffect) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd a(sv[0]), peer(sv[1]);
+  WatchRecorder r;
+  watch(r, a.get(), false, false);
+  ASSERT_EQ(::write(peer.get(), "x", 1), 1);
+  settle(30ms);
+  EXPECT_EQ(r.calls, 0) << "reported with no interest set";
+
+  char c;
+  ASSERT_EQ(::read(a.get(), &c, 1), 1);  // nothing readable now
+  b().set_fd_interest(r.watch, true, false);
+  settle(30ms);
+  EXPECT_EQ(r.calls, 0) << "nothing is readable yet";
+
+  // Widen to writable (always true for this socket) while the read poll waits.
+  b().set_fd_interest(r.watch, true, true);
+  ASSERT_TRUE(run_until([&] { return r.writes > 0; })) << "widened interest not seen";
+  EXPECT_EQ(r.reads, 0);
+
+  // Narrow back to reading: the writable socket must go quiet.
+  b().set_fd_interest(r.watch, true, false);
+  turns(3);
+  int quiet_from = r.calls;
+  settle(30ms);
+  EXPECT_EQ(r.calls, quiet_from) << "still reported after write interest was dropped";
+
+  ASSERT_EQ(::write(peer.get(), "y", 1), 1);
+  ASSERT_TRUE(run_until([&] { return r.reads > 0; }));
+  ASSERT_EQ(::read(a.get(), &c, 1), 1);
+
+  // Interest cleared entirely: data waiting again, nothing reported.
+  b().set_fd_interest(r.watch, false, false);
+  turns(3);
+  ASSERT_EQ(::write(peer.get(), "z", 1), 1);
+  int cleared_at = r.calls;
+  settle(30ms);
+  EXPECT_EQ(r.calls, cleared_at) << "reported after the interest was cleared";
+  unwatch(r);
+}
+
+// An error or hang-up counts as ready, so the owner's read meets it.
+TEST_P(WatchTest, HangUpCountsAsReadable) {
+  Pipe p;
+  WatchRecorder r;
+  watch(r, p.rd.get(), true, false);
+  settle(10ms);
+  p.wr.reset();
+  ASSERT_TRUE(run_until([&] { return r.reads > 0; }));
+  unwatch(r);
+}
+
+TEST_P(WatchTest, UnwatchStopsCallbacksWithDataPending) {
+  Pipe p;
+  WatchRecorder r;
+  watch(r, p.rd.get(), true, false);
+  p.put();
+  ASSERT_TRUE(run_until([&] { return r.calls > 0; }));
+  unwatch(r);
+  p.rd.reset();  // the owner closes after unwatch, as documented
+  settle(50ms);  // WatchRecorder fails the test on any late call
+}
+
+TEST_P(WatchTest, UnwatchFromInsideTheCallbackStopsCallbacks) {
+  Pipe p;
+  WatchRecorder r;
+  r.hook = [&](WatchRecorder& self, bool, bool) {
+    b().unwatch_fd(self.watch);
+    self.unwatched = true;
+  };
+  watch(r, p.rd.get(), true, true);
+  p.put();
+  ASSERT_TRUE(run_until([&] { return r.calls > 0; }));
+  settle(50ms);
+  EXPECT_EQ(r.calls, 1);
+}
+
+// Watch and unwatch before the loop turns (io_uring has not even submitted
+// the poll); the fd is closed and its number reused for a new watch at
+// once. The first watcher hears nothing, the second hears its own fd.
+TEST_P(WatchTest, WatchAndUnwatchInTheSameTurnThenReuseTheFdNumber) {
+  Pipe p;
+  p.put();
+  WatchRecorder first;
+  watch(first, p.rd.get(), true, false);
+  unwatch(first);
+  int number = p.rd.get();
+  p.rd.reset();
+
+  Pipe q;  // the lowest free descriptor: very likely the number just closed
+  WatchRecorder second;
+  watch(second, q.rd.get(), true, false);
+  settle(30ms);
+  EXPECT_EQ(second.calls, 0) << "fd " << number << " reused as " << q.rd.get();
+  q.put();
+  ASSERT_TRUE(run_until([&] { return second.calls > 0; }));
+  unwatch(second);
+  settle(10ms);
+  EXPECT_EQ(first.calls, 0);
+}
+
+// Two fds are ready in the same turn; whichever callback runs first
+// unwatches the other, which must then hear nothing.
+TEST_P(WatchTest, CallbackUnwatchingAnotherReadyWatchSuppressesIt) {
+  Pipe p1, p2;
+  WatchRecorder r1, r2;
+  auto kill_other = [&](WatchRecorder& self, bool, bool) {
+    WatchRecorder& other = &self == &r1 ? r2 : r1;
+    if (!other.unwatched) {
+      b().unwatch_fd(other.watch);
+      other.unwatched = true;
+    }
+    if (!self.unwatched) {
+      b().unwatch_fd(self.watch);
+      self.unwatched = true;
+    }
+  };
+  r1.hook = kill_other;
+  r2.hook = kill_other;
+  watch(r1, p1.rd.get(), true, false);
+  watch(r2, p2.rd.get(), true, false);
+  p1.put();
+  p2.put();
+  ASSERT_TRUE(run_until([&] { return r1.calls + r2.calls > 0; }));
+  settle(30ms);
+  EXPECT_EQ(r1.calls + r2.calls, 1);
+}
+
+// A host that only polls poll_fd() must be woken by a watched fd.
+TEST_P(WatchTest, WatchedFdReadinessWakesAnEmbeddingHost) {
+  Pipe p;
+  WatchRecorder r;
+  watch(r, p.rd.get(), true, false);
+  ASSERT_TRUE(run_embedded([&] { return !b().has_pending(); }));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(20ms);
+    p.put();
+  });
+  bool ok = run_embedded([&] { return r.calls > 0; });
+  writer.join();
+  EXPECT_TRUE(ok) << "poll_fd() stayed quiet while the watched fd was readable";
+  unwatch(r);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, WatchTest,
+                         ::testing::Values(BackendKind::io_uring, BackendKind::epoll), kind_name);
 
 // ---------------------------------------------------------------------------
 // Many sockets at once.
