@@ -135,10 +135,16 @@ typedef enum brg_option {
                                       credentials are sent as Basic and never logged). NULL/"" =
                                       direct. brg_config_from_env reads BARRAGE_PROXY, else
                                       https_proxy, else HTTPS_PROXY. http:// URLs never use it */
-  BRG_OPT_NO_PROXY = 32            /* str, hosts that bypass BRG_OPT_PROXY, curl's NO_PROXY
+  BRG_OPT_NO_PROXY = 32,           /* str, hosts that bypass BRG_OPT_PROXY, curl's NO_PROXY
                                       rules (domain suffixes, IPs, CIDR blocks, host:port, "*");
                                       localhost is not implied. From the environment:
                                       BARRAGE_NO_PROXY, else no_proxy, else NO_PROXY */
+  BRG_OPT_DNS_SERVERS = 33         /* str, DNS servers "ip[:port],..." ([v6]:port) asked instead
+                                      of /etc/resolv.conf's (then no search list). Host names
+                                      resolve asynchronously (c-ares on the reactor), answers are
+                                      cached for their TTL (1 s .. 300 s), failures for 5 s;
+                                      /etc/hosts and resolv.conf are read once, at engine
+                                      creation. Unresolvable names fail with BRG_E_DNS */
 } brg_option;
 
 typedef enum brg_backend {

@@ -69,6 +69,7 @@ const StrOption kStrOptions[] = {
     {BRG_OPT_RETRY_STATUSES, &EngineConfig::retry_statuses, "BARRAGE_RETRY_STATUSES"},
     {BRG_OPT_PROXY, &EngineConfig::proxy, "BARRAGE_PROXY", "https_proxy", "HTTPS_PROXY"},
     {BRG_OPT_NO_PROXY, &EngineConfig::no_proxy, "BARRAGE_NO_PROXY", "no_proxy", "NO_PROXY"},
+    {BRG_OPT_DNS_SERVERS, &EngineConfig::dns_servers, "BARRAGE_DNS_SERVERS"},
 };
 
 const IntOption* find_int(int option) {

@@ -40,6 +40,7 @@ struct EngineConfig {
   int64_t http_version = 0;            // 0 ALPN chooses, 1 HTTP/1.1, 2 HTTP/2
   std::string proxy;                   // HTTPS_PROXY form; "" = direct
   std::string no_proxy;                // NO_PROXY form
+  std::string dns_servers;             // "" = /etc/resolv.conf
 };
 
 // Option numbers are brg_option values. Each returns "" or why the value

@@ -113,6 +113,13 @@ int Engine::create(const EngineConfig& cfg, std::unique_ptr<Engine>* out, std::s
     return BRG_E_BACKEND;
   }
   e->wheel_ = std::make_unique<TimerWheel>(monotonic_ms());
+  DnsOptions dns;
+  dns.servers = cfg.dns_servers;
+  e->dns_ = DnsResolver::create(*e->backend_, *e->wheel_, dns, err);
+  if (!e->dns_) {
+    *err = "DNS resolver: " + *err;
+    return cfg.dns_servers.empty() ? BRG_E_DNS : BRG_E_INVALID;
+  }
   e->retry_ = RetryPolicy{cfg.backoff_base_ms, cfg.backoff_max_ms};
   if (!cfg.retry_statuses.empty()) {
     std::string why = e->retry_statuses_.parse(cfg.retry_statuses);
@@ -173,6 +180,7 @@ Engine::~Engine() {
     delete c;
   }
   live_.clear();
+  dns_.reset();  // its sockets and timer go before the backend and the wheel
   while (MpscNode* n = results_.pop()) delete ResultHolder::from_node(n);
   if (results_fd_ >= 0) ::close(results_fd_);
 }
@@ -695,11 +703,6 @@ void Engine::refresh_key_stats(LimitKey* k, uint64_t now) noexcept {
 }
 
 void Engine::start_attempt(Request* r) noexcept {
-  Origin* o = r->origin;
-  if (!o->resolve_error.empty()) {
-    finish(r, BRG_E_DNS, 0, o->resolve_error, {});
-    return;
-  }
   ++r->attempts;
   r->first_byte_ns = 0;
   wheel_->arm(r->attempt_timer, expiry_after(r->timeout_ms));
@@ -723,11 +726,59 @@ void Engine::dispatch(Request* r) noexcept {
   }
   r->force_fresh = false;
   if (may_open(o, o->waiting.size())) {
-    open_connection(o, r, 0);
-    return;
+    switch (addresses(o)) {
+      case Addresses::ready:
+        open_connection(o, r, 0);
+        return;
+      case Addresses::failed:
+        r->state = Request::State::detached;
+        fail_attempt(r, BRG_E_DNS, o->resolve_error);
+        return;
+      case Addresses::pending:
+        break;  // resolved() serves the waiting list
+    }
   }
   r->state = Request::State::waiting;
   o->waiting.push_back(r->hook, r);
+}
+
+// The origin's addresses (the proxy's, when it goes through one) for a new
+// connection. The resolver caches by TTL; asking it at most once a second
+// per origin keeps that cost off the per-connection path.
+Engine::Addresses Engine::addresses(Origin* o) noexcept {
+  constexpr uint64_t kRecheckMs = 1000;
+  if (o->dns_waiting()) return Addresses::pending;
+  uint64_t now = now_ms();
+  if (!o->addrs.empty() && now - o->resolved_ms < kRecheckMs) return Addresses::ready;
+  o->resolved_ms = now;
+  o->resolving_inline = true;
+  bool known = o->via_proxy ? dns_->resolve(proxy_.host(), proxy_.port(), o) : dns_->resolve(o->host, o->port, o);
+  o->resolving_inline = false;
+  if (!known) return o->addrs.empty() ? Addresses::pending : Addresses::ready;  // refresh in the background
+  return o->resolve_error.empty() ? Addresses::ready : Addresses::failed;
+}
+
+void Origin::on_resolved(std::vector<SockAddr> found, std::string error) noexcept {
+  if (!found.empty()) {
+    addrs = std::move(found);
+    resolve_error.clear();
+  } else if (addrs.empty()) {
+    resolve_error = std::move(error);
+  }  // else a failed refresh: the last good addresses are still the best try
+  if (!resolving_inline) engine->resolved(this);
+}
+
+// An answer arrived later (not from inside addresses()): serve or fail the waiting requests.
+void Engine::resolved(Origin* o) noexcept {
+  if (o->resolve_error.empty()) {
+    serve_waiting(o);
+    return;
+  }
+  if (o->open > 0) return;  // connections already open still serve the waiting list
+  while (Request* r = o->waiting.pop_front()) {
+    r->state = Request::State::detached;
+    fail_attempt(r, BRG_E_DNS, o->resolve_error);
+  }
 }
 
 // HTTP/1.1 opens a connection per waiting request; while the protocol is
@@ -986,10 +1037,7 @@ Origin* Engine::origin_for(const http::Url& url) noexcept {
     o->max_open = cfg_.max_conns_per_host > 0 ? size_t(cfg_.max_conns_per_host) : SIZE_MAX;
     // Only https goes through the proxy (HTTPS_PROXY); the proxy resolves the origin's name.
     o->via_proxy = o->tls && proxy_.is_set() && !proxy_.bypass(url.host, url.port);
-    if (o->via_proxy)
-      o->resolve_error = resolve_without_dns(proxy_.host(), proxy_.port(), o->addrs);
-    else
-      o->resolve_error = resolve_without_dns(url.host, url.port, o->addrs);
+    o->engine = this;
     Origin* raw = o.get();
     origins_.emplace(std::move(key), std::move(o));
     return raw;
@@ -1041,7 +1089,14 @@ void Engine::serve_waiting(Origin* o) noexcept {
     assign(c, o->waiting.pop_front());
   }
   while (!o->waiting.empty() && may_open(o, o->waiting.size() - 1)) {
+    Addresses a = addresses(o);
+    if (a == Addresses::pending) return;  // resolved() comes back here
     Request* r = o->waiting.pop_front();
+    if (a == Addresses::failed) {
+      r->state = Request::State::detached;
+      fail_attempt(r, BRG_E_DNS, o->resolve_error);
+      continue;
+    }
     open_connection(o, r, 0);
   }
 }

@@ -27,6 +27,7 @@
 #include "loop/mpsc_queue.hpp"
 #include "pool/handshake_gate.hpp"
 #include "loop/timer_wheel.hpp"
+#include "net/dns_resolver.hpp"
 #include "net/proxy_config.hpp"
 #include "net/tls_context.hpp"
 #include "pool/connection.hpp"
@@ -34,8 +35,13 @@
 
 namespace barrage {
 
-struct Origin : OriginPool {
-  IntrusiveList<Request> waiting;  // have a slot, wait for a connection
+// An origin is also the waiter for its own DNS answers.
+struct Origin : OriginPool, DnsCallback {
+  Engine* engine = nullptr;
+  IntrusiveList<Request> waiting;  // have a slot, wait for a connection (or its addresses)
+  uint64_t resolved_ms = 0;        // when addrs were last (re)confirmed
+  bool resolving_inline = false;   // inside DnsResolver::resolve(): the caller handles the answer
+  void on_resolved(std::vector<SockAddr> addrs, std::string error) noexcept override;
 };
 
 // One rate-limit key: its gate, the requests waiting for it in FIFO order,
@@ -158,6 +164,10 @@ class Engine final : private ConnectionEvents {
   void close_connection(Connection* c, bool abort) noexcept;
   void retire(Connection* c) noexcept;
   void serve_waiting(Origin* o) noexcept;
+  enum class Addresses { ready, pending, failed };
+  Addresses addresses(Origin* o) noexcept;
+  void resolved(Origin* o) noexcept;
+  friend struct Origin;
   void stream_slot_freed(Connection* c) noexcept;
   static void on_connection_timer(void* ctx) noexcept;
 
@@ -185,6 +195,7 @@ class Engine final : private ConnectionEvents {
   std::unique_ptr<ResponseCache> cache_;  // nullptr: no BRG_OPT_CACHE_PATH
   std::unique_ptr<TimerWheel> wheel_;
   std::unique_ptr<HandshakeGate> handshakes_;
+  std::unique_ptr<DnsResolver> dns_;
   ConnectionEnv conn_env_;
   ProxyConfig proxy_;
   std::string scratch_;

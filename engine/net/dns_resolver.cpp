@@ -177,7 +177,7 @@ bool DnsResolver::resolve(const std::string& host, uint16_t port, DnsCallback* c
   cancel(cb);
   try {
     std::vector<SockAddr> addrs;
-    if (resolve_without_dns(host, port, addrs).empty()) {
+    if (resolve_without_dns(host, port, addrs)) {
       cb->on_resolved(std::move(addrs), "");
       return true;
     }

@@ -44,27 +44,25 @@ std::string SockAddr::to_string() const {
   return "[" + std::string(buf) + "]:" + std::to_string(port);
 }
 
-std::string resolve_without_dns(const std::string& host, uint16_t port, std::vector<SockAddr>& out) {
+bool resolve_without_dns(const std::string& host, uint16_t port, std::vector<SockAddr>& out) {
   out.clear();
   in_addr a4;
   in6_addr a6;
   if (inet_pton(AF_INET, host.c_str(), &a4) == 1) {
     out.push_back(v4(a4, port));
-    return "";
+    return true;
   }
   if (inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
     out.push_back(v6(a6, port));
-    return "";
+    return true;
   }
   if (host == "localhost" || (host.size() > 10 && host.ends_with(".localhost"))) {
     a4.s_addr = htonl(INADDR_LOOPBACK);
     out.push_back(v4(a4, port));
     out.push_back(v6(in6addr_loopback, port));
-    return "";
+    return true;
   }
-  return "cannot resolve '" + host +
-         "': this build resolves only IP addresses and localhost (DNS lookups need the "
-         "asynchronous resolver, not yet built)";
+  return false;
 }
 
 }  // namespace barrage

@@ -1,7 +1,6 @@
-// Address resolution that never blocks the reactor. This slice resolves IP
-// literals and "localhost" (RFC 6761: always loopback, no DNS query); other
-// names need the c-ares resolver of the protocol-completeness work and fail
-// with a clear BRG_E_DNS until then.
+// Socket addresses, and the names that resolve without any lookup: IP
+// literals and "localhost" (RFC 6761: always loopback, no DNS query). Every
+// other name goes to DnsResolver (c-ares on the reactor).
 #pragma once
 
 #include <sys/socket.h>
@@ -19,7 +18,8 @@ struct SockAddr {
   std::string to_string() const;
 };
 
-// "" and out filled (IPv4 before IPv6), or why the host cannot be resolved.
-std::string resolve_without_dns(const std::string& host, uint16_t port, std::vector<SockAddr>& out);
+// true and out filled (IPv4 before IPv6) for an IP literal or a localhost
+// name; false (out empty) for a name that needs DNS.
+bool resolve_without_dns(const std::string& host, uint16_t port, std::vector<SockAddr>& out);
 
 }  // namespace barrage

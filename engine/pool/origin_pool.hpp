@@ -22,8 +22,8 @@ struct OriginPool {
   bool tls = true;
   bool host_is_ip = false;
   bool via_proxy = false;  // connections CONNECT through the engine's proxy; addrs are the proxy's
-  std::vector<SockAddr> addrs;
-  std::string resolve_error;  // non-empty: every request to this origin fails with BRG_E_DNS
+  std::vector<SockAddr> addrs;  // RFC 8305 order; tried in turn when a connect fails
+  std::string resolve_error;    // the resolver's message while no address is known
 
   size_t open = 0;     // connecting, ready or busy
   size_t opening = 0;  // of those, still connecting or handshaking
