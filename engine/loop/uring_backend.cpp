@@ -207,12 +207,17 @@ class UringBackend final : public Backend {
     io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, kIgnore);
     // The peer learns now, not when the cancel is submitted with the next
-    // wait() (in inline mode, the caller's next brg_poll).
+    // wait() (in inline mode, the caller's next brg_poll). An abort must be
+    // a reset: a FIN first reads as a half-close, which a server may answer
+    // in full. connect(AF_UNSPEC) disconnects a TCP socket with a RST even
+    // while the ring still holds the file.
     if (abort) {
-      linger lg{1, 0};
-      ::setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      [[maybe_unused]] int rc = ::connect(s->fd, &unspec, sizeof unspec);
+    } else {
+      ::shutdown(s->fd, SHUT_RDWR);
     }
-    ::shutdown(s->fd, SHUT_RDWR);
   }
 
   FdWatch* watch_fd(int fd, FdWatcher* watcher, bool read, bool write) noexcept override {
