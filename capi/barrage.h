@@ -278,8 +278,8 @@ typedef struct brg_result {
   int64_t ttft_us;     /* BRG_REQ_STREAM: submit -> first non-empty delta of the last attempt; -1 none */
   uint32_t events;     /* BRG_REQ_STREAM: data events delivered so far (a partial: its 1-based index) */
   uint32_t reserved1;
-  int64_t gap_max_us;  /* BRG_REQ_STREAM, final result: longest gap between two token events; -1 none */
-  int64_t gap_mean_us; /* BRG_REQ_STREAM, final result: mean gap between token events; -1 none */
+  int64_t gap_max_us;  /* BRG_REQ_STREAM: longest gap between two token events (so far); -1 none */
+  int64_t gap_mean_us; /* BRG_REQ_STREAM: mean gap between token events (so far); -1 none */
 } brg_result;
 
 /* [consumer] Moves up to max finished results into out[] (oldest first) and

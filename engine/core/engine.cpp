@@ -51,6 +51,35 @@ void raise_nofile_limit() noexcept {
   }
 }
 
+int64_t us_since(uint64_t from_ns, uint64_t at_ns) noexcept {
+  return at_ns ? int64_t(at_ns - from_ns) / 1000 : -1;
+}
+
+// The fields every result of r carries, as of now_ns: identity, attempts,
+// timings, and a stream's token timing so far. Tokens and bodies are the
+// caller's.
+void stamp(brg_result& pub, const Request& r, uint64_t now_ns) noexcept {
+  pub = brg_result{};
+  pub.size = sizeof(brg_result);
+  pub.id = r.id;
+  pub.user_data = r.user_data;
+  pub.attempts = r.attempts;
+  pub.queued_us = us_since(r.submit_ns, r.granted_ns);
+  pub.ttfb_us = us_since(r.submit_ns, r.first_byte_ns);
+  pub.sent_us = us_since(r.submit_ns, r.sent_ns);
+  pub.total_us = int64_t(now_ns - r.submit_ns) / 1000;
+  pub.prompt_tokens = pub.completion_tokens = -1;
+  pub.ttft_us = pub.gap_max_us = pub.gap_mean_us = -1;
+  if (const StreamState* s = r.stream.get()) {
+    pub.ttft_us = us_since(r.submit_ns, s->first_token_ns);
+    pub.events = s->events;
+    if (s->gaps) {
+      pub.gap_max_us = int64_t(s->gap_max_ns / 1000);
+      pub.gap_mean_us = int64_t(s->gap_sum_ns / s->gaps / 1000);
+    }
+  }
+}
+
 std::string http_reason(int status) {
   switch (status) {
     case 400: return "Bad Request";
@@ -492,17 +521,11 @@ bool Engine::answer_from_cache(const Request& r) noexcept {
   if (!hit) return false;
   auto* h = new (std::nothrow) ResultHolder;
   if (!h) return false;  // serve it from the network instead
-  h->pub = brg_result{};
-  h->pub.size = sizeof(brg_result);
+  stamp(h->pub, r, monotonic_ns());
   h->pub.flags = BRG_RES_CACHED;
-  h->pub.id = r.id;
-  h->pub.user_data = r.user_data;
   h->pub.status = BRG_OK;
   h->pub.http_status = hit->http_status;
   h->pub.queued_us = 0;
-  h->pub.ttfb_us = -1;
-  h->pub.sent_us = -1;
-  h->pub.total_us = int64_t(monotonic_ns() - r.submit_ns) / 1000;
   h->pub.prompt_tokens = hit->prompt_tokens;
   h->pub.completion_tokens = hit->completion_tokens;
   h->body = std::move(hit->body);
@@ -940,28 +963,11 @@ void Engine::finish(Request* r, int status, int http_status, std::string error, 
 
   auto* h = new (std::nothrow) ResultHolder;
   if (h) {
-    h->pub = brg_result{};
-    h->pub.size = sizeof(brg_result);
-    h->pub.id = r->id;
-    h->pub.user_data = r->user_data;
+    stamp(h->pub, *r, now);
     h->pub.status = status;
     h->pub.http_status = http_status;
-    h->pub.attempts = r->attempts;
-    h->pub.queued_us = r->granted_ns ? int64_t(r->granted_ns - r->submit_ns) / 1000 : -1;
-    h->pub.ttfb_us = r->first_byte_ns ? int64_t(r->first_byte_ns - r->submit_ns) / 1000 : -1;
-    h->pub.total_us = int64_t(now - r->submit_ns) / 1000;
     h->pub.prompt_tokens = prompt_tokens;
     h->pub.completion_tokens = completion_tokens;
-    h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
-    h->pub.ttft_us = h->pub.gap_max_us = h->pub.gap_mean_us = -1;
-    if (const StreamState* s = r->stream.get()) {
-      if (s->first_token_ns) h->pub.ttft_us = int64_t(s->first_token_ns - r->submit_ns) / 1000;
-      h->pub.events = s->events;
-      if (s->gaps) {
-        h->pub.gap_max_us = int64_t(s->gap_max_ns / 1000);
-        h->pub.gap_mean_us = int64_t(s->gap_sum_ns / s->gaps / 1000);
-      }
-    }
     h->body = std::move(body);
     h->error = std::move(error);
     h->request_id = std::move(r->request_id);
@@ -1192,7 +1198,7 @@ void Engine::feed_stream(Request* r, int http_status, std::string_view content_t
   uint64_t now = monotonic_ns();
   uint32_t before = s.events;
   http::SseParser::Status st =
-      s.sse.feed(piece, [&](const http::SseEvent& ev) noexcept { return deliver_event(r, ev.data, now); });
+      s.sse.feed(piece, [&](const http::SseEvent& ev) noexcept { return deliver_event(r, http_status, ev.data, now); });
   if (st == http::SseParser::Status::error) {
     std::string why = "server-sent event stream from " + from.to_string() + ": " + std::string(s.sse.error());
     detach(r, true);
@@ -1204,7 +1210,7 @@ void Engine::feed_stream(Request* r, int http_status, std::string_view content_t
 }
 
 // One data event becomes one partial result. Returns true (keep parsing).
-bool Engine::deliver_event(Request* r, std::string_view data, uint64_t now) noexcept {
+bool Engine::deliver_event(Request* r, int http_status, std::string_view data, uint64_t now) noexcept {
   StreamState& s = *r->stream;
   http::StreamEventInfo info = stream_events_.read(data);
   s.merge_usage(info.usage);
@@ -1223,22 +1229,10 @@ bool Engine::deliver_event(Request* r, std::string_view data, uint64_t now) noex
     delete h;
     return true;
   }
-  h->pub = brg_result{};
-  h->pub.size = sizeof(brg_result);
+  stamp(h->pub, *r, now);
   h->pub.flags = BRG_RES_PARTIAL;
-  h->pub.id = r->id;
-  h->pub.user_data = r->user_data;
   h->pub.status = BRG_OK;
-  h->pub.http_status = r->conn ? r->conn->response().status() : 0;
-  h->pub.attempts = r->attempts;
-  h->pub.queued_us = r->granted_ns ? int64_t(r->granted_ns - r->submit_ns) / 1000 : -1;
-  h->pub.ttfb_us = r->first_byte_ns ? int64_t(r->first_byte_ns - r->submit_ns) / 1000 : -1;
-  h->pub.total_us = int64_t(now - r->submit_ns) / 1000;
-  h->pub.sent_us = r->sent_ns ? int64_t(r->sent_ns - r->submit_ns) / 1000 : -1;
-  h->pub.prompt_tokens = h->pub.completion_tokens = -1;
-  h->pub.ttft_us = s.first_token_ns ? int64_t(s.first_token_ns - r->submit_ns) / 1000 : -1;
-  h->pub.events = s.events;
-  h->pub.gap_max_us = h->pub.gap_mean_us = -1;
+  h->pub.http_status = http_status;
   h->seal();
   push_result(h);
   results_added_ = true;

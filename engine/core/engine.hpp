@@ -141,7 +141,7 @@ class Engine final : private ConnectionEvents {
   void cancel_timers(Request* r) noexcept;
 
   // Streamed answers (BRG_REQ_STREAM).
-  bool deliver_event(Request* r, std::string_view data, uint64_t now_ns) noexcept;
+  bool deliver_event(Request* r, int http_status, std::string_view data, uint64_t now_ns) noexcept;
   void stream_timed_out(Request* r, const char* what, int64_t ms) noexcept;
   static void on_first_token_timer(void* ctx) noexcept;
   static void on_stream_idle_timer(void* ctx) noexcept;

@@ -152,6 +152,8 @@ void expect_paced_sse(int backend, int http_version) {
   EXPECT_EQ(final->events, 8u);
   std::string text;
   for (auto& p : partials) {
+    EXPECT_EQ(p->http_status, 200);
+    EXPECT_EQ(p->status, BRG_OK);
     std::string d(p->body, p->body_len);
     size_t at = d.find("\"content\":\"");
     if (at != std::string::npos) text += d.substr(at + 11, d.find('"', at + 11) - (at + 11));
