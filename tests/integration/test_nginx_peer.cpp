@@ -49,6 +49,24 @@ TEST_P(H2Nginx, MoreConnectionsOpenOnlyWhenStreamsAreFull) {
   EXPECT_EQ(e.stats().connections_opened, 10u);
 }
 
+TEST_P(H2Nginx, GoawayRetriesTheUnprocessedStreamsOnANewConnection) {
+  // After 50 requests on a connection nginx sends GOAWAY: streams past its
+  // last stream id were never processed and go to a new connection.
+  NginxPeer peer("--h2 --keepalive-requests 50");
+  REQUIRE_NGINX(peer);
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 120}, {BRG_OPT_MAX_RETRIES, 0}});
+  for (int i = 0; i < 600; ++i) e.submit(peer.url("/"), "{}");
+  auto results = e.collect(600);
+  for (auto& [id, r] : results) {
+    ASSERT_EQ(r->status, BRG_OK) << r->error;
+    EXPECT_EQ(r->attempts, 1u);  // re-sending an unprocessed stream is not a retry
+    EXPECT_EQ(std::string(r->body, r->body_len), peer.body());
+  }
+  struct brg_stats s = e.stats();
+  EXPECT_GE(s.connections_opened, 12u);  // 600 / 50
+  EXPECT_EQ(s.retried, 0u);
+}
+
 TEST_P(H2Nginx, ForcedHttp11UsesAConnectionPerRequestInFlight) {
   NginxPeer peer("--h2");
   REQUIRE_NGINX(peer);

@@ -31,7 +31,7 @@ Locations on the main port (TLS, HTTP/1.1 keep-alive; h2 too with --h2):
 As a module: `with NginxPeer(cpu=1) as peer: peer.url("/")`.
 As a command (for C++ benchmarks and shell scripts):
 
-  nginx_peer.py up DIR [--cpu N] [--h2] [--h2-streams N]
+  nginx_peer.py up DIR [--cpu N] [--h2] [--h2-streams N] [--keepalive-requests N]
                                           start; writes DIR/peer.env (PORT, WRONG_PORT,
                                           CA, PID), DIR/body.json (BODY, byte-exact) and
                                           DIR/sse.txt (SSE_STREAM, the /sse body de-chunked)
@@ -150,7 +150,7 @@ def make_pki(d):
         raise PeerError("wrong.pem must carry only SAN DNS:wrong.example")
 
 
-def _conf(prefix, port, wrong_port, h2, echo, h2_streams=1000):
+def _conf(prefix, port, wrong_port, h2, echo, h2_streams=1000, keepalive_requests=1000000):
     tmp = os.path.join(prefix, "tmp")
     os.makedirs(tmp, exist_ok=True)
     user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -184,7 +184,7 @@ http {{
   fastcgi_temp_path {tmp}/fastcgi;
   uwsgi_temp_path {tmp}/uwsgi;
   scgi_temp_path {tmp}/scgi;
-  keepalive_requests 1000000;
+  keepalive_requests {keepalive_requests};
   keepalive_timeout 300s;
   http2_max_concurrent_streams {h2_streams};
   ssl_protocols TLSv1.2 TLSv1.3;
@@ -260,11 +260,13 @@ class NginxPeer:
     """Starts nginx in a fresh prefix (pinned to `cpu` when given); stops it
     and removes the prefix on close. `prefix` may name a directory to use."""
 
-    def __init__(self, cpu=None, h2=False, prefix=None, log=print, h2_streams=1000):
+    def __init__(self, cpu=None, h2=False, prefix=None, log=print, h2_streams=1000,
+                 keepalive_requests=1000000):
         self.nginx = find_nginx()
         if self.nginx is None:
             raise PeerError("nginx is not installed")
         self.cpu, self.h2, self.log, self.h2_streams = cpu, h2, log, h2_streams
+        self.keepalive_requests = keepalive_requests
         self.prefix = prefix or tempfile.mkdtemp(prefix="barrage-nginx-")
         os.makedirs(self.prefix, exist_ok=True)
         self.proc = None
@@ -286,7 +288,8 @@ class NginxPeer:
         echo = os.path.exists(ECHO_MODULE)
         conf = os.path.join(self.prefix, "nginx.conf")
         with open(conf, "w", encoding="utf-8") as f:
-            f.write(_conf(self.prefix, self.port, self.wrong_port, self.h2, echo, self.h2_streams))
+            f.write(_conf(self.prefix, self.port, self.wrong_port, self.h2, echo, self.h2_streams,
+                          self.keepalive_requests))
         err = os.path.join(self.prefix, "error.log")
         t = subprocess.run([self.nginx, "-t", "-p", self.prefix, "-c", conf, "-e", err],
                            capture_output=True, text=True)
@@ -403,13 +406,15 @@ def main():
     up.add_argument("--cpu", type=int)
     up.add_argument("--h2", action="store_true")
     up.add_argument("--h2-streams", type=int, default=1000, help="http2_max_concurrent_streams")
+    up.add_argument("--keepalive-requests", type=int, default=1000000,
+                    help="requests per connection before nginx closes it (h2: GOAWAY)")
     down = sub.add_parser("down")
     down.add_argument("dir")
     a = ap.parse_args()
     if a.cmd == "up":
         try:
             peer = NginxPeer(cpu=a.cpu, h2=a.h2, prefix=a.dir, log=lambda m: print(m, file=sys.stderr),
-                             h2_streams=a.h2_streams)
+                             h2_streams=a.h2_streams, keepalive_requests=a.keepalive_requests)
         except PeerError as e:
             print(f"nginx_peer: {e}", file=sys.stderr)
             return 77
