@@ -1,6 +1,6 @@
 // Throughput: requests per second and client CPU per request with 100, 1,000
 // and 10,000 requests in flight, against an instant answer (/) and one that
-// takes 50 ms (/sleep/50). Connections are opened by a warm-up round first, so
+// takes 50 ms (/sleep/50), over HTTP/1.1, and over HTTP/2 at 1,000 in flight. Connections are opened by a warm-up round first, so
 // no handshake is timed; then each iteration runs a fixed batch, keeping up
 // to twice the in-flight limit submitted so the engine never waits on us.
 #include "measure.hpp"
@@ -20,9 +20,10 @@ size_t batch_size(int64_t inflight, int64_t latency_ms) {
 void BM_Throughput(benchmark::State& state, brg_backend backend) {
   const int inflight = int(state.range(0));
   const int64_t latency_ms = state.range(1);
+  const int http_version = int(state.range(2));
   const std::string url = peer().url(latency_ms ? "/sleep/50" : "/");
   const size_t n = scaled(batch_size(inflight, latency_ms), 100);
-  auto c = open_client(state, {.backend = backend, .max_inflight = inflight});
+  auto c = open_client(state, {.backend = backend, .max_inflight = inflight, .http_version = http_version});
   if (!c) return;
   Outcome o;
   if (!run_or_fail(state, *c, {.url = url, .n = size_t(inflight)}, &o, "warm-up")) return;
@@ -59,59 +60,22 @@ void BM_Throughput(benchmark::State& state, brg_backend backend) {
   // Expected 0: the warm-up's connections serve everything.
   state.counters["new_conns"] = double(c->stats().connections_opened - opened);
   state.counters["nginx_cpu"] = double(nginx_us) / (wall_s * 1e6);
-  state.SetLabel(backend_name(backend));
+  state.counters["conns"] = double(opened);
+  state.SetLabel(std::string(backend_name(backend)) + (http_version == 2 ? " h2" : " http/1.1"));
 }
 
+// HTTP/1.1 everywhere; HTTP/2 (one connection: nginx takes 1,000 streams on
+// each) at 1,000 in flight with instant answers, to compare the two in one run.
 void shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"inflight", "latency_ms"});
+  b->ArgNames({"inflight", "latency_ms", "http"});
   for (int64_t latency : {0, 50})
-    for (int64_t inflight : {100, 1'000, 10'000}) b->Args({inflight, latency});
+    for (int64_t inflight : {100, 1'000, 10'000}) b->Args({inflight, latency, 1});
+  b->Args({1'000, 0, 2});
   b->Iterations(quick() ? 1 : 2)->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 BENCHMARK_CAPTURE(BM_Throughput, io_uring, BRG_BACKEND_IO_URING)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Throughput, epoll, BRG_BACKEND_EPOLL)->Apply(shapes);
-
-// HTTP/1.1 against HTTP/2 in the same run: 1,000 requests in flight, instant
-// answers, after a warm-up that opens the connections (1,000 for h1; for h2
-// as many as 1,000 streams need at nginx's 1,000 per connection: one).
-void BM_Protocol(benchmark::State& state, brg_backend backend) {
-  const int version = int(state.range(0));
-  const int inflight = 1'000;
-  const std::string url = peer().url("/");
-  const size_t n = scaled(30'000, 100);
-  auto c = open_client(state, {.backend = backend, .max_inflight = inflight, .http_version = version});
-  if (!c) return;
-  Outcome o;
-  if (!run_or_fail(state, *c, {.url = url, .n = size_t(inflight)}, &o, "warm-up")) return;
-  const uint64_t opened = c->stats().connections_opened;
-  double wall_s = 0;
-  int64_t cpu_us = 0, nginx_us = 0;
-  size_t done = 0;
-  for (auto _ : state) {
-    const int64_t cpu0 = self_cpu_us(), nginx0 = peer_cpu_us();
-    if (!run_or_fail(state, *c, {.url = url, .n = n, .window = 2 * size_t(inflight)}, &o, "timed batch")) return;
-    cpu_us += self_cpu_us() - cpu0;
-    nginx_us += peer_cpu_us() - nginx0;
-    state.SetIterationTime(o.seconds());
-    wall_s += o.seconds();
-    done += n;
-  }
-  state.counters["req_per_s"] = double(done) / wall_s;
-  state.counters["cpu_us_per_req"] = double(cpu_us) / double(done);
-  state.counters["nginx_us_per_req"] = double(nginx_us) / double(done);
-  state.counters["conns"] = double(opened);
-  state.SetLabel(std::string(backend_name(backend)) + (version == 2 ? " h2" : " http/1.1"));
-}
-
-void protocols(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"http"});
-  b->Args({1})->Args({2});
-  b->Iterations(quick() ? 1 : 3)->UseManualTime()->Unit(benchmark::kMillisecond);
-}
-
-BENCHMARK_CAPTURE(BM_Protocol, io_uring, BRG_BACKEND_IO_URING)->Apply(protocols);
-BENCHMARK_CAPTURE(BM_Protocol, epoll, BRG_BACKEND_EPOLL)->Apply(protocols);
 
 }  // namespace
 }  // namespace barrage::e2e

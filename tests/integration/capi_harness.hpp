@@ -150,6 +150,48 @@ class Engine {
   uint64_t next_user_data_ = 1;
 };
 
+using EnginePtr = std::unique_ptr<brg_engine, void (*)(brg_engine*)>;
+
+// An engine for `backend` with no retries and whatever else configure(brg_config*)
+// sets; a null pointer (and a test failure) when it cannot be made.
+template <class Configure>
+EnginePtr make_engine(int backend, Configure&& configure) {
+  brg_config* c = brg_config_new();
+  EXPECT_EQ(brg_config_set_int(c, BRG_OPT_BACKEND, backend), 0);
+  EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_RETRIES, 0), 0);
+  configure(c);
+  brg_engine* e = nullptr;
+  int rc = brg_engine_new(c, &e);
+  brg_config_free(c);
+  EXPECT_EQ(rc, 0) << brg_last_error();
+  return EnginePtr(e, brg_engine_free);
+}
+
+// Submits n identical POSTs of body to url and polls until all n results
+// are in (or 30 s pass); the results in arrival order.
+inline std::vector<ResultPtr> run_requests(brg_engine* e, const std::string& url, int n, const std::string& body) {
+  for (int i = 0; i < n; ++i) {
+    brg_request r{};
+    r.size = sizeof r;
+    r.url = url.c_str();
+    r.body = body.data();
+    r.body_len = body.size();
+    r.max_retries = -1;
+    EXPECT_EQ(brg_submit(e, &r, nullptr), 0) << brg_last_error();
+  }
+  std::vector<ResultPtr> out;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (int(out.size()) < n && std::chrono::steady_clock::now() < until) {
+    EXPECT_GE(brg_poll(e, 20), 0);
+    brg_result* buf[32];
+    size_t k;
+    while ((k = brg_results(e, buf, 32)) > 0)
+      for (size_t i = 0; i < k; ++i) out.emplace_back(buf[i]);
+  }
+  EXPECT_EQ(int(out.size()), n);
+  return out;
+}
+
 inline std::string chat_body(const std::string& content) {
   return R"({"model":"mock-1","messages":[{"role":"user","content":")" + content + R"("}]})";
 }

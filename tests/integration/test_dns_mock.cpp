@@ -15,42 +15,18 @@ class DnsMock : public ::testing::TestWithParam<int> {
  protected:
   int backend() const { return GetParam(); }
 
+  // An engine asking only the loopback DNS server, kept until the test ends.
   brg_engine* engine(const std::string& ca, const std::string& dns, std::vector<std::pair<brg_option, int64_t>> opts = {}) {
-    brg_config* c = brg_config_new();
-    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_BACKEND, backend()), 0);
-    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_RETRIES, 0), 0);
-    for (auto [k, v] : opts) EXPECT_EQ(brg_config_set_int(c, k, v), 0);
-    EXPECT_EQ(brg_config_set_str(c, BRG_OPT_CA_FILE, ca.c_str()), 0);
-    EXPECT_EQ(brg_config_set_str(c, BRG_OPT_DNS_SERVERS, dns.c_str()), 0);
-    brg_engine* e = nullptr;
-    EXPECT_EQ(brg_engine_new(c, &e), 0) << brg_last_error();
-    brg_config_free(c);
-    engines_.emplace_back(e, brg_engine_free);
-    return e;
+    engines_.push_back(make_engine(backend(), [&](brg_config* c) {
+      for (auto [k, v] : opts) EXPECT_EQ(brg_config_set_int(c, k, v), 0);
+      EXPECT_EQ(brg_config_set_str(c, BRG_OPT_CA_FILE, ca.c_str()), 0);
+      EXPECT_EQ(brg_config_set_str(c, BRG_OPT_DNS_SERVERS, dns.c_str()), 0);
+    }));
+    return engines_.back().get();
   }
 
   static std::vector<ResultPtr> run(brg_engine* e, const std::string& url, int n) {
-    std::string body = chat_body("by name");
-    for (int i = 0; i < n; ++i) {
-      brg_request r{};
-      r.size = sizeof r;
-      r.url = url.c_str();
-      r.body = body.data();
-      r.body_len = body.size();
-      r.max_retries = -1;
-      EXPECT_EQ(brg_submit(e, &r, nullptr), 0) << brg_last_error();
-    }
-    std::vector<ResultPtr> out;
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (int(out.size()) < n && std::chrono::steady_clock::now() < until) {
-      EXPECT_GE(brg_poll(e, 20), 0);
-      brg_result* buf[32];
-      size_t k;
-      while ((k = brg_results(e, buf, 32)) > 0)
-        for (size_t i = 0; i < k; ++i) out.emplace_back(buf[i]);
-    }
-    EXPECT_EQ(int(out.size()), n);
-    return out;
+    return run_requests(e, url, n, chat_body("by name"));
   }
 
   // A mock whose certificate names `name` (and nothing else).
@@ -69,7 +45,7 @@ class DnsMock : public ::testing::TestWithParam<int> {
   }
 
  private:
-  std::vector<std::unique_ptr<brg_engine, void (*)(brg_engine*)>> engines_;
+  std::vector<EnginePtr> engines_;
 };
 
 TEST_P(DnsMock, AnUnresolvableNameIsADnsErrorWithTheResolversMessage) {

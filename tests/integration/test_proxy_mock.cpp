@@ -15,47 +15,19 @@ class ProxyMock : public ::testing::TestWithParam<int> {
  protected:
   int backend() const { return GetParam(); }
 
-  // An engine for this backend with the given proxy settings; nullptr (and a
-  // failure) when the engine cannot be created.
-  brg_engine* engine(const std::string& ca, const std::string& proxy, const std::string& no_proxy = "",
-                     int max_retries = 0) {
-    brg_config* c = brg_config_new();
-    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_BACKEND, backend()), 0);
-    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_RETRIES, max_retries), 0);
-    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_INFLIGHT, 10), 0);
-    if (!ca.empty()) EXPECT_EQ(brg_config_set_str(c, BRG_OPT_CA_FILE, ca.c_str()), 0);
-    EXPECT_EQ(brg_config_set_str(c, BRG_OPT_PROXY, proxy.c_str()), 0);
-    EXPECT_EQ(brg_config_set_str(c, BRG_OPT_NO_PROXY, no_proxy.c_str()), 0);
-    brg_engine* e = nullptr;
-    int rc = brg_engine_new(c, &e);
-    brg_config_free(c);
-    EXPECT_EQ(rc, 0) << brg_last_error();
-    engines_.emplace_back(e, brg_engine_free);
-    return e;
+  // An engine for this backend with the given proxy settings, kept until the test ends.
+  brg_engine* engine(const std::string& ca, const std::string& proxy, const std::string& no_proxy = "") {
+    engines_.push_back(make_engine(backend(), [&](brg_config* c) {
+      EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_INFLIGHT, 10), 0);
+      if (!ca.empty()) EXPECT_EQ(brg_config_set_str(c, BRG_OPT_CA_FILE, ca.c_str()), 0);
+      EXPECT_EQ(brg_config_set_str(c, BRG_OPT_PROXY, proxy.c_str()), 0);
+      EXPECT_EQ(brg_config_set_str(c, BRG_OPT_NO_PROXY, no_proxy.c_str()), 0);
+    }));
+    return engines_.back().get();
   }
 
   static std::vector<ResultPtr> run(brg_engine* e, const std::string& url, int n) {
-    std::string body = chat_body("through the proxy");
-    for (int i = 0; i < n; ++i) {
-      brg_request r{};
-      r.size = sizeof r;
-      r.url = url.c_str();
-      r.body = body.data();
-      r.body_len = body.size();
-      r.max_retries = -1;
-      EXPECT_EQ(brg_submit(e, &r, nullptr), 0) << brg_last_error();
-    }
-    std::vector<ResultPtr> out;
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (int(out.size()) < n && std::chrono::steady_clock::now() < until) {
-      EXPECT_GE(brg_poll(e, 20), 0);
-      brg_result* buf[32];
-      size_t k;
-      while ((k = brg_results(e, buf, 32)) > 0)
-        for (size_t i = 0; i < k; ++i) out.emplace_back(buf[i]);
-    }
-    EXPECT_EQ(int(out.size()), n);
-    return out;
+    return run_requests(e, url, n, chat_body("through the proxy"));
   }
 
   static std::string proxy_url(const ConnectProxy& p, const std::string& userinfo = "") {
@@ -63,7 +35,7 @@ class ProxyMock : public ::testing::TestWithParam<int> {
   }
 
  private:
-  std::vector<std::unique_ptr<brg_engine, void (*)(brg_engine*)>> engines_;
+  std::vector<EnginePtr> engines_;
 };
 
 TEST_P(ProxyMock, RequestsTunnelToTheOriginWhichTheProxyResolves) {
