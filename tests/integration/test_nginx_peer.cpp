@@ -182,7 +182,7 @@ void expect_paced_sse(int backend, int http_version) {
   // First token 100 ms after the role event; four 100 ms gaps after it.
   EXPECT_GE(final->ttft_us - final->sent_us, 100 * 1000);
   EXPECT_LE(final->ttft_us - final->ttfb_us, 100 * 1000 + 150 * 1000);
-  EXPECT_GE(final->gap_mean_us, 100 * 1000 - 1000);
+  EXPECT_GE(final->gap_mean_us, 100 * 1000 - 10 * 1000);  // a late-read first token shortens the mean
   EXPECT_LE(final->gap_mean_us, 100 * 1000 + 100 * 1000);
   EXPECT_NE(std::string(final->body, final->body_len).find("data: [DONE]"), std::string::npos);
 }

@@ -153,7 +153,7 @@ TEST_P(StreamMock, TokensArriveAtTheServersPaceAndTimingIsReported) {
   EXPECT_GE(f.ttft_us - f.sent_us, 150 * 1000);
   EXPECT_LE(f.ttft_us - f.ttfb_us, 150 * 1000 + 150 * 1000);
   // Seven gaps of 40 ms between the eight tokens: never shorter than the pace.
-  EXPECT_GE(f.gap_mean_us, 40 * 1000 - 2000);
+  EXPECT_GE(f.gap_mean_us, 40 * 1000 - 5000);  // a late-read first token shortens the mean
   EXPECT_LE(f.gap_mean_us, 40 * 1000 + 100 * 1000);
   EXPECT_GE(f.gap_max_us, f.gap_mean_us);
 }

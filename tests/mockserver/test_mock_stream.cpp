@@ -216,10 +216,10 @@ TEST_F(MockStreamTest, FirstTokenDelayAndIntervalAreNeverEarly) {
   for (int64_t k = 1; k <= kTokens; ++k) {
     double planned = static_cast<double>(kFirst + (k - 1) * kGap);
     const Event& e = s.events[static_cast<size_t>(k)];
-    // Against the send time the server cannot be early; against the head's
-    // arrival allow 1 ms of the client's own read scheduling.
+    // Against the send time the server cannot be early. Against the head's
+    // arrival it can look early by however late the client read the head
+    // (2 ms seen under ASan on a loaded machine), so only an upper bound.
     EXPECT_GE(ms_between(sent, e.at), planned) << "token " << k;
-    EXPECT_GE(ms_between(s.head_at, e.at), planned - 1) << "token " << k;
     EXPECT_LE(ms_between(s.head_at, e.at), planned + kSlackMs) << "token " << k;
   }
   // The tail follows the last token at once.
