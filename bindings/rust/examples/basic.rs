@@ -11,7 +11,7 @@ fn main() -> Result<(), Error> {
     if let Some(ca) = args.next() {
         config = config.ca_file(ca);
     }
-    let mut engine = Engine::new(config)?;
+    let engine = Engine::new(config)?;
     let key = std::env::var("OPENAI_API_KEY").unwrap_or_default();
 
     let reqs = ["What is 2+2?", "Name a colour.", "Say hi."]

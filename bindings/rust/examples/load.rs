@@ -42,7 +42,7 @@ fn main() {
     if let Some(ca) = a.get(5) {
         cfg = cfg.ca_file(ca);
     }
-    let mut e = Engine::new(cfg).expect("engine");
+    let e = Engine::new(cfg).expect("engine");
     let mut req = Request::new(a[1].as_str()).json(BODY);
     let mut seen = vec![false; n];
     let (mut submitted, mut finished, mut ok, mut errors) = (0usize, 0usize, 0usize, 0usize);

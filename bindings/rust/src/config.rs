@@ -24,6 +24,19 @@ impl Backend {
     }
 }
 
+/// Which HTTP version the engine speaks over TLS (`BRG_OPT_HTTP_VERSION`).
+/// Plain `http://` URLs always use HTTP/1.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/2 when the server offers it with ALPN, else HTTP/1.1 (the default).
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only: a server that does not agree fails the request with
+    /// [`Error::Protocol`] (or [`Error::Tls`] when it refuses the handshake).
+    Http2,
+}
+
 /// Engine configuration (owns a `brg_config`). Builder methods take and return
 /// `self`; the first refused value is remembered and reported by
 /// [`Engine::new`](crate::Engine::new), or use [`Config::set_int`] /
@@ -159,6 +172,43 @@ impl Config {
     pub fn tls_resume(self, on: bool) -> Self { self.int(sys::BRG_OPT_TLS_RESUME, on as i64) }
     /// TLS handshakes in progress at once (default 64).
     pub fn max_handshakes(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_HANDSHAKES, n.into()) }
+
+    /// Streamed requests ([`Request::stream`](crate::Request::stream)): an
+    /// attempt whose first token (first non-empty delta) has not arrived this
+    /// long after its request was sent ends with [`Error::Timeout`]. Zero (the
+    /// default) = no such limit. A request's own
+    /// [`Request::first_token_timeout`](crate::Request::first_token_timeout) wins.
+    pub fn first_token_timeout(self, d: Duration) -> Self {
+        self.int(sys::BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, ms(d))
+    }
+    /// Streamed requests: the longest silence allowed before the first event
+    /// and between two events; zero (the default) = none. Not to be confused
+    /// with [`Config::idle_timeout`] (keep-alive connections). A request's own
+    /// [`Request::stream_idle_timeout`](crate::Request::stream_idle_timeout) wins.
+    pub fn stream_idle_timeout(self, d: Duration) -> Self {
+        self.int(sys::BRG_OPT_STREAM_IDLE_TIMEOUT_MS, ms(d))
+    }
+    /// HTTP/1.1, HTTP/2 or whatever the server offers (ALPN, the default).
+    pub fn http_version(self, v: HttpVersion) -> Self {
+        let n = match v {
+            HttpVersion::Auto => 0,
+            HttpVersion::Http1 => 1,
+            HttpVersion::Http2 => 2,
+        };
+        self.int(sys::BRG_OPT_HTTP_VERSION, n)
+    }
+    /// HTTP proxy for `https://` URLs, reached with CONNECT:
+    /// `"http://[user:password@]host:port"` (the port is required). `""` =
+    /// direct (the default unless [`Config::from_env`] found `https_proxy`).
+    /// A malformed value is reported by [`Engine::new`](crate::Engine::new).
+    pub fn proxy(self, url: &str) -> Self { self.string(sys::BRG_OPT_PROXY, Some(url)) }
+    /// Hosts that bypass [`Config::proxy`], with curl's `NO_PROXY` rules
+    /// (domain suffixes, IPs, CIDR blocks, `host:port`, `"*"`); localhost is
+    /// not implied.
+    pub fn no_proxy(self, hosts: &str) -> Self { self.string(sys::BRG_OPT_NO_PROXY, Some(hosts)) }
+    /// DNS servers `"ip[:port],..."` (`[v6]:port`) asked instead of
+    /// `/etc/resolv.conf`'s; `""` = the system's.
+    pub fn dns_servers(self, servers: &str) -> Self { self.string(sys::BRG_OPT_DNS_SERVERS, Some(servers)) }
 
     pub(crate) fn take_error(&mut self) -> Option<Error> {
         self.error.take()

@@ -13,6 +13,34 @@
 //! }
 //! ```
 //!
+//! Streaming (server-sent events): set [`Request::stream`] and ask for a
+//! stream in the body, then read the events with [`Engine::stream`]:
+//!
+//! ```no_run
+//! use barrage::{Config, Engine, Request};
+//! let engine = Engine::new(Config::new()).unwrap();
+//! let req = Request::new("https://api.example.com/v1/chat/completions")
+//!     .json(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},
+//!              "messages":[{"role":"user","content":"hi"}]}"#)
+//!     .first_token_timeout(std::time::Duration::from_secs(10))
+//!     .stream_idle_timeout(std::time::Duration::from_secs(5));
+//! let mut stream = engine.stream(&req).unwrap();
+//! for event in &mut stream {
+//!     match event {
+//!         Ok(ev) => println!("data: {}", ev.text()), // one SSE event's data
+//!         Err(e) => eprintln!("stream failed: {e}"), // after the events so far
+//!     }
+//! }
+//! if let Some(done) = stream.final_response() {
+//!     println!("ttft {:?}, {} events, {:?} tokens", done.ttft(), done.events(), done.completion_tokens());
+//! }
+//! ```
+//!
+//! With the non-blocking [`Engine::submit`] / [`Engine::poll`] /
+//! [`Engine::results`] API (and [`ThreadedEngine`]) a streamed request yields
+//! partial results ([`Response::is_partial`]) before its final one; every
+//! helper that waits for outcomes ([`Engine::run_all`]) skips them.
+//!
 //! Threads: an inline [`Engine`] is `Send` but not `Sync` (see its docs);
 //! [`Engine::start`] gives a [`ThreadedEngine`] that is `Send + Sync`.
 //! Requests are copied at submit; [`Response`] owns its `brg_result`.
@@ -25,13 +53,13 @@ mod error;
 mod request;
 mod response;
 
-pub use config::{Backend, Config};
-pub use engine::{Engine, Stats, ThreadedEngine};
+pub use config::{Backend, Config, HttpVersion};
+pub use engine::{Engine, Stats, Stream, ThreadedEngine};
 pub use error::Error;
 pub use request::Request;
 pub use response::{RequestId, Response, Timings};
 
-/// Run-time library version, e.g. "0.1.0".
+/// Run-time library version, e.g. "0.2.0".
 pub fn version() -> &'static str {
     error::cstr(unsafe { sys::brg_version() })
 }

@@ -21,6 +21,8 @@ pub struct Request {
     pub(crate) token_estimate: u32,
     pub(crate) limit_key: Option<CString>,
     pub(crate) group: u64,
+    pub(crate) first_token_timeout_ms: i64,
+    pub(crate) stream_idle_timeout_ms: i64,
     pub(crate) bad: Option<&'static str>,
 }
 
@@ -51,6 +53,8 @@ impl Request {
             token_estimate: 0,
             limit_key: None,
             group: 0,
+            first_token_timeout_ms: 0,
+            stream_idle_timeout_ms: 0,
             bad,
         }
     }
@@ -123,6 +127,48 @@ impl Request {
         self
     }
 
+    /// Asks for the answer as server-sent events (`BRG_REQ_STREAM`): every
+    /// data event of a 2xx `text/event-stream` answer becomes one partial
+    /// [`Response`](crate::Response) ([`Response::is_partial`](crate::Response::is_partial)),
+    /// in order, before the one final result, whose body is the whole raw
+    /// event stream. OpenAI's `[DONE]` is not delivered as an event.
+    ///
+    /// This sets the flag only: **the body must ask for a stream itself**
+    /// (`"stream": true`, and `"stream_options": {"include_usage": true}` for
+    /// token counts in the final result). Once an event went out, a failed
+    /// attempt is not retried (events would repeat): the final result carries
+    /// the error. Use [`Engine::stream`](crate::Engine::stream) to read the
+    /// events of one request, or the poll/results API for many.
+    pub fn stream(mut self, on: bool) -> Self {
+        if on {
+            self.flags |= sys::BRG_REQ_STREAM;
+        } else {
+            self.flags &= !sys::BRG_REQ_STREAM;
+        }
+        self
+    }
+    /// True when [`Request::stream`] is on.
+    pub fn is_stream(&self) -> bool {
+        self.flags & sys::BRG_REQ_STREAM != 0
+    }
+    /// Streamed requests: an attempt whose first token (first non-empty
+    /// delta) has not arrived this long after its request was sent fails with
+    /// [`Error::Timeout`](crate::Error::Timeout). Zero = the engine's
+    /// [`Config::first_token_timeout`](crate::Config::first_token_timeout).
+    pub fn first_token_timeout(mut self, d: Duration) -> Self {
+        self.first_token_timeout_ms = ms(d);
+        self
+    }
+    /// Streamed requests: the longest silence allowed before the first event
+    /// and between two events; the request then fails with
+    /// [`Error::Timeout`](crate::Error::Timeout) after the events that arrived.
+    /// Zero = the engine's
+    /// [`Config::stream_idle_timeout`](crate::Config::stream_idle_timeout).
+    pub fn stream_idle_timeout(mut self, d: Duration) -> Self {
+        self.stream_idle_timeout_ms = ms(d);
+        self
+    }
+
     /// Calls `f` with a `brg_request` pointing into `self` (valid for the call only).
     pub(crate) fn with_raw<R>(&self, f: impl FnOnce(&sys::brg_request) -> R) -> R {
         const INLINE: usize = 8;
@@ -157,6 +203,8 @@ impl Request {
             token_estimate: self.token_estimate,
             limit_key: self.limit_key.as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
             group: self.group,
+            first_token_timeout_ms: self.first_token_timeout_ms,
+            stream_idle_timeout_ms: self.stream_idle_timeout_ms,
         };
         f(&raw)
     }

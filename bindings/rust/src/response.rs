@@ -25,9 +25,18 @@ pub struct Timings {
     pub total: Duration,
 }
 
-/// One finished request: owns the `brg_result` and frees it on drop.
-/// It may be a success or a failure; see [`Response::error`] and
-/// [`Response::into_result`].
+/// One result: owns the `brg_result` and frees it on drop.
+///
+/// Usually a finished request, a success or a failure; see
+/// [`Response::error`] and [`Response::into_result`]. For a streamed request
+/// ([`Request::stream`](crate::Request::stream)) the engine first yields one
+/// *partial* result per server-sent event ([`Response::is_partial`]; body =
+/// the event's data, [`Response::event_index`] = its 1-based index), then
+/// exactly one final result with the same id (body = the raw event stream,
+/// usage tokens, [`Response::ttft`], [`Response::events`], gap timings).
+/// Partial results come out of [`Engine::results`](crate::Engine::results)
+/// and [`ThreadedEngine::results`](crate::ThreadedEngine::results) like any
+/// other: check `is_partial()` before treating one as the request's outcome.
 pub struct Response {
     raw: NonNull<sys::brg_result>,
 }
@@ -35,6 +44,13 @@ pub struct Response {
 // The result is a plain heap object owned by us; brg_result_free is [any].
 unsafe impl Send for Response {}
 unsafe impl Sync for Response {}
+
+/// Offset just past a `brg_result` field (of the given type).
+macro_rules! end_of {
+    ($f:ident: $t:ty) => {
+        std::mem::offset_of!(sys::brg_result, $f) + std::mem::size_of::<$t>()
+    };
+}
 
 fn us(v: i64) -> Option<Duration> {
     (v >= 0).then(|| Duration::from_micros(v as u64))
@@ -76,10 +92,44 @@ impl Response {
     pub fn request_id(&self) -> &str {
         let r = self.r();
         // request_id is in the struct since 0.1.0; check the producer's size anyway.
-        if (r.size as usize) < std::mem::size_of::<sys::brg_result>() || r.request_id.is_null() {
+        if !self.has(end_of!(request_id: *const std::os::raw::c_char)) || r.request_id.is_null() {
             return "";
         }
         unsafe { CStr::from_ptr(r.request_id) }.to_str().unwrap_or("")
+    }
+    /// True when the producing library's `brg_result` is at least `end` bytes
+    /// long, i.e. has the field ending there (fields only ever grow at the end).
+    fn has(&self, end: usize) -> bool {
+        self.r().size as usize >= end
+    }
+    /// True for one event of a streamed answer (`BRG_RES_PARTIAL`): more
+    /// results with the same id follow, the last one not partial.
+    pub fn is_partial(&self) -> bool { self.r().flags & sys::BRG_RES_PARTIAL != 0 }
+    /// A partial result's 1-based event index; `None` for a final result.
+    pub fn event_index(&self) -> Option<u32> {
+        (self.is_partial() && self.has(end_of!(events: u32))).then(|| self.r().events)
+    }
+    /// Streamed requests: data events delivered so far (for a partial result,
+    /// its own index; for the final one, how many events went out). 0 for
+    /// requests that did not stream, or a library older than 0.2.
+    pub fn events(&self) -> u32 {
+        if self.has(end_of!(events: u32)) { self.r().events } else { 0 }
+    }
+    /// Streamed requests: submit -> first non-empty delta (first token) of the
+    /// last attempt. `None` before the first token (on a partial result), when
+    /// none arrived, or for requests that did not stream.
+    pub fn ttft(&self) -> Option<Duration> {
+        if self.has(end_of!(ttft_us: i64)) { us(self.r().ttft_us) } else { None }
+    }
+    /// Streamed requests: the longest gap between two token events (so far,
+    /// on a partial result); `None` before a second token.
+    pub fn gap_max(&self) -> Option<Duration> {
+        if self.has(end_of!(gap_max_us: i64)) { us(self.r().gap_max_us) } else { None }
+    }
+    /// Streamed requests: the mean gap between token events (so far, on a
+    /// partial result); `None` before a second token.
+    pub fn gap_mean(&self) -> Option<Duration> {
+        if self.has(end_of!(gap_mean_us: i64)) { us(self.r().gap_mean_us) } else { None }
     }
     pub fn attempts(&self) -> u32 { self.r().attempts }
     pub fn cached(&self) -> bool { self.r().flags & sys::BRG_RES_CACHED != 0 }
@@ -131,6 +181,8 @@ impl fmt::Debug for Response {
             .field("user_data", &self.r().user_data)
             .field("status", &self.r().status)
             .field("http_status", &self.r().http_status)
+            .field("partial", &self.is_partial())
+            .field("events", &self.events())
             .field("attempts", &self.r().attempts)
             .field("body_len", &self.r().body_len)
             .field("error", &self.error_message())

@@ -1,11 +1,11 @@
-//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.1.0) exactly.
+//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.2.0) exactly.
 //! Everything here is `unsafe` to use; see the safe API in the crate root.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_int, c_void};
 
 pub const BRG_VERSION_MAJOR: u32 = 0;
-pub const BRG_VERSION_MINOR: u32 = 1;
+pub const BRG_VERSION_MINOR: u32 = 2;
 pub const BRG_VERSION_PATCH: u32 = 0;
 pub const BRG_VERSION_HEX: u32 = (BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH;
 
@@ -59,6 +59,13 @@ pub const BRG_OPT_BREAKER_THRESHOLD: brg_option = 24;
 pub const BRG_OPT_BREAKER_PAUSE_MS: brg_option = 25;
 pub const BRG_OPT_TLS_RESUME: brg_option = 26;
 pub const BRG_OPT_MAX_HANDSHAKES: brg_option = 27;
+// since 0.2.0
+pub const BRG_OPT_FIRST_TOKEN_TIMEOUT_MS: brg_option = 28;
+pub const BRG_OPT_STREAM_IDLE_TIMEOUT_MS: brg_option = 29;
+pub const BRG_OPT_HTTP_VERSION: brg_option = 30;
+pub const BRG_OPT_PROXY: brg_option = 31;
+pub const BRG_OPT_NO_PROXY: brg_option = 32;
+pub const BRG_OPT_DNS_SERVERS: brg_option = 33;
 
 // ---- brg_backend ----
 pub type brg_backend = c_int;
@@ -105,6 +112,9 @@ pub struct brg_request {
     // since 0.1.0, second part
     pub limit_key: *const c_char,
     pub group: u64,
+    // since 0.2.0, third part
+    pub first_token_timeout_ms: i64,
+    pub stream_idle_timeout_ms: i64,
 }
 
 pub const BRG_RES_PARTIAL: u32 = 0x1;
@@ -131,6 +141,12 @@ pub struct brg_result {
     pub completion_tokens: i64,
     pub sent_us: i64,
     pub request_id: *const c_char,
+    // since 0.2.0: present when size covers them
+    pub ttft_us: i64,
+    pub events: u32,
+    pub reserved1: u32,
+    pub gap_max_us: i64,
+    pub gap_mean_us: i64,
 }
 
 #[repr(C)]
@@ -257,10 +273,17 @@ mod layout {
     // x86_64 / aarch64 LP64 layout of the header's structs.
     #[test]
     fn sizes() {
-        assert_eq!(size_of::<brg_request>(), 104);
+        assert_eq!(size_of::<brg_request>(), 120);
         assert_eq!(offset_of!(brg_request, limit_key), 88);
-        assert_eq!(size_of::<brg_result>(), 120);
+        assert_eq!(offset_of!(brg_request, first_token_timeout_ms), 104);
+        assert_eq!(offset_of!(brg_request, stream_idle_timeout_ms), 112);
+        assert_eq!(size_of::<brg_result>(), 152);
         assert_eq!(offset_of!(brg_result, request_id), 112);
+        assert_eq!(offset_of!(brg_result, ttft_us), 120);
+        assert_eq!(offset_of!(brg_result, events), 128);
+        assert_eq!(offset_of!(brg_result, reserved1), 132);
+        assert_eq!(offset_of!(brg_result, gap_max_us), 136);
+        assert_eq!(offset_of!(brg_result, gap_mean_us), 144);
         assert_eq!(size_of::<brg_stats>(), 8 + 23 * 8);
         assert_eq!(size_of::<brg_batch_options>(), 88);
         assert_eq!(size_of::<brg_batch_progress>(), 104);

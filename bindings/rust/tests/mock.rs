@@ -28,7 +28,7 @@ fn check_answer(r: &Response, i: usize) {
 #[test]
 fn thousand_requests_game_loop() {
     let mock = Mock::start(&[]);
-    let mut e = engine(&mock, 100);
+    let e = engine(&mock, 100);
     const N: usize = 1000;
     const WINDOW: usize = 100;
     let mut seen = vec![false; N];
@@ -62,7 +62,7 @@ fn thousand_requests_game_loop() {
 #[test]
 fn run_all_keeps_input_order() {
     let mock = Mock::start(&[]);
-    let mut e = engine(&mock, 100);
+    let e = engine(&mock, 100);
     // A request submitted separately must survive run_all for results().
     let other = e.submit(&Request::new(mock.url()).json(chat_body("other")).user_data(7777)).unwrap();
     let reqs: Vec<Request> =
@@ -86,7 +86,7 @@ fn run_all_keeps_input_order() {
 #[test]
 fn http_429_without_retries() {
     let mock = Mock::start(&[]);
-    let mut e = engine(&mock, 10);
+    let e = engine(&mock, 10);
     let req = Request::new(mock.url()).json(chat_body("x")).header("x-mock-status", "429").max_retries(0);
     let mut res = e.run_all(vec![req]);
     match res.pop().unwrap() {
@@ -98,7 +98,7 @@ fn http_429_without_retries() {
 #[test]
 fn stall_with_deadline_times_out() {
     let mock = Mock::start(&[]);
-    let mut e = engine(&mock, 10);
+    let e = engine(&mock, 10);
     let req = Request::new(mock.url())
         .json(chat_body("x"))
         .header("x-mock-fault", "stall")
@@ -112,7 +112,7 @@ fn stall_with_deadline_times_out() {
 
 #[test]
 fn invalid_url_refused_at_submit() {
-    let mut e = Engine::new(Config::new()).unwrap();
+    let e = Engine::new(Config::new()).unwrap();
     let err = e.submit(&Request::new("not a url")).unwrap_err();
     assert!(matches!(err, Error::Invalid(ref m) if !m.is_empty()), "{err:?}");
     assert_eq!(err.code(), barrage::sys::BRG_E_INVALID);
@@ -129,7 +129,7 @@ fn invalid_url_refused_at_submit() {
 #[test]
 fn cancel_gives_cancelled() {
     let mock = Mock::start(&[]);
-    let mut e = engine(&mock, 10);
+    let e = engine(&mock, 10);
     let id = e.submit(&Request::new(mock.url()).json(chat_body("x")).header("x-mock-fault", "stall")).unwrap();
     e.poll(Some(Duration::from_millis(50))).unwrap();
     e.cancel(id).unwrap();
@@ -148,7 +148,7 @@ fn cancel_gives_cancelled() {
 #[test]
 fn drop_with_requests_in_flight() {
     let mock = Mock::start(&[]);
-    let mut e = engine(&mock, 50);
+    let e = engine(&mock, 50);
     for i in 0..100 {
         let mut req = Request::new(mock.url()).json(chat_body("x"));
         if i % 2 == 0 {
@@ -174,7 +174,7 @@ fn drop_with_requests_in_flight() {
 
 fn move_after_first_poll(backend: Backend) -> Result<(), Error> {
     let mock = Mock::start(&[]);
-    let mut e = Engine::new(Config::new().max_inflight(10).ca_file(&mock.ca).backend(backend)).unwrap();
+    let e = Engine::new(Config::new().max_inflight(10).ca_file(&mock.ca).backend(backend)).unwrap();
     e.submit(&Request::new(mock.url()).json(chat_body(&question(0)))).unwrap();
     e.poll(Some(Duration::ZERO))?; // this thread becomes the owner
     let url = mock.url();
@@ -199,7 +199,7 @@ fn engine_moves_to_another_thread_before_first_poll() {
     let e = engine(&mock, 10);
     let url = mock.url();
     let r = std::thread::spawn(move || {
-        let mut e = e;
+        let e = e;
         e.run_all(vec![Request::new(url).json(chat_body(&question(3))).user_data(3)]).pop().unwrap().unwrap()
     })
     .join()
