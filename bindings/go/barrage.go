@@ -8,6 +8,10 @@
 // environment flags before the #cgo ones below, so directories given there
 // are searched first (an installed library in the default paths also works).
 //
+// Streaming. Client.Stream sends a request with BRG_REQ_STREAM and returns a
+// *Stream whose Next yields one Event per server-sent event as it arrives;
+// Do and DoAll never stream (they always get the one final result).
+//
 // Threads. The engine runs in threaded mode (brg_start): its reactor has its
 // own thread, brg_submit/brg_cancel are called directly from any goroutine
 // (they never block), and one dispatcher goroutine per Client waits in
@@ -28,8 +32,9 @@ package barrage
 static int gobrg_submit(brg_engine *e, const char *strs, uint32_t n_headers, int has_method,
                         int has_limit_key, const void *body, size_t body_len, uint64_t user_data,
                         int64_t timeout_ms, int64_t deadline_ms, int32_t max_retries,
-                        uint32_t token_estimate, uint32_t flags, uint64_t group, uint64_t *id_out,
-                        char **err_out) {
+                        uint32_t token_estimate, uint32_t flags, uint64_t group,
+                        int64_t first_token_timeout_ms, int64_t stream_idle_timeout_ms,
+                        uint64_t *id_out, char **err_out) {
   brg_header stack_h[16];
   brg_header *h = stack_h;
   brg_request r;
@@ -60,6 +65,8 @@ static int gobrg_submit(brg_engine *e, const char *strs, uint32_t n_headers, int
   r.max_retries = max_retries;
   r.token_estimate = token_estimate;
   r.group = group;
+  r.first_token_timeout_ms = first_token_timeout_ms;
+  r.stream_idle_timeout_ms = stream_idle_timeout_ms;
   rc = brg_submit(e, &r, id_out);
   if (rc != BRG_OK) *err_out = strdup(brg_last_error());
   if (h != stack_h) free(h);
@@ -78,6 +85,11 @@ static void gobrg_free_results(brg_result **rs, size_t n) {
 }
 
 static brg_result *gobrg_at(brg_result **rs, size_t i) { return rs[i]; }
+
+// Whether the producer's brg_result carries the 0.2.0 stream fields.
+static int gobrg_has_stream_fields(const brg_result *r) {
+  return r->size >= offsetof(brg_result, gap_mean_us) + sizeof r->gap_mean_us;
+}
 */
 import "C"
 
@@ -130,7 +142,26 @@ type Options struct {
 	RetryStatuses    string // e.g. "408,409,429,500-504"
 	BreakerThreshold *int
 	BreakerPause     time.Duration
+
+	// Streams (Client.Stream) only; Request fields of the same name win.
+	FirstTokenTimeout time.Duration // an attempt whose first token (non-empty delta) has not arrived this long after the request was sent fails with ErrTimeout; 0 = no limit
+	StreamIdleTimeout time.Duration // longest silence before the first event and between two events; 0 = no limit
+
+	HTTPVersion HTTPVersion // HTTPVersionAuto (default): HTTP/2 when the server offers it with ALPN, else HTTP/1.1
+	Proxy       string      // HTTP proxy for https:// URLs, reached with CONNECT: "http://[user:password@]host:port"; "" = direct (or the environment's with FromEnv)
+	NoProxy     string      // hosts that bypass Proxy, curl's NO_PROXY rules (suffixes, IPs, CIDR, host:port, "*")
+	DNSServers  string      // "ip[:port],..." ([v6]:port) asked instead of /etc/resolv.conf's
 }
+
+// HTTPVersion selects the HTTP protocol (BRG_OPT_HTTP_VERSION). Plain http://
+// URLs always use HTTP/1.1.
+type HTTPVersion int
+
+const (
+	HTTPVersionAuto HTTPVersion = 0 // HTTP/2 when the server offers it with ALPN, else HTTP/1.1
+	HTTPVersion1    HTTPVersion = 1 // HTTP/1.1 only
+	HTTPVersion2    HTTPVersion = 2 // HTTP/2 only; a server that does not agree fails the request (ErrProtocol or ErrTLS)
+)
 
 // Int returns a pointer to v, for Options.MaxRetries and the like.
 func Int(v int) *int { return &v }
@@ -155,9 +186,16 @@ type Request struct {
 	TokenEstimate uint32
 	LimitKey      string
 	UserData      interface{} // returned in Response.UserData
+
+	// Streams (Client.Stream) only; 0 = the Options value of the same name.
+	// The body must still ask the server for a stream ("stream": true).
+	FirstTokenTimeout time.Duration // per attempt: request sent -> first token (non-empty delta)
+	StreamIdleTimeout time.Duration // longest silence before the first event and between two events
 }
 
-// Response is a successful (2xx) answer.
+// Response is a successful (2xx) answer. For a stream (Stream.Response) Body
+// is the raw event stream and the token counts come from its usage chunk
+// (OpenAI: ask with "stream_options": {"include_usage": true}).
 type Response struct {
 	Status           int // HTTP status
 	Body             []byte
@@ -170,6 +208,12 @@ type Response struct {
 	TTFB             time.Duration // -1 when none
 	Total            time.Duration
 	UserData         interface{}
+
+	// Streams only (Do: TTFT, GapMax, GapMean are -1 and Events 0).
+	TTFT    time.Duration // submit -> first token (non-empty delta) of the last attempt; -1 when none
+	Events  int           // data events delivered (OpenAI's [DONE] is not one)
+	GapMax  time.Duration // longest gap between two token events; -1 when fewer than two
+	GapMean time.Duration // mean gap between token events; -1 when fewer than two
 }
 
 type result struct {
@@ -185,11 +229,25 @@ type result struct {
 	total      time.Duration
 	prompt     int64
 	completion int64
+	ttft       time.Duration // -1 none
+	events     int
+	gapMax     time.Duration // -1 none
+	gapMean    time.Duration // -1 none
 }
 
 type call struct {
-	ch chan result // buffered 1
+	ch chan result // buffered 1; nil for a stream
+	st *Stream     // non-nil for a streamed request
 	id uint64      // engine id, set after a successful submit
+}
+
+// complete hands the final result over; called with Client.pmu held.
+func (cl *call) complete(r result) {
+	if cl.st != nil {
+		cl.st.complete(r)
+	} else {
+		cl.ch <- r
+	}
 }
 
 // Client owns one engine. All methods are safe for concurrent use.
@@ -252,6 +310,9 @@ func New(opts Options) (*Client, error) {
 		{opts.MaxPending != 0, C.BRG_OPT_MAX_PENDING, int64(opts.MaxPending), "MaxPending"},
 		{opts.BreakerPause != 0, C.BRG_OPT_BREAKER_PAUSE_MS, ms(opts.BreakerPause), "BreakerPause"},
 		{opts.MaxHandshakes != 0, C.BRG_OPT_MAX_HANDSHAKES, int64(opts.MaxHandshakes), "MaxHandshakes"},
+		{opts.FirstTokenTimeout != 0, C.BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, ms(opts.FirstTokenTimeout), "FirstTokenTimeout"},
+		{opts.StreamIdleTimeout != 0, C.BRG_OPT_STREAM_IDLE_TIMEOUT_MS, ms(opts.StreamIdleTimeout), "StreamIdleTimeout"},
+		{opts.HTTPVersion != HTTPVersionAuto, C.BRG_OPT_HTTP_VERSION, int64(opts.HTTPVersion), "HTTPVersion"},
 	}
 	if opts.MaxRetries != nil {
 		ints = append(ints, iopt{true, C.BRG_OPT_MAX_RETRIES, int64(*opts.MaxRetries), "MaxRetries"})
@@ -286,6 +347,9 @@ func New(opts Options) (*Client, error) {
 		{C.BRG_OPT_CA_FILE, opts.CAFile, "CAFile"},
 		{C.BRG_OPT_CACHE_PATH, opts.CachePath, "CachePath"},
 		{C.BRG_OPT_RETRY_STATUSES, opts.RetryStatuses, "RetryStatuses"},
+		{C.BRG_OPT_PROXY, opts.Proxy, "Proxy"},
+		{C.BRG_OPT_NO_PROXY, opts.NoProxy, "NoProxy"},
+		{C.BRG_OPT_DNS_SERVERS, opts.DNSServers, "DNSServers"},
 	}
 	for _, o := range strOpts {
 		if o.val == "" {
@@ -385,6 +449,13 @@ func (c *Client) deliver(buf *[batchMax]*C.brg_result, n int) {
 		if r.ttfb_us < 0 {
 			res.ttfb = -1
 		}
+		res.ttft, res.gapMax, res.gapMean = -1, -1, -1
+		if C.gobrg_has_stream_fields(r) != 0 {
+			res.ttft = usOrNone(r.ttft_us)
+			res.events = int(r.events)
+			res.gapMax = usOrNone(r.gap_max_us)
+			res.gapMean = usOrNone(r.gap_mean_us)
+		}
 		if r.body_len > 0 {
 			res.body = C.GoBytes(unsafe.Pointer(r.body), C.int(r.body_len))
 		}
@@ -394,18 +465,37 @@ func (c *Client) deliver(buf *[batchMax]*C.brg_result, n int) {
 		if r.request_id != nil && *r.request_id != 0 {
 			res.requestID = C.GoString(r.request_id)
 		}
-		if cl, ok := c.pending[uint64(r.user_data)]; ok {
-			delete(c.pending, uint64(r.user_data))
-			cl.ch <- res
+		cl, ok := c.pending[uint64(r.user_data)]
+		if !ok {
+			continue
 		}
+		if res.flags&C.BRG_RES_PARTIAL != 0 {
+			// One event of a stream; the final result follows. Only
+			// streamed requests get these; anything else is dropped so a
+			// Do never completes with a partial.
+			if cl.st != nil {
+				cl.st.push(Event{Data: res.body, Index: res.events, TTFT: res.ttft, Elapsed: res.total})
+			}
+			continue
+		}
+		delete(c.pending, uint64(r.user_data))
+		cl.complete(res)
 	}
 	c.pmu.Unlock()
 	C.gobrg_free_results(&buf[0], C.size_t(n))
 }
 
+func usOrNone(us C.int64_t) time.Duration {
+	if us < 0 {
+		return -1
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
 var zero = [1]byte{}
 
-func (c *Client) submit(ctx context.Context, req *Request, group uint64) (*call, uint64, error) {
+// submit sends req; st is the Stream that receives its events, or nil.
+func (c *Client) submit(ctx context.Context, req *Request, group uint64, st *Stream) (*call, uint64, error) {
 	if req == nil {
 		return nil, 0, newError(C.BRG_E_INVALID, "nil request")
 	}
@@ -465,7 +555,14 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64) (*call,
 	if req.Timeout < 0 {
 		return nil, 0, newError(C.BRG_E_INVALID, "negative timeout")
 	}
-	timeoutMs := int64((req.Timeout + time.Millisecond - 1) / time.Millisecond)
+	if req.FirstTokenTimeout < 0 || req.StreamIdleTimeout < 0 {
+		return nil, 0, newError(C.BRG_E_INVALID, "negative stream timeout")
+	}
+	msUp := func(d time.Duration) int64 { return int64((d + time.Millisecond - 1) / time.Millisecond) }
+	timeoutMs := msUp(req.Timeout)
+	if st != nil {
+		flags |= C.BRG_REQ_STREAM
+	}
 	var bodyPtr unsafe.Pointer
 	if len(req.Body) > 0 {
 		bodyPtr = unsafe.Pointer(&req.Body[0])
@@ -478,7 +575,10 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64) (*call,
 		hasKey = 1
 	}
 
-	cl := &call{ch: make(chan result, 1)}
+	cl := &call{st: st}
+	if st == nil {
+		cl.ch = make(chan result, 1)
+	}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -494,7 +594,8 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64) (*call,
 	rc := C.gobrg_submit(c.eng, (*C.char)(unsafe.Pointer(&strs[0])), C.uint32_t(len(req.Headers)),
 		hasMethod, hasKey, bodyPtr, C.size_t(len(req.Body)), C.uint64_t(key), C.int64_t(timeoutMs),
 		C.int64_t(deadlineMs), C.int32_t(maxRetries), C.uint32_t(req.TokenEstimate), flags,
-		C.uint64_t(group), &id, &cerr)
+		C.uint64_t(group), C.int64_t(msUp(req.FirstTokenTimeout)), C.int64_t(msUp(req.StreamIdleTimeout)),
+		&id, &cerr)
 	cl.id = uint64(id) // under RLock: Close reads it after taking the write lock
 	c.mu.RUnlock()
 	if rc != C.BRG_OK {
@@ -525,16 +626,19 @@ func finish(ctx context.Context, req *Request, r result) (*Response, error) {
 	return &Response{Status: r.httpStatus, Body: r.body, RequestID: r.requestID,
 		PromptTokens: r.prompt, CompletionTokens: r.completion, Attempts: r.attempts,
 		Cached: r.flags&C.BRG_RES_CACHED != 0, Queued: r.queued, TTFB: r.ttfb, Total: r.total,
-		UserData: req.UserData}, nil
+		UserData: req.UserData, TTFT: r.ttft, Events: r.events, GapMax: r.gapMax,
+		GapMean: r.gapMean}, nil
 }
 
 // Do runs one request. The context's deadline becomes the request's
 // deadline_ms (whole request, retries included); when ctx is done first the
 // request is cancelled (brg_cancel) and Do returns after the engine has
 // finished it, with an *Error that matches both ErrCancelled/ErrTimeout and
-// ctx.Err() under errors.Is.
+// ctx.Err() under errors.Is. A body that asks for a stream ("stream": true)
+// is answered here with the whole raw event stream as Body once it ended;
+// Client.Stream hands out the events as they arrive.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
-	cl, id, err := c.submit(ctx, req, 0)
+	cl, id, err := c.submit(ctx, req, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -556,7 +660,7 @@ func (c *Client) DoAll(ctx context.Context, reqs []*Request) ([]*Response, []err
 	calls := make([]*call, len(reqs))
 	group := atomic.AddUint64(&c.group, 1)
 	for i, req := range reqs {
-		cl, _, err := c.submit(ctx, req, group)
+		cl, _, err := c.submit(ctx, req, group, nil)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -623,7 +727,8 @@ func (c *Client) Stats() (Stats, error) {
 		CacheHits: uint64(s.cache_hits)}, nil
 }
 
-// Close cancels every pending request (their Do calls return ErrCancelled),
+// Close cancels every pending request (their Do calls return ErrCancelled,
+// their streams end with ErrCancelled after the events already received),
 // waits until their results are delivered, stops the dispatcher and frees
 // the engine. Calling Close again is a no-op.
 func (c *Client) Close() error {
@@ -664,14 +769,14 @@ func (c *Client) Close() error {
 	// Anyone still waiting (only possible if the engine stalled) gets ErrClosed.
 	c.pmu.Lock()
 	for k, cl := range c.pending {
-		cl.ch <- result{status: C.BRG_E_CLOSED, errText: "client closed"}
+		cl.complete(result{status: C.BRG_E_CLOSED, errText: "client closed", ttft: -1, gapMax: -1, gapMean: -1})
 		delete(c.pending, k)
 	}
 	c.pmu.Unlock()
 	return nil
 }
 
-// Version is the run-time library version ("0.1.0").
+// Version is the run-time library version (e.g. "0.2.0").
 func Version() string { return C.GoString(C.brg_version()) }
 
 var errSkew = errors.New("barrage: library major version differs from the header")
