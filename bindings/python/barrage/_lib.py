@@ -33,6 +33,9 @@ class BrgRequest(Structure):
         ("token_estimate", c_uint32),
         ("limit_key", c_char_p),
         ("group", c_uint64),
+        # since 0.2.0 (third part; a library reads it only when size covers it)
+        ("first_token_timeout_ms", c_int64),
+        ("stream_idle_timeout_ms", c_int64),
     ]
 
 
@@ -56,7 +59,19 @@ class BrgResult(Structure):
         ("completion_tokens", c_int64),
         ("sent_us", c_int64),
         ("request_id", c_char_p),
+        # since 0.2.0: present only when the producing library's r.size covers
+        # them (has_stream_fields below), so a 0.1 library is still readable.
+        ("ttft_us", c_int64),
+        ("events", c_uint32),
+        ("reserved1", c_uint32),
+        ("gap_max_us", c_int64),
+        ("gap_mean_us", c_int64),
     ]
+
+
+# Size of a 0.2 brg_result up to and including gap_mean_us: a result whose
+# size is smaller came from an older library and lacks the stream fields.
+RESULT_STREAM_FIELDS_END = BrgResult.gap_mean_us.offset + ctypes.sizeof(c_int64)
 
 
 _STATS_U64 = ["submitted", "completed", "failed", "cancelled", "retried", "timed_out",
@@ -108,8 +123,10 @@ class BrgBatchProgress(Structure):
 BATCH_PROGRESS_FN = CFUNCTYPE(c_int, POINTER(BrgBatchProgress), c_void_p)
 
 # flags
+REQ_STREAM = 0x1
 REQ_NO_RETRY = 0x2
 REQ_NO_CACHE = 0x4
+RES_PARTIAL = 0x1
 RES_CACHED = 0x2
 BATCH_RESUME = 0x1
 BATCH_ORDERED = 0x2

@@ -10,6 +10,7 @@ import asyncio
 import collections
 import ctypes
 import json as _json
+import math
 import os
 import threading
 from ctypes import byref, c_uint64, c_void_p
@@ -30,15 +31,28 @@ OPTIONS = {
     "tokens_burst": (22, "int"), "retry_statuses": (23, "str"), "breaker_threshold": (24, "int"),
     "breaker_pause_ms": (25, "int"), "tls_resume": (26, "bool"),
     "max_handshakes": (27, "int"),
+    # since 0.2.0
+    "first_token_timeout_ms": (28, "int"), "stream_idle_timeout_ms": (29, "int"),
+    "http_version": (30, "http_version"), "proxy": (31, "str"), "no_proxy": (32, "list"),
+    "dns_servers": (33, "list"),
 }
 BACKENDS = {"auto": 0, "io_uring": 1, "epoll": 2}
+HTTP_VERSIONS = {"auto": 0, "1.1": 1, "http/1.1": 1, "2": 2, "h2": 2}
 _DRAIN = 256
 
 
 class Response:
-    """A successful (2xx) answer. Times are in seconds from submit."""
+    """A successful (2xx) answer. Times are in seconds from submit.
+
+    The final answer of a Client.stream() also has ttft (submit -> first
+    non-empty delta), events (data events delivered), gap_max and gap_mean
+    (between token events). ttft and the gaps are None where they do not
+    apply (not streamed, no token, fewer than two tokens, or a library older
+    than 0.2), events is 0 then. Its body is the raw server-sent event
+    stream, not JSON."""
     __slots__ = ("id", "status", "body", "prompt_tokens", "completion_tokens", "attempts",
-                 "queued", "ttfb", "total", "request_id", "cached")
+                 "queued", "ttfb", "total", "request_id", "cached",
+                 "ttft", "events", "gap_max", "gap_mean")
 
     def json(self):
         return _json.loads(self.body)
@@ -116,6 +130,16 @@ def _encode_body(body):
     raise TypeError(f"body must be bytes, str, dict or list, not {type(body).__name__}")
 
 
+def _us(v):
+    """A -1-means-none microsecond field as seconds or None."""
+    return v / 1e6 if v >= 0 else None
+
+
+def _has_stream_fields(r):
+    # The producer's size, not ours: a 0.1 library's results end before ttft_us.
+    return r.size >= _lib.RESULT_STREAM_FIELDS_END
+
+
 def _make_response(r):
     resp = Response()
     resp.id = r.id
@@ -129,6 +153,12 @@ def _make_response(r):
     resp.total = r.total_us / 1e6
     resp.request_id = (r.request_id or b"").decode(errors="replace")
     resp.cached = bool(r.flags & _lib.RES_CACHED)
+    if _has_stream_fields(r):
+        resp.ttft, resp.gap_max, resp.gap_mean = _us(r.ttft_us), _us(r.gap_max_us), _us(r.gap_mean_us)
+        resp.events = r.events
+    else:
+        resp.ttft = resp.gap_max = resp.gap_mean = None
+        resp.events = 0
     return resp
 
 
@@ -167,9 +197,226 @@ class _Gather:
             self.fut.set_result(self.results)
 
 
+def _ms(seconds):
+    """Seconds (None/0 = the engine's default) as whole ms for a request field.
+    A positive value never rounds down to 0, which would mean "default"."""
+    if not seconds:
+        return 0
+    return max(1, math.ceil(seconds * 1000)) if seconds > 0 else -1  # < 0: the engine refuses it
+
+
+def _stream_body(body):
+    """A dict body asks for the stream itself: add "stream": true when the
+    key is absent (an explicit value, even false, is left alone). The caller's
+    dict is not modified. bytes/str bodies are sent as they are."""
+    if isinstance(body, dict) and "stream" not in body:
+        return dict(body, stream=True)
+    return body
+
+
+_UNSET = object()
+
+
+class StreamEvent:
+    """One server-sent event of a streamed answer (one BRG_RES_PARTIAL result).
+
+      raw      the event's data field, bytes (OpenAI's "[DONE]" is never delivered)
+      data     the same as str
+      json()   the data parsed (cached)
+      content  the text this event adds: choices[0].delta.content of a chat
+               chunk, choices[0].text of a completion chunk, delta.text of an
+               Anthropic content_block_delta; "" for role, finish and usage chunks
+      index    1-based position in the stream
+      ttft     seconds from submit to the first token (first non-empty delta),
+               None while no token has arrived yet
+      elapsed  seconds from submit to this event
+    """
+    __slots__ = ("raw", "index", "ttft", "elapsed", "_parsed")
+
+    @property
+    def data(self):
+        return self.raw.decode("utf-8", errors="replace")
+
+    def json(self):
+        if self._parsed is _UNSET:
+            self._parsed = _json.loads(self.raw)
+        return self._parsed
+
+    @property
+    def content(self):
+        try:
+            d = self.json()
+        except ValueError:
+            return ""
+        if not isinstance(d, dict):
+            return ""
+        choices = d.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            c = choices[0]
+            delta = c.get("delta")
+            if isinstance(delta, dict):
+                return delta.get("content") or ""
+            return c.get("text") or ""
+        delta = d.get("delta")  # Anthropic: {"type":"content_block_delta","delta":{"text":...}}
+        if isinstance(delta, dict):
+            return delta.get("text") or ""
+        return ""
+
+    def __repr__(self):
+        return f"<StreamEvent #{self.index} {self.raw[:60]!r}>"
+
+
+def _make_event(r):
+    ev = StreamEvent()
+    ev.raw = ctypes.string_at(r.body, r.body_len) if r.body else b""
+    ev._parsed = _UNSET
+    if _has_stream_fields(r):
+        ev.index, ev.ttft = r.events, _us(r.ttft_us)
+    else:  # cannot happen: a 0.1 library never streams; keep the object well-formed
+        ev.index, ev.ttft = 0, None
+    ev.elapsed = r.total_us / 1e6
+    return ev
+
+
+class _StreamState:
+    """What the client's pending table holds for one stream. Kept apart from
+    Stream on purpose: the table must not keep the user's iterator alive, so
+    that dropping the Stream (a `break` out of `async for`) runs Stream.__del__,
+    which cancels the engine request."""
+    __slots__ = ("events", "final", "waiter")
+
+    def __init__(self):
+        self.events = collections.deque()
+        self.final = None  # (response, exception) once the final result arrived
+        self.waiter = None
+
+    def on_event(self, ev):
+        self.events.append(ev)
+        self.wake()
+
+    def on_final(self, _key, resp, exc):
+        self.final = (resp, exc)
+        self.wake()
+
+    def wake(self):
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+
+class Stream:
+    """A streamed request (Client.stream): an async iterator of StreamEvent,
+    also an async context manager.
+
+        async with client.stream("/v1/chat/completions", body) as s:
+            async for ev in s:
+                print(ev.content, end="")
+        print(s.response.completion_tokens, s.response.ttft)
+
+    The request is submitted when iteration starts (or on `async with`).
+    When the iteration ends normally, `response` holds the final Response
+    (usage, ttft, ttfb, events, gap_max, gap_mean; body = the raw SSE
+    stream). A failed request raises its BarrageError (TimeoutError for the
+    first-token and idle timeouts, HTTPError, ...) after the events that did
+    arrive, and leaves it in `error`. Events are buffered while nobody
+    iterates; the engine applies no backpressure.
+
+    Stopping early cancels the engine request (brg_cancel: its transfer ends
+    at once): leaving `async with`, `await s.aclose()`, cancelling the
+    iterating task, or dropping the Stream (a bare `async for ... break`
+    drops it at once in CPython; `async with` or aclose() do not depend on
+    that). A Stream is iterated once, by one task at a time, on the loop the
+    client is bound to.
+    """
+
+    def __init__(self, client, url, body, kw):
+        self._client, self._url, self._body, self._kw = client, url, body, kw
+        self._st = None     # _StreamState once submitted
+        self._loop = None
+        self._finished = False  # end seen, failed to submit, or closed
+        self.id = None      # the engine's request id once submitted
+        self.response = None
+        self.error = None
+
+    def _start(self):
+        if self._st is not None or self._finished:
+            return
+        self._finished = True  # a submit that raises does not get a second try
+        loop = self._client._bind()
+        st = _StreamState()
+        self.id = self._client._submit(self._url, self._body, sink=st.on_final, key=None,
+                                       on_event=st.on_event, flags=_lib.REQ_STREAM, **self._kw)
+        self._st, self._loop, self._finished = st, loop, False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        self._start()
+        st = self._st
+        while True:
+            if self._finished:
+                raise StopAsyncIteration
+            if st.events:
+                return st.events.popleft()
+            if st.final is not None:  # every event before it has been handed out
+                self._finished = True
+                self.response, self.error = st.final
+                if self.error is not None:
+                    raise self.error
+                raise StopAsyncIteration
+            st.waiter = self._loop.create_future()
+            try:
+                await st.waiter
+            except asyncio.CancelledError:
+                self._abort()  # the iterating task was cancelled: so is the request
+                raise
+            finally:
+                st.waiter = None
+
+    def _abort(self):
+        if self._finished:
+            return
+        self._finished = True
+        if self.id is not None:
+            self._client._cancel(self.id)  # no-op once the final result was dispatched
+        if self._st is not None:
+            self._st.events.clear()
+            self._st.wake()  # another task waiting in __anext__ ends its iteration
+
+    async def aclose(self):
+        """Stops the stream: cancels the engine request unless it finished,
+        drops buffered events. Idempotent."""
+        self._abort()
+
+    async def __aenter__(self):
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc):
+        self._abort()
+
+    def __del__(self):
+        # Dropped before its end (e.g. break out of `async for`): the engine
+        # request must not run on, and its events pile up, with no reader.
+        try:
+            if not self._finished and self.id is not None:
+                self._client._cancel(self.id)
+        except Exception:  # interpreter shutdown, closed client
+            pass
+
+    def __repr__(self):
+        state = "done" if self._finished else ("running" if self._st is not None else "new")
+        return f"<Stream {self._url!r} {state}>"
+
+
 class Client:
     """Client(**limits): the options of brg_option by lower-case name
-    (max_inflight=100, rate_limit=..., ca_file=..., backend="epoll", ...), plus
+    (max_inflight=100, rate_limit=..., ca_file=..., backend="epoll", ...). Since
+    libbarrage 0.2: first_token_timeout_ms and stream_idle_timeout_ms (defaults
+    for stream()), http_version (0/"auto": HTTP/2 when ALPN offers it, 1/"1.1",
+    2/"2"), proxy ("http://[user:pass@]host:port", for https:// URLs),
+    no_proxy and dns_servers (comma-separated str, or a list of str). Plus
 
       base_url   joined with relative paths (default $OPENAI_BASE_URL or
                  https://api.openai.com, as the batch runner does)
@@ -221,11 +468,18 @@ class Client:
                 if value is None:
                     continue
                 opt, kind = OPTIONS[name]
-                if kind == "str":
+                if kind == "list" and not isinstance(value, str):
+                    value = ",".join(value)  # the engine takes comma-separated lists
+                if kind in ("str", "list"):
                     rc = lib.brg_config_set_str(cfg, opt, os.fsencode(value))
                 else:
                     if kind == "backend" and isinstance(value, str):
                         value = BACKENDS[value]
+                    elif kind == "http_version" and isinstance(value, str):
+                        if value.lower() not in HTTP_VERSIONS:
+                            raise InvalidError(-1, f"http_version={value!r}: want one of "
+                                                   f"{sorted(HTTP_VERSIONS)} or 0, 1, 2")
+                        value = HTTP_VERSIONS[value.lower()]
                     rc = lib.brg_config_set_int(cfg, opt, int(value))
                 if rc < 0:
                     raise InvalidError(rc, f"{name}={value!r}: {lib.brg_config_error(cfg).decode()}")
@@ -262,7 +516,7 @@ class Client:
             except Exception:
                 pass
         pending, self._pending = self._pending, {}
-        for sink, key in pending.values():
+        for sink, key, _ in pending.values():
             try:
                 sink(key, None, ClosedError(-4, "client closed"))
             except RuntimeError:  # futures of a closed loop
@@ -300,10 +554,12 @@ class Client:
             arr[i].value = str(v).encode()
         return arr, len(hdrs)
 
-    def _submit(self, url, body, method, headers, timeout, deadline_ms, max_retries, limit_key,
-                base_url, sink, key):
+    def _submit(self, url, body, method="POST", headers=None, timeout=None, deadline_ms=0,
+                max_retries=-1, limit_key=None, base_url=None, sink=None, key=None, *,
+                on_event=None, flags=0, first_token_timeout=None, idle_timeout=None):
         """Submits one request; sink(key, response, exception) runs on the
-        loop thread when its result arrives. Returns the engine id."""
+        loop thread when its final result arrives, on_event(StreamEvent) for
+        each partial one (streams only). Returns the engine id."""
         if self._e is None:
             raise ClosedError(-4, "client is closed")
         if "://" not in url:  # a path: join the base URL
@@ -327,11 +583,15 @@ class Client:
         req.deadline_ms = int(deadline_ms)
         req.max_retries = int(max_retries)
         req.limit_key = limit_key.encode() if limit_key else None
+        # self._req is reused: every field is set on every submit.
+        req.flags = flags
+        req.first_token_timeout_ms = _ms(first_token_timeout)
+        req.stream_idle_timeout_ms = _ms(idle_timeout)
         rc = lib.brg_submit(self._e, req, self._idout)
         if rc < 0:
             check(rc, f"brg_submit {method} {url}")
         rid = self._idout.value
-        self._pending[rid] = (sink, key)
+        self._pending[rid] = (sink, key, on_event)
         return rid
 
     def _submit_req(self, r, sink, key):
@@ -351,6 +611,21 @@ class Client:
             for i in range(n):
                 p = arr[i]
                 r = p.contents
+                if r.flags & _lib.RES_PARTIAL:
+                    # One event of a stream; more results with this id follow, so
+                    # the entry stays. Only a stream's on_event takes it: a
+                    # partial never resolves a call's future.
+                    entry = pending.get(r.id)
+                    on_event = entry[2] if entry is not None else None
+                    ev = _make_event(r) if on_event is not None else None
+                    lib.brg_result_free(p)
+                    if ev is not None:
+                        try:
+                            on_event(ev)
+                        except Exception as err:
+                            self._loop.call_exception_handler(
+                                {"message": "barrage event sink failed", "exception": err})
+                    continue
                 entry = pending.pop(r.id, None)
                 if entry is not None:
                     if r.status == 0:
@@ -384,6 +659,31 @@ class Client:
         except asyncio.CancelledError:
             self._cancel(rid)  # no-op unless the result is still outstanding
             raise
+
+    def stream(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
+               deadline_ms=0, max_retries=-1, limit_key=None, base_url=None,
+               first_token_timeout=None, idle_timeout=None):
+        """A streamed request (server-sent events): returns a Stream, an async
+        iterator of StreamEvent and async context manager; see Stream.
+
+        A dict body gets "stream": true when it has no "stream" key; a bytes
+        or str body must ask for the stream itself. For usage figures in the
+        final response, OpenAI also wants "stream_options":
+        {"include_usage": true} in the body (not added, other APIs refuse it).
+
+        first_token_timeout: seconds from sending the request to the first
+        token (first non-empty delta); idle_timeout: longest silence, in
+        seconds, before the first event and between two events. Either one
+        ends the attempt with TimeoutError; None or 0 = the client's
+        first_token_timeout_ms / stream_idle_timeout_ms option (default: no
+        limit). timeout (seconds per attempt, whole stream included),
+        deadline_ms, max_retries, limit_key, headers and base_url are as for
+        call(). Once an event was delivered the engine never retries: the
+        error is raised after the events instead."""
+        kw = dict(method=method, headers=headers, timeout=timeout, deadline_ms=deadline_ms,
+                  max_retries=max_retries, limit_key=limit_key, base_url=base_url,
+                  first_token_timeout=first_token_timeout, idle_timeout=idle_timeout)
+        return Stream(self, url_or_path, _stream_body(body), kw)
 
     async def gather(self, requests, return_exceptions=False):
         """Runs all requests; results in input order. Fail-fast unless
