@@ -2,16 +2,19 @@
 // the C++ engine. Nothing here throws out; every failure is a brg_status.
 #include "barrage.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "barrage_build_config.h"
 #include "core/config.hpp"
 #include "core/engine.hpp"
 #include "engine_handle.hpp"
+#include "request_adapter.hpp"
 
 struct brg_config {
   barrage::EngineConfig cfg;
@@ -73,7 +76,7 @@ int brg_engine_new(const brg_config* c, brg_engine** out) {
     barrage::EngineConfig defaults;
     auto* e = new brg_engine;
     std::string err;
-    int rc = barrage::Engine::create(c ? c->cfg : defaults, &e->engine, &err);
+    int rc = barrage::Engine::create(c ? c->cfg : defaults, e->store, &e->engine, &err);
     if (rc != 0) {
       delete e;
       return set_error(rc, err);
@@ -93,9 +96,18 @@ void brg_engine_free(brg_engine* e) { delete e; }
 
 int brg_submit(brg_engine* e, const brg_request* req, uint64_t* id_out) {
   if (!e) return set_error(BRG_E_INVALID, "engine is NULL");
-  std::string err;
-  int rc = e->engine->submit(req, id_out, &err);
-  return rc == 0 ? rc : set_error(rc, std::move(err));
+  try {
+    std::string err;
+    barrage::RequestSpec spec;
+    std::vector<barrage::http::HeaderView> headers;
+    int rc = barrage::capi::to_spec(req, &spec, &headers, &err);
+    if (rc == 0) rc = e->engine->submit(spec, id_out, &err);
+    return rc == 0 ? rc : set_error(rc, std::move(err));
+  } catch (const std::bad_alloc&) {
+    return set_error(BRG_E_NOMEM, "out of memory");
+  } catch (...) {
+    return set_error(BRG_E_INVALID, "internal error");
+  }
 }
 
 int brg_cancel(brg_engine* e, uint64_t id) {
@@ -121,11 +133,23 @@ int brg_poll(brg_engine* e, int timeout_ms) {
 
 size_t brg_results(brg_engine* e, brg_result** out, size_t max) {
   if (!e) return 0;
-  return e->engine->take_results(out, max);
+  if (!out || max == 0) return 0;
+  size_t n = 0;
+  barrage::Outcome* batch[64];
+  while (n < max) {
+    size_t got = e->engine->take_outcomes(batch, std::min<size_t>(64, max - n));
+    for (size_t i = 0; i < got; ++i) {
+      barrage::capi::ResultHolder* h = barrage::capi::ResultHolder::from_outcome(batch[i]);
+      h->seal();  // the result's strings point into the outcome it shares a block with
+      out[n++] = &h->pub;
+    }
+    if (got < 64) break;
+  }
+  return n;
 }
 
 void brg_result_free(brg_result* r) {
-  if (r) delete barrage::ResultHolder::from_public(r);
+  if (r) delete barrage::capi::ResultHolder::from_public(r);
 }
 
 int brg_backend_fd(const brg_engine* e) { return e ? e->engine->backend_fd() : BRG_E_INVALID; }
@@ -135,7 +159,7 @@ int brg_results_fd(const brg_engine* e) { return e ? e->engine->results_fd() : B
 
 int brg_stats(const brg_engine* e, struct brg_stats* out) {
   if (!e || !out || out->size < sizeof(uint32_t)) return BRG_E_INVALID;
-  e->engine->stats(out);
+  barrage::capi::copy_stats(e->engine->stats(), out);
   return 0;
 }
 

@@ -25,7 +25,7 @@ int brg_batch_run(brg_engine* e, const brg_batch_options* opts, brg_batch_progre
     barrage::BatchSettings settings;
     std::string err = barrage::settings_from_options(opts, getenv_adapter, &settings);
     if (!err.empty()) return set_error(BRG_E_INVALID, std::move(err));
-    int rc = barrage::run_batch(*e->engine, settings, progress, user, final_out, &err);
+    int rc = barrage::run_batch(e, settings, progress, user, final_out, &err);
     return set_error(rc, rc == 0 ? std::string() : std::move(err));
   } catch (const std::bad_alloc&) {
     return set_error(BRG_E_NOMEM, "out of memory");

@@ -8,8 +8,10 @@
 #include <utility>
 
 #include "core/engine.hpp"
+#include "result_adapter.hpp"
 
 struct brg_engine {
+  barrage::capi::ResultStore store;  // before the engine: outlives it
   std::unique_ptr<barrage::Engine> engine;
 };
 

@@ -16,8 +16,6 @@
 #include "batch/output_file.hpp"
 #include "batch/output_line.hpp"
 #include "batch/reorder_buffer.hpp"
-#include "core/engine.hpp"
-#include "core/result.hpp"
 #include "loop/clock.hpp"
 
 namespace barrage {
@@ -28,7 +26,7 @@ constexpr size_t kMinOutstanding = 256;    // before the engine's real concurren
 constexpr size_t kTakeBatch = 256;
 
 struct ResultDeleter {
-  void operator()(brg_result* r) const noexcept { delete ResultHolder::from_public(r); }
+  void operator()(brg_result* r) const noexcept { brg_result_free(r); }
 };
 using ResultPtr = std::unique_ptr<brg_result, ResultDeleter>;
 
@@ -69,7 +67,7 @@ struct InFlight {
 
 class BatchRun {
  public:
-  BatchRun(Engine& engine, const BatchSettings& s, brg_batch_progress_fn fn, void* user)
+  BatchRun(brg_engine* engine, const BatchSettings& s, brg_batch_progress_fn fn, void* user)
       : engine_(engine),
         s_(s),
         fn_(fn),
@@ -98,7 +96,7 @@ class BatchRun {
   void update_capacity();
   int report();
 
-  Engine& engine_;
+  brg_engine* engine_;
   const BatchSettings& s_;
   brg_batch_progress_fn fn_;
   void* user_;
@@ -135,7 +133,7 @@ class BatchRun {
 
 int BatchRun::prepare(std::string* err) {
   bool dry = s_.flags & BRG_BATCH_DRY_RUN;
-  if (!dry && engine_.backend_fd() < 0)
+  if (!dry && brg_backend_fd(engine_) < 0)
     return *err = "brg_batch_run needs an engine in inline mode (this one was started with brg_start)",
            BRG_E_INVALID;
   if ((s_.flags & BRG_BATCH_RESUME) && !s_.output_path.empty()) {
@@ -169,7 +167,7 @@ int BatchRun::run(brg_batch_progress* final_out, std::string* err) {
       if (in_flight_.empty() && (input_done_ || stopping_)) break;
       uint64_t now = monotonic_ns();
       int timeout = next_tick > now ? int((next_tick - now + 999'999) / 1'000'000) : 0;
-      int n = engine_.poll(timeout);
+      int n = brg_poll(engine_, timeout);
       if (n < 0) {
         fail(n, "the engine failed: " + status_error_code(n));
         break;
@@ -239,7 +237,8 @@ void BatchRun::start(const Line& line) {
   req.max_retries = s_.max_retries;
   uint64_t id = 0;
   std::string why;
-  int rc = engine_.submit(&req, &id, &why);
+  int rc = brg_submit(engine_, &req, &id);
+  if (rc != 0) why = brg_last_error();
   if (rc == BRG_E_FULL) {
     // Keep a copy (with parse padding): the reader's buffer moves on.
     full_cap_ = std::max<size_t>(1, in_flight_.size());
@@ -283,7 +282,7 @@ void BatchRun::finish_invalid(uint64_t seq, uint64_t line, std::string_view code
 void BatchRun::take_results() {
   brg_result* batch[kTakeBatch];
   size_t n;
-  while ((n = engine_.take_results(batch, kTakeBatch)) > 0)
+  while ((n = brg_results(engine_, batch, kTakeBatch)) > 0)
     for (size_t i = 0; i < n; ++i) on_result(ResultPtr(batch[i]));
 }
 
@@ -364,9 +363,9 @@ void BatchRun::fail(int status, std::string message) {
 }
 
 void BatchRun::cancel_and_drain() {
-  for (auto& [id, f] : in_flight_) engine_.cancel(id);
+  for (auto& [id, f] : in_flight_) brg_cancel(engine_, id);
   while (!in_flight_.empty()) {
-    if (engine_.poll(100) < 0) break;
+    if (brg_poll(engine_, 100) < 0) break;
     take_results();
   }
 }
@@ -378,7 +377,7 @@ void BatchRun::cancel_and_drain() {
 void BatchRun::update_capacity() {
   struct brg_stats st {};
   st.size = sizeof st;
-  engine_.stats(&st);
+  brg_stats(engine_, &st);
   capacity_ = std::max(capacity_, size_t(2 * st.in_flight));
 }
 
@@ -390,7 +389,7 @@ int BatchRun::report() {
 
 }  // namespace
 
-int run_batch(Engine& engine, const BatchSettings& settings, brg_batch_progress_fn progress, void* user,
+int run_batch(brg_engine* engine, const BatchSettings& settings, brg_batch_progress_fn progress, void* user,
               brg_batch_progress* final_out, std::string* err) {
   BatchRun run(engine, settings, progress, user);
   return run.run(final_out, err);

@@ -1,5 +1,7 @@
-// One submitted request as the engine carries it: the copied and
-// serialized request, its timers, and where in its life it stands.
+// One submitted request as the engine carries it: what was asked (the head
+// built once at submit), its timers, and where in its life it stands. The
+// lists it can be on are the pool's and the limit key's (through the waiter
+// bases) and the lifecycle's queues (through `hook`).
 #pragma once
 
 #include <cstdint>
@@ -7,71 +9,73 @@
 #include <string>
 
 #include "core/stream_state.hpp"
+#include "flow/limit_keys.hpp"
+#include "http/request_head.hpp"
 #include "http/url.hpp"
 #include "loop/intrusive_list.hpp"
 #include "loop/mpsc_queue.hpp"
 #include "loop/timer_wheel.hpp"
+#include "pool/channel.hpp"
+#include "pool/origin_pool.hpp"
 
 namespace barrage {
 
-class Connection;
-class Engine;
+class Lifecycle;
 struct Group;
-struct LimitKey;
-struct Origin;
 
-struct Request : MpscNode {
+struct Request : MpscNode, PoolWaiter, KeyWaiter {
+  // Where the request stands. The lifecycle's step() moves a request out of
+  // the `to_*` states; events and timers move it into them.
   enum class State {
-    submitted,  // in the submission queue
-    queued,     // waiting for an in-flight slot
-    rate_wait,  // has a slot, waiting for its limit key's buckets or cooldown
-    waiting,    // has a slot and rate, waiting for a connection of its origin
-    active,     // bound to a connection (connecting or exchanging)
-    backoff,    // between attempts, on its attempt timer
-    detached,   // between steps: in no list, bound to no connection
+    submitted,    // in the submission mailbox
+    queued,       // waiting for an in-flight slot (FIFO)
+    to_admit,     // on the ready queue: next, its limit key's gate
+    rate_wait,    // waiting for its limit key (the key's FIFO and timer)
+    to_dispatch,  // on the ready queue: next, a channel of its origin
+    stepping,     // taken off the ready queue, inside step()
+    waiting,      // waiting for a channel (the origin's FIFO)
+    active,       // an exchange on a channel
+    backoff,      // between attempts, on its attempt timer
+    done,         // finished; freed at once
   };
 
-  Engine* engine = nullptr;
+  Lifecycle* lifecycle = nullptr;
   uint64_t id = 0;
   uint64_t user_data = 0;
-  uint32_t flags = 0;
-  bool head = false;
   http::Url url;
-  std::string wire;  // the serialized HTTP request, sent as is on every attempt
+  http::RequestHead head;
   std::string limit_key;  // "" = the origin
   uint64_t group_id = 0;
-  int64_t tokens = 0;     // LLM tokens charged to the key's bucket per attempt
-  std::string cache_key;  // "" = not cached
-  std::unique_ptr<StreamState> stream;  // BRG_REQ_STREAM only
+  std::string cache_key;                // "" = not cached
+  std::unique_ptr<StreamState> stream;  // streamed requests only
 
-  int64_t timeout_ms = 0;      // per attempt
-  int64_t deadline_ms = 0;     // relative, for messages; 0 = none
+  int64_t timeout_ms = 0;           // per attempt; 0 = none
+  int64_t deadline_ms = 0;          // relative, for messages; 0 = none
   uint64_t own_deadline_at_ms = 0;  // absolute wheel time of the request's own deadline; 0 = none
-  uint64_t deadline_at_ms = 0; // effective: the earlier of its own and its group's; 0 = none
-  bool group_deadline = false; // the effective deadline is the group's
-  int32_t max_retries = 0;
+  uint64_t deadline_at_ms = 0;      // effective: the earlier of its own and its group's; 0 = none
+  bool group_deadline = false;      // the effective deadline is the group's
+  uint32_t max_retries = 0;
 
   uint64_t submit_ns = 0;
   uint64_t granted_ns = 0;
   uint64_t first_byte_ns = 0;  // of the current attempt
-  uint64_t sent_ns = 0;        // the current attempt's request went to its connection
-  uint32_t attempts = 0;
-  uint32_t retries = 0;
+  uint64_t sent_ns = 0;        // the current attempt went to its channel
+  uint32_t attempts = 0;       // attempts the limit key granted (free re-sends are not counted)
+  uint32_t retries = 0;        // charged retries
+  uint32_t free_resends = 0;   // re-sends of streams the server never processed
   bool holds_slot = false;
   bool stale_retry_used = false;
-  bool force_fresh = false;  // next attempt must not reuse an idle connection
-  bool probe = false;        // this attempt is its key's half-open breaker probe
+  bool fresh_connection = false;  // the next dispatch must not reuse a connection
 
   State state = State::submitted;
-  Origin* origin = nullptr;
+  OriginPool* origin = nullptr;
   LimitKey* key = nullptr;
   Group* group = nullptr;
-  Connection* conn = nullptr;
-  int32_t h2_stream = 0;     // the stream id on conn when it is an HTTP/2 connection
-  uint32_t unprocessed = 0;  // free re-dispatches after HTTP/2 refusals (REFUSED_STREAM, GOAWAY)
-  Timer attempt_timer;  // attempt timeout, or the backoff wait
+  Channel* channel = nullptr;  // while active
+  int64_t exchange = 0;        // the channel's handle for it
+  Timer attempt_timer;         // attempt timeout, or the backoff wait
   Timer deadline_timer;
-  ListHook<Request> hook;        // engine queue, key's rate queue or origin waiting list
+  ListHook<Request> hook;        // the lifecycle's slot queue or ready queue
   ListHook<Request> group_hook;  // members of its group
 
   // The latest failed attempt, reported if no later attempt succeeds.

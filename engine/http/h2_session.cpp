@@ -54,51 +54,6 @@ std::string_view lib_text(int code) noexcept { return nghttp2_strerror(code); }
 
 }  // namespace
 
-// ---- H2Response ---------------------------------------------------------
-
-std::string_view H2Response::header(std::string_view name) const noexcept {
-  for (const auto& h : headers_) {
-    if (iequals(h.first, name)) return h.second;
-  }
-  return {};
-}
-
-void H2Response::reset() noexcept {
-  status_ = 0;
-  started_ = false;
-  headers_complete_ = false;
-  body_.clear();
-  if (body_.capacity() > kPooledBodyCapacity) std::string().swap(body_);
-  try {
-    spare_headers_.reserve(spare_headers_.size() + headers_.size());
-    for (auto& h : headers_) {
-      h.first.clear();
-      h.second.clear();
-      spare_headers_.push_back(std::move(h));
-    }
-  } catch (const std::bad_alloc&) {
-    // Only the capacity is lost.
-  }
-  headers_.clear();
-}
-
-bool H2Response::add_header(std::string_view name, std::string_view value) noexcept {
-  try {
-    if (!spare_headers_.empty()) {
-      auto h = std::move(spare_headers_.back());
-      spare_headers_.pop_back();
-      h.first.assign(name);
-      h.second.assign(value);
-      headers_.push_back(std::move(h));
-    } else {
-      headers_.emplace_back(std::string(name), std::string(value));
-    }
-  } catch (const std::bad_alloc&) {
-    return false;
-  }
-  return true;
-}
-
 // ---- per-stream state ---------------------------------------------------
 
 struct H2Session::Stream {
@@ -121,7 +76,7 @@ struct H2Session::Stream {
     header_bytes = 0;
     body_bytes = 0;
     lib_error = 0;
-    response.reset();
+    response.reset(kPooledBodyCapacity);
   }
 
   ListHook<Stream> hook;
@@ -139,7 +94,7 @@ struct H2Session::Stream {
   size_t header_bytes = 0;
   size_t body_bytes = 0;
   int lib_error = 0;  // why nghttp2 reset the stream itself, when it said so
-  H2Response response;
+  Response response;
 };
 
 H2Session::Stream* H2Session::acquire() noexcept {
@@ -260,7 +215,7 @@ struct H2Session::Callbacks {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     Stream* s = open_stream(self(ud), frame->hd.stream_id);
     if (!s) return 0;
-    s->response.started_ = true;
+    s->response.set_started();
     s->block = s->final_seen ? Stream::Block::trailers : Stream::Block::none;
     return 0;
   }
@@ -293,7 +248,7 @@ struct H2Session::Callbacks {
       }
       s->block = Stream::Block::final_response;
       s->final_seen = true;
-      s->response.status_ = code;
+      s->response.set_status(code);
       if (h.events_) h.events_->on_first_byte(s->user);
       return 0;
     }
@@ -344,7 +299,7 @@ struct H2Session::Callbacks {
       h.reset_stream(s, BRG_E_PROTOCOL, text({"HTTP/2 stream ended without a final response"}));
       return;
     }
-    s->response.headers_complete_ = true;
+    s->response.set_headers_complete();
     h.complete(s);
   }
 
@@ -356,7 +311,7 @@ struct H2Session::Callbacks {
         Stream* s = open_stream(h, frame->hd.stream_id);
         if (!s) break;
         if (frame->hd.type == NGHTTP2_HEADERS && s->block == Stream::Block::final_response) {
-          s->response.headers_complete_ = true;
+          s->response.set_headers_complete();
         }
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) end_stream(h, s);
         break;
@@ -546,6 +501,27 @@ bool H2Session::init(H2Events* events, const H2Options& options, std::string* ou
 
 int32_t H2Session::submit(std::string_view http1_wire, bool keep_body, void* stream_user,
                           std::string* err) noexcept {
+  if (session_ && !failed_ && !goaway_received_ && !goaway_sent_ && !ids_exhausted_) {
+    switch (builder_.build(http1_wire, options_.tls ? "https" : "http")) {
+      case H2RequestBuilder::Result::ok:
+        break;
+      case H2RequestBuilder::Result::invalid:
+        if (err) err->assign(builder_.reason());
+        return BRG_E_INVALID;
+      case H2RequestBuilder::Result::no_memory:
+        if (err) err->assign(builder_.reason());
+        return BRG_E_NOMEM;
+    }
+  }
+  return submit_fields(builder_.fields(), builder_.body(), keep_body, stream_user, err);
+}
+
+int32_t H2Session::submit(const RequestHead& head, bool keep_body, void* stream_user, std::string* err) noexcept {
+  return submit_fields(head.h2_fields(), head.body(), keep_body, stream_user, err);
+}
+
+int32_t H2Session::submit_fields(const std::vector<HeaderView>& fields, std::string_view request_body,
+                                 bool keep_body, void* stream_user, std::string* err) noexcept {
   auto refuse = [&](int status, std::string_view why) -> int32_t {
     if (err) {
       try {
@@ -559,15 +535,6 @@ int32_t H2Session::submit(std::string_view http1_wire, bool keep_body, void* str
   if (failed_ || goaway_received_ || goaway_sent_ || ids_exhausted_) {
     return refuse(BRG_E_CLOSED, "HTTP/2 connection is going away");
   }
-  switch (builder_.build(http1_wire, options_.tls ? "https" : "http")) {
-    case H2RequestBuilder::Result::ok:
-      break;
-    case H2RequestBuilder::Result::invalid:
-      return refuse(BRG_E_INVALID, builder_.reason());
-    case H2RequestBuilder::Result::no_memory:
-      return refuse(BRG_E_NOMEM, builder_.reason());
-  }
-  const auto& fields = builder_.fields();
   try {
     nv_.resize(fields.size());
   } catch (const std::bad_alloc&) {
@@ -587,7 +554,7 @@ int32_t H2Session::submit(std::string_view http1_wire, bool keep_body, void* str
   if (!s) return refuse(BRG_E_NOMEM, "out of memory");
   s->user = stream_user;
   s->keep_body = keep_body;
-  s->request_body = builder_.body();
+  s->request_body = request_body;
   s->body_done = s->request_body.empty();
   nghttp2_data_provider body;
   body.source.ptr = s;
@@ -678,6 +645,13 @@ void H2Session::cancel(int32_t stream_id) noexcept {
   --open_;
   // Also cancels HEADERS still queued; nghttp2 then drops the request unsent.
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+}
+
+void H2Session::goodbye() noexcept {
+  if (!session_ || dead_ || goaway_sent_) return;
+  // A client's last-stream-id names server-initiated streams: none (push is off).
+  if (nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0) == 0) flush();
+  goaway_sent_ = true;
 }
 
 uint32_t H2Session::max_concurrent_streams() const noexcept {

@@ -14,6 +14,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "http/h2_request.hpp"
+#include "http/request_head.hpp"
+#include "http/response.hpp"
 #include "loop/intrusive_list.hpp"
 
 namespace barrage::http {
@@ -29,34 +31,6 @@ struct H2Options {
   bool tls = true;  // :scheme "https"; false sends "http" (cleartext h2, tests only)
 };
 
-// One response, with the accessors of ResponseParser so the engine can treat
-// an HTTP/1.1 and an HTTP/2 answer alike.
-class H2Response {
- public:
-  int status() const noexcept { return status_; }  // final status; 0 until its HEADERS arrive
-  bool started() const noexcept { return started_; }  // any HEADERS (1xx included) arrived
-  bool headers_complete() const noexcept { return headers_complete_; }
-  // Case-insensitive, first match, "" if absent. 1xx headers and trailers are not kept.
-  std::string_view header(std::string_view name) const noexcept;
-  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return headers_; }
-  // Empty when the stream was submitted with keep_body = false. The caller
-  // may std::move from it in on_complete.
-  std::string& body() noexcept { return body_; }
-
- private:
-  friend class H2Session;
-  void reset() noexcept;
-  bool add_header(std::string_view name, std::string_view value) noexcept;
-
-  int status_ = 0;
-  bool started_ = false;
-  bool headers_complete_ = false;
-  std::string body_;
-  std::vector<std::pair<std::string, std::string>> headers_;
-  // Cleared header strings kept for their capacity (streams are recycled).
-  std::vector<std::pair<std::string, std::string>> spare_headers_;
-};
-
 // Every submitted stream ends with exactly one on_complete or on_stream_error,
 // unless it was cancel()ed first. All are called from inside H2Session's
 // feed(), flush() or fail_all(), never from submit() or cancel(); none may
@@ -67,9 +41,9 @@ class H2Events {
   virtual void on_first_byte(void* stream_user) noexcept = 0;
   // Each DATA chunk, in order, as it arrives (r has the status and headers);
   // p and r are valid only during the call.
-  virtual void on_data(void* stream_user, H2Response& r, const char* p, size_t n) noexcept = 0;
+  virtual void on_data(void* stream_user, Response& r, const char* p, size_t n) noexcept = 0;
   // The response ended (END_STREAM). r is valid only during the call.
-  virtual void on_complete(void* stream_user, H2Response& r) noexcept = 0;
+  virtual void on_complete(void* stream_user, Response& r) noexcept = 0;
   // status is a brg_status (BRG_E_*). unprocessed: the server did not act on
   // the request (REFUSED_STREAM, above a GOAWAY's last stream id, or never
   // sent), so it is safe to retry elsewhere without charging a retry.
@@ -101,6 +75,9 @@ class H2Session {
   // until the peer's concurrency limit leaves room.
   int32_t submit(std::string_view http1_wire, bool keep_body, void* stream_user,
                  std::string* err) noexcept;
+  // The same from a head built at submit (its fields and body must stay
+  // valid as the wire above): no parsing per attempt.
+  int32_t submit(const RequestHead& head, bool keep_body, void* stream_user, std::string* err) noexcept;
 
   // Plaintext from the peer (all of it is consumed). false: connection-level
   // error (error()); every open stream has then been reported once
@@ -124,6 +101,9 @@ class H2Session {
   // RST_STREAM CANCEL (sent at the next flush); no event for that stream
   // after this. Unknown or already reported streams are ignored.
   void cancel(int32_t stream_id) noexcept;
+  // GOAWAY NO_ERROR into *out (RFC 9113 §6.8: say so before closing an
+  // idle connection or on shutdown); the session takes no new streams.
+  void goodbye() noexcept;
   // The connection died outside the session (EOF, TLS or socket error):
   // reports every open stream once with this status; the session is failed.
   void fail_all(int status, std::string_view message) noexcept;
@@ -148,6 +128,8 @@ class H2Session {
   struct Callbacks;
   friend struct Callbacks;
 
+  int32_t submit_fields(const std::vector<HeaderView>& fields, std::string_view body, bool keep_body,
+                        void* stream_user, std::string* err) noexcept;
   Stream* acquire() noexcept;
   void release(Stream* s) noexcept;
   Stream* find(int32_t stream_id) const noexcept;

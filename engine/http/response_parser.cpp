@@ -30,7 +30,6 @@ constexpr size_t kBodySlack = 64;  // >= simdjson::SIMDJSON_PADDING
 // answers fit; a rare huge answer or a header flood is not pinned for the
 // connection's lifetime.
 constexpr size_t kKeptBodyCapacity = 1u << 20;
-constexpr size_t kMaxSpareHeaders = 64;
 
 }  // namespace
 
@@ -42,7 +41,7 @@ struct ResponseParser::Callbacks {
   static int on_status_complete(llhttp_t* p) noexcept {
     ResponseParser& r = self(p);
     r.status_line_done_ = true;
-    r.status_ = llhttp_get_status_code(p);
+    r.resp_.status_ = llhttp_get_status_code(p);
     return 0;
   }
 
@@ -50,18 +49,13 @@ struct ResponseParser::Callbacks {
     ResponseParser& r = self(p);
     // Trailers after a chunked body are not kept: nothing we act on is sent
     // there, and it keeps headers() equal to what the status came with.
-    if (r.headers_complete_) return 0;
+    if (r.resp_.headers_complete_) return 0;
     try {
       if (!r.in_field_) {
         r.in_field_ = true;
-        if (!r.spare_headers_.empty()) {
-          r.headers_.push_back(std::move(r.spare_headers_.back()));
-          r.spare_headers_.pop_back();
-        } else {
-          r.headers_.emplace_back();
-        }
+        if (!r.resp_.new_header()) throw std::bad_alloc();
       }
-      r.headers_.back().first.append(at, len);
+      r.resp_.headers_.back().first.append(at, len);
     } catch (...) {
       r.fail(Error::no_memory, "out of memory while parsing response headers");
       return HPE_USER;
@@ -76,9 +70,9 @@ struct ResponseParser::Callbacks {
 
   static int on_header_value(llhttp_t* p, const char* at, size_t len) noexcept {
     ResponseParser& r = self(p);
-    if (r.headers_complete_ || r.headers_.empty()) return 0;
+    if (r.resp_.headers_complete_ || r.resp_.headers_.empty()) return 0;
     try {
-      r.headers_.back().second.append(at, len);
+      r.resp_.headers_.back().second.append(at, len);
     } catch (...) {
       r.fail(Error::no_memory, "out of memory while parsing response headers");
       return HPE_USER;
@@ -88,20 +82,20 @@ struct ResponseParser::Callbacks {
 
   static int on_header_value_complete(llhttp_t* p) noexcept {
     ResponseParser& r = self(p);
-    if (!r.headers_complete_ && !r.headers_.empty()) trim_in_place(r.headers_.back().second);
+    if (!r.resp_.headers_complete_ && !r.resp_.headers_.empty()) trim_in_place(r.resp_.headers_.back().second);
     return 0;
   }
 
   static int on_headers_complete(llhttp_t* p) noexcept {
     ResponseParser& r = self(p);
-    r.headers_complete_ = true;
+    r.resp_.headers_complete_ = true;
     r.status_line_done_ = true;
-    r.status_ = llhttp_get_status_code(p);
-    if (r.status_ < 100) {
+    r.resp_.status_ = llhttp_get_status_code(p);
+    if (r.resp_.status_ < 100) {
       r.fail(Error::protocol, "invalid HTTP status line");
       return -1;
     }
-    if (r.status_ == 101) {
+    if (r.resp_.status_ == 101) {
       // We never ask for an upgrade; the bytes that follow are not HTTP.
       r.fail(Error::protocol, "unexpected 101 Switching Protocols");
       return -1;
@@ -110,7 +104,7 @@ struct ResponseParser::Callbacks {
     // it in JavaScript), so HEAD, 1xx, 204 and 304 are told here: a stray
     // Content-Length on them must not swallow the next response's bytes.
     const bool bodyless =
-        r.head_request_ || r.status_ < 200 || r.status_ == 204 || r.status_ == 304;
+        r.head_request_ || r.resp_.status_ < 200 || r.resp_.status_ == 204 || r.resp_.status_ == 304;
     if (!bodyless && (p->flags & F_CONTENT_LENGTH) && !(p->flags & F_CHUNKED)) {
       if (p->content_length > r.limits_.max_body_bytes) {
         r.fail_too_large("response body exceeds ", r.limits_.max_body_bytes);
@@ -119,7 +113,7 @@ struct ResponseParser::Callbacks {
       try {
         // The slack is simdjson's read-ahead padding: the usage reader can
         // then parse the body in place instead of copying it once more.
-        r.body_.reserve(std::min<size_t>(p->content_length, kMaxBodyReserve) + kBodySlack);
+        r.resp_.body_.reserve(std::min<size_t>(p->content_length, kMaxBodyReserve) + kBodySlack);
       } catch (...) {
         r.fail(Error::no_memory, "out of memory while reading response body");
         return -1;
@@ -133,12 +127,12 @@ struct ResponseParser::Callbacks {
     ResponseParser& r = self(p);
     // Checked before appending, so the body never grows past the limit.
     const size_t max = r.limits_.max_body_bytes;
-    if (r.body_.size() > max || len > max - r.body_.size()) {
+    if (r.resp_.body_.size() > max || len > max - r.resp_.body_.size()) {
       r.fail_too_large("response body exceeds ", r.limits_.max_body_bytes);
       return HPE_USER;
     }
     try {
-      r.body_.append(at, len);
+      r.resp_.body_.append(at, len);
     } catch (...) {
       r.fail(Error::no_memory, "out of memory while reading response body");
       return HPE_USER;
@@ -148,7 +142,7 @@ struct ResponseParser::Callbacks {
 
   static int on_message_complete(llhttp_t* p) noexcept {
     ResponseParser& r = self(p);
-    if (r.status_ >= 100 && r.status_ < 200) {
+    if (r.resp_.status_ >= 100 && r.resp_.status_ < 200) {
       r.interim_done_ = true;
     } else {
       r.message_done_ = true;
@@ -192,27 +186,14 @@ const llhttp_settings_t ResponseParser::Callbacks::kSettings = {
 
 ResponseParser::ResponseParser(const ResponseLimits& limits) : limits_(limits) { reset(false); }
 
-void ResponseParser::recycle_headers() noexcept {
-  for (auto& h : headers_) {
-    if (spare_headers_.size() >= kMaxSpareHeaders) break;
-    h.first.clear();
-    h.second.clear();
-    // If the spare list cannot grow, the strings are simply freed.
-    try {
-      spare_headers_.push_back(std::move(h));
-    } catch (...) {
-    }
-  }
-  headers_.clear();
-  if (headers_.capacity() > kMaxSpareHeaders) headers_.shrink_to_fit();
-}
+void ResponseParser::recycle_headers() noexcept { resp_.clear_headers(); }
 
 void ResponseParser::begin_message() noexcept {
   llhttp_init(&parser_, HTTP_RESPONSE, &Callbacks::kSettings);
   parser_.data = this;
   recycle_headers();
-  status_ = 0;
-  headers_complete_ = false;
+  resp_.status_ = 0;
+  resp_.headers_complete_ = false;
   status_line_done_ = false;
   in_field_ = false;
   message_done_ = false;
@@ -225,11 +206,10 @@ void ResponseParser::reset(bool head_request) noexcept {
   state_ = State::need_more;
   error_ = Error::none;
   error_message_.clear();
-  started_ = false;
+  resp_.started_ = false;
   keep_alive_ = false;
   header_bytes_ = 0;
-  body_.clear();
-  if (body_.capacity() > kKeptBodyCapacity) std::string().swap(body_);
+  resp_.reset(kKeptBodyCapacity);
 }
 
 void ResponseParser::fail(Error error, std::string_view message) noexcept {
@@ -281,10 +261,10 @@ ResponseParser::State ResponseParser::feed(const char* data, size_t len, size_t*
   size_t pos = 0;
   if (state_ == State::need_more && len > 0) {
     parser_.data = this;
-    started_ = true;
+    resp_.started_ = true;
     while (pos < len) {
       size_t slice = len - pos;
-      const bool headers_before = headers_complete_;
+      const bool headers_before = resp_.headers_complete_;
       if (!headers_before) {
         // Feeding no more than the remaining budget makes the limit exact:
         // if the headers did not end within it, they are too large.
@@ -305,7 +285,7 @@ ResponseParser::State ResponseParser::feed(const char* data, size_t len, size_t*
         fail_from_llhttp(err);
         break;
       }
-      if (!headers_before && (!headers_complete_ || interim_done_)) header_bytes_ += used;
+      if (!headers_before && (!resp_.headers_complete_ || interim_done_)) header_bytes_ += used;
       pos += used;
       if (message_done_) {
         state_ = State::complete;
@@ -325,7 +305,7 @@ ResponseParser::State ResponseParser::feed(const char* data, size_t len, size_t*
 ResponseParser::State ResponseParser::finish() noexcept {
   if (state_ != State::need_more) return state_;
   parser_.data = this;
-  if (!started_) {
+  if (!resp_.started_) {
     // Kept distinct so the pool can tell a stale keep-alive connection.
     fail(Error::protocol, "connection closed before response");
     return state_;
@@ -341,11 +321,5 @@ ResponseParser::State ResponseParser::finish() noexcept {
   return state_;
 }
 
-std::string_view ResponseParser::header(std::string_view name) const noexcept {
-  for (const auto& h : headers_) {
-    if (iequals(h.first, name)) return h.second;
-  }
-  return {};
-}
 
 }  // namespace barrage::http

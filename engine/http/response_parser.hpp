@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "http/response.hpp"
+
 namespace barrage::http {
 
 struct ResponseLimits {
@@ -45,15 +47,17 @@ class ResponseParser {
   State finish() noexcept;
 
   State state() const noexcept { return state_; }
-  bool started() const noexcept { return started_; }  // at least one byte of this response was fed
-  bool headers_complete() const noexcept { return headers_complete_; }
-  int status() const noexcept { return status_; }  // 0 until the status line is parsed
+  bool started() const noexcept { return resp_.started(); }  // at least one byte of this response was fed
+  bool headers_complete() const noexcept { return resp_.headers_complete(); }
+  int status() const noexcept { return resp_.status(); }  // 0 until the status line is parsed
   bool keep_alive() const noexcept { return keep_alive_; }  // valid when complete
   // Case-insensitive, first match, "" if absent. Trailers are not kept.
-  std::string_view header(std::string_view name) const noexcept;
-  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return headers_; }
+  std::string_view header(std::string_view name) const noexcept { return resp_.header(name); }
+  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return resp_.headers(); }
   // Decoded (de-chunked) body; the caller may std::move from it after completion.
-  std::string& body() noexcept { return body_; }
+  std::string& body() noexcept { return resp_.body(); }
+  // Status, headers and body as one response.
+  Response& response() noexcept { return resp_; }
   Error error() const noexcept { return error_; }
   const std::string& error_message() const noexcept { return error_message_; }
 
@@ -75,10 +79,8 @@ class ResponseParser {
   llhttp_t parser_;
   State state_ = State::need_more;
   Error error_ = Error::none;
-  int status_ = 0;
+  Response resp_;
   bool head_request_ = false;
-  bool started_ = false;
-  bool headers_complete_ = false;
   bool keep_alive_ = false;
   bool status_line_done_ = false;
   bool in_field_ = false;       // the last header callback was part of a name
@@ -86,11 +88,6 @@ class ResponseParser {
   bool interim_done_ = false;   // set by on_message_complete for a 1xx response
   size_t header_bytes_ = 0;     // header bytes of this response so far, 1xx included
   std::string error_message_;
-  std::string body_;
-  std::vector<std::pair<std::string, std::string>> headers_;
-  // Cleared header strings kept for their capacity, so steady-state parsing
-  // does not allocate per header.
-  std::vector<std::pair<std::string, std::string>> spare_headers_;
 };
 
 }  // namespace barrage::http

@@ -90,6 +90,11 @@ class Backend {
   // Submits what this turn queued, waits up to timeout_ns (-1 = forever) for
   // completions and dispatches them. Returns completions dispatched or -errno.
   virtual int wait(int64_t timeout_ns) noexcept = 0;
+  // Hands the operations queued so far to the kernel now, without waiting
+  // for completions: a cancel's RST_STREAM reaches the socket within the
+  // call that made it. Loop thread only. A no-op where operations go out
+  // at once (epoll).
+  virtual void submit() noexcept {}
   // Operations queued since the last wait(): the host must call wait() soon
   // even if poll_fd() is quiet.
   virtual bool has_pending() const noexcept = 0;

@@ -9,4 +9,15 @@ uint64_t monotonic_ns() noexcept;
 inline uint64_t monotonic_us() noexcept { return monotonic_ns() / 1000; }
 inline uint64_t monotonic_ms() noexcept { return monotonic_ns() / 1000000; }
 
+// The time source of everything above the loop: the monotonic clock here,
+// a manual one in tests, so that timing rules can be tested without sleeping.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t now_ns() const noexcept { return monotonic_ns(); }
+  uint64_t now_ms() const noexcept { return now_ns() / 1000000; }
+  // A wheel expiry `ms` from now, rounded up so that no timer fires early.
+  uint64_t expiry_after(int64_t ms) const noexcept { return (now_ns() + uint64_t(ms) * 1000000 + 999999) / 1000000; }
+};
+
 }  // namespace barrage

@@ -299,6 +299,10 @@ class UringBackend final : public Backend {
     return dispatched;
   }
 
+  void submit() noexcept override {
+    if (!needs_enable_) io_uring_submit(&ring_);
+  }
+
  private:
   static uint64_t tag(UringSocket* s, Op op) noexcept { return reinterpret_cast<uint64_t>(s) | op; }
   static uint64_t tag(UringWatch* w) noexcept { return reinterpret_cast<uint64_t>(w) | kPoll; }

@@ -1,11 +1,11 @@
 // FIFO admission of TLS handshakes; see handshake_gate.hpp.
 #include "pool/handshake_gate.hpp"
 
-#include "pool/connection.hpp"
+#include "pool/transport.hpp"
 
 namespace barrage {
 
-bool HandshakeGate::enter(Connection* c) noexcept {
+bool HandshakeGate::enter(Transport* c) noexcept {
   if (running_ < cap_ && queue_.empty()) {
     ++running_;
     c->gate_slot = true;
@@ -15,7 +15,7 @@ bool HandshakeGate::enter(Connection* c) noexcept {
   return false;
 }
 
-void HandshakeGate::leave(Connection* c) noexcept {
+void HandshakeGate::leave(Transport* c) noexcept {
   if (c->gate_hook.linked()) {
     queue_.remove(c->gate_hook);
     return;
@@ -26,7 +26,7 @@ void HandshakeGate::leave(Connection* c) noexcept {
   if (starting_ || stopped_) return;
   starting_ = true;
   while (running_ < cap_) {
-    Connection* next = queue_.pop_front();
+    Transport* next = queue_.pop_front();
     if (!next) break;
     ++running_;
     next->gate_slot = true;

@@ -1,7 +1,7 @@
 // How many TLS handshakes run at once, engine-wide. A handshake holds ~40-60
 // KiB of transient OpenSSL state (record buffers, the certificate message,
 // key shares); a thousand at once leave the heap so fragmented that an idle
-// connection then costs twice its live size in RSS. Connections past the cap
+// transport then costs twice its live size in RSS. Transports past the cap
 // wait here, connected, in FIFO order; each starts when a slot frees.
 #pragma once
 
@@ -11,7 +11,7 @@
 
 namespace barrage {
 
-class Connection;
+class Transport;
 
 class HandshakeGate {
  public:
@@ -21,13 +21,13 @@ class HandshakeGate {
 
   // true: c holds a slot and starts now. false: c waits; the gate calls
   // c->start_handshake() when its turn comes.
-  bool enter(Connection* c) noexcept;
+  bool enter(Transport* c) noexcept;
   // c's handshake ended (done, failed or closed) or c left the queue.
-  // Idempotent; starts waiting connections up to the cap.
-  void leave(Connection* c) noexcept;
+  // Idempotent; starts waiting transports up to the cap.
+  void leave(Transport* c) noexcept;
 
   // From now on a freed slot starts nobody: the owner is tearing down and
-  // closes every connection, queued ones included.
+  // closes every transport, queued ones included.
   void stop() noexcept { stopped_ = true; }
 
   size_t running() const noexcept { return running_; }
@@ -38,7 +38,7 @@ class HandshakeGate {
   size_t running_ = 0;
   bool starting_ = false;  // a start below may end in leave(): no recursion
   bool stopped_ = false;
-  IntrusiveList<Connection> queue_;
+  IntrusiveList<Transport> queue_;
 };
 
 }  // namespace barrage

@@ -1,7 +1,8 @@
-// The connections of one origin (scheme, host, port): how many are open,
-// the idle HTTP/1.1 ones in LIFO order, so the warmest connection is reused
-// and the coldest ones age out on their idle timers, and the HTTP/2 ones,
-// each carrying many requests.
+// The connections of one origin (scheme, host, port): its addresses, the
+// requests waiting for a channel, the idle HTTP/1.1 connections in LIFO
+// order (the warmest is reused, the coldest age out on their idle timers),
+// the HTTP/2 ones, each carrying many requests, and the policy of how many
+// connections to open for the requests waiting.
 #pragma once
 
 #include <algorithm>
@@ -10,25 +11,36 @@
 #include <vector>
 
 #include "loop/intrusive_list.hpp"
+#include "net/dns_resolver.hpp"
 #include "net/resolver.hpp"
 #include "pool/connection.hpp"
 
 namespace barrage {
 
-struct OriginPool {
-  std::string key;   // "https://host:port"
+class ConnectionPool;
+
+// A request waiting for a channel of its origin; embedded in the caller's request.
+struct PoolWaiter {
+  ListHook<PoolWaiter> waiter_hook;
+};
+
+struct OriginPool final : DnsCallback {
+  std::string key;  // "https://host:port"
   std::string host;
   uint16_t port = 0;
   bool tls = true;
   bool host_is_ip = false;
-  bool via_proxy = false;  // connections CONNECT through the engine's proxy; addrs are the proxy's
+  bool via_proxy = false;       // connections CONNECT through the engine's proxy; addrs are the proxy's
   std::vector<SockAddr> addrs;  // RFC 8305 order; tried in turn when a connect fails
   std::string resolve_error;    // the resolver's message while no address is known
+  uint64_t resolved_ms = 0;     // when addrs were last (re)confirmed
+  bool resolving_inline = false;  // inside DnsResolver::resolve(): the caller handles the answer
 
-  size_t open = 0;     // connecting, ready or busy
-  size_t opening = 0;  // of those, still connecting or handshaking
-  size_t max_open = 1;
+  size_t open = 0;     // opening or ready
+  size_t opening = 0;  // of those, still connecting, handshaking or awaiting SETTINGS
+  size_t max_open = SIZE_MAX;
   IntrusiveList<Connection> idle;
+  IntrusiveList<PoolWaiter> waiting;  // FIFO; a fresh-connection retry goes first
 
   // Which protocol the origin speaks: unknown until a first handshake ends
   // when h2 may be negotiated. While unknown, requests wait for that one
@@ -37,22 +49,45 @@ struct OriginPool {
   std::vector<Connection*> multiplexed;  // ready HTTP/2 connections
   uint32_t streams_per_conn = 100;       // the server's latest SETTINGS_MAX_CONCURRENT_STREAMS
 
-  Connection* take_stream_slot() const noexcept {
+  ConnectionPool* pool = nullptr;
+  ListHook<OriginPool> dirty_hook;  // queued for the pool's flush
+
+  // How many connections to start now for `waiters` requests waiting: one
+  // per waiting request over HTTP/1.1, one while the protocol is unknown, and
+  // over HTTP/2 only what the connections already opening cannot carry.
+  size_t connections_wanted(size_t waiters) const noexcept {
+    size_t room = open < max_open ? max_open - open : 0;
+    size_t want = 0;
+    switch (protocol) {
+      case Protocol::h1: want = waiters > opening ? waiters - opening : 0; break;
+      case Protocol::unknown: want = opening == 0 && waiters > 0 ? 1 : 0; break;
+      case Protocol::h2: {
+        size_t carried = opening * streams_per_conn;
+        want = waiters > carried ? (waiters - carried + streams_per_conn - 1) / streams_per_conn : 0;
+        break;
+      }
+    }
+    return std::min(want, room);
+  }
+
+  Channel* take_stream_slot() const noexcept {
     for (Connection* c : multiplexed)
-      if (c->can_take_stream()) return c;
+      if (c->channel()->can_take()) return c->channel();
     return nullptr;
   }
   void forget_multiplexed(Connection* c) noexcept {
     auto it = std::find(multiplexed.begin(), multiplexed.end(), c);
     if (it != multiplexed.end()) multiplexed.erase(it);
   }
-
   bool can_open() const noexcept { return open < max_open; }
   Connection* take_idle() noexcept { return idle.pop_front(); }
-  void put_idle(Connection* c) noexcept { idle.push_front(c->hook, c); }
+  void put_idle(Connection* c) noexcept { idle.push_front(c->idle_hook_, c); }
   void forget_idle(Connection* c) noexcept {
-    if (c->hook.linked()) idle.remove(c->hook);
+    if (c->idle_hook_.linked()) idle.remove(c->idle_hook_);
   }
+  bool is_idle(const Connection* c) const noexcept { return c->idle_hook_.linked(); }
+
+  void on_resolved(std::vector<SockAddr> addrs, std::string error) noexcept override;
 };
 
 }  // namespace barrage

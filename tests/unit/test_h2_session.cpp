@@ -213,11 +213,11 @@ struct Recorder final : H2Events {
   };
 
   void on_first_byte(void* u) noexcept override { ++first_bytes[untag(u)]; }
-  void on_data(void* u, H2Response&, const char* p, size_t n) noexcept override {
+  void on_data(void* u, Response&, const char* p, size_t n) noexcept override {
     data[untag(u)].append(p, n);
     ++chunks[untag(u)];
   }
-  void on_complete(void* u, H2Response& r) noexcept override {
+  void on_complete(void* u, Response& r) noexcept override {
     End e;
     e.ok = true;
     e.http_status = r.status();
@@ -755,8 +755,8 @@ TEST(H2Session, CancelFromAnEventStopsFurtherEvents) {
       ++events;
       c->cancel(id);
     }
-    void on_data(void*, H2Response&, const char*, size_t) noexcept override { ++events; }
-    void on_complete(void*, H2Response&) noexcept override { ++events; }
+    void on_data(void*, Response&, const char*, size_t) noexcept override { ++events; }
+    void on_complete(void*, Response&) noexcept override { ++events; }
     void on_stream_error(void*, int, std::string, bool) noexcept override { ++events; }
   };
   Canceller can;

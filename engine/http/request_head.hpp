@@ -1,0 +1,42 @@
+// A request as both protocols send it, built once at submit: the HTTP/1.1
+// form (sent as is on every attempt over HTTP/1.1) and the HTTP/2 fields
+// (pseudo-headers first, lower-cased names) derived from it once, so that
+// both protocols send exactly the same method, target, headers and body and
+// an HTTP/2 attempt does no parsing.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/h2_request.hpp"
+#include "http/request_writer.hpp"
+#include "http/url.hpp"
+
+namespace barrage::http {
+
+class RequestHead {
+ public:
+  RequestHead() = default;
+  // Fields point into the head itself: neither copyable nor movable.
+  RequestHead(const RequestHead&) = delete;
+  RequestHead& operator=(const RequestHead&) = delete;
+
+  // "" on success, else why the request was refused (write_request's and
+  // H2RequestBuilder's reasons).
+  std::string build(std::string_view method, const Url& url, const HeaderView* headers, size_t n_headers,
+                    std::string_view body, std::string_view user_agent_version);
+
+  const std::string& wire() const noexcept { return wire_; }  // HTTP/1.1
+  bool head_method() const noexcept { return head_; }        // the answer has no body
+  // :method, :scheme, :authority, :path, then the headers an HTTP/2 request carries.
+  const std::vector<HeaderView>& h2_fields() const noexcept { return h2_.fields(); }
+  std::string_view body() const noexcept { return h2_.body(); }
+
+ private:
+  std::string wire_;
+  bool head_ = false;
+  H2RequestBuilder h2_;
+};
+
+}  // namespace barrage::http
