@@ -205,6 +205,26 @@ typedef struct brg_header {
 #define BRG_REQ_NO_RETRY 0x2u /* never retry this request */
 #define BRG_REQ_NO_CACHE 0x4u /* neither read nor fill the response cache */
 
+/* A timeout or deadline of "none". Any timeout or deadline field (and
+ * BRG_OPT_TIMEOUT_MS) set to this, or to anything beyond 2^40 ms (about 34
+ * years), means no timer at all, even where an engine option sets one. */
+#define BRG_NO_TIMEOUT INT64_MAX
+
+/* One rule for the fields below: 0 means "the engine's setting" (the BRG_OPT_*
+ * option named, or none where no option exists: deadline_ms, token_estimate,
+ * group), except max_retries, where 0 means no retries and -1 the engine's
+ * setting (0 retries is a real choice, and the field predates this rule). To
+ * switch a timeout off for one request, set BRG_NO_TIMEOUT. Negative values
+ * are invalid (max_retries: below -1).
+ *
+ * Attempts (brg_result.attempts) count the attempts the rate limiter granted:
+ * a re-send of a request the server never processed (HTTP/2 REFUSED_STREAM,
+ * or above a GOAWAY's last stream id) is free and not counted, and neither is
+ * the one retry on a fresh connection after a keep-alive connection the
+ * server had already closed. Free re-sends of one request stop at 32 or at its
+ * deadline; past that the failure is charged like any other. A re-send goes
+ * to whichever connection of the origin has room first: the same HTTP/2
+ * connection when it still takes streams, else another. */
 typedef struct brg_request {
   uint32_t size;  /* must be sizeof(brg_request) of the caller's header version */
   uint32_t flags; /* BRG_REQ_* */
@@ -215,9 +235,9 @@ typedef struct brg_request {
   const void *body;
   size_t body_len;
   uint64_t user_data;      /* returned untouched in the result */
-  int64_t timeout_ms;      /* per attempt; 0 = engine default; < 0 invalid */
+  int64_t timeout_ms;      /* per attempt; 0 = BRG_OPT_TIMEOUT_MS */
   int64_t deadline_ms;     /* whole request incl. retries, from submit; 0 = none */
-  int32_t max_retries;     /* -1 = engine default */
+  int32_t max_retries;     /* -1 = BRG_OPT_MAX_RETRIES; 0 = none (see the rule above) */
   uint32_t token_estimate; /* for the tokens-per-minute bucket; 0 = estimate from the body
                               (bytes / 4 + max_tokens or max_completion_tokens) */
   /* -- since 0.1.0, second part: read only when size covers it -- */
@@ -236,9 +256,13 @@ typedef struct brg_request {
  * pending, BRG_E_CLOSED while shutting down, BRG_E_NOMEM) no result ever
  * appears for it. */
 BRG_EXTERN int brg_submit(brg_engine *e, const brg_request *req, uint64_t *id_out);
-/* [owner] in inline mode, [any] after brg_start. Cancels a pending request:
- * its connection, if any, is closed at once and its result has status
- * BRG_E_CANCELLED. Returns 0, or BRG_E_NOTFOUND when no request with that id
+/* [owner] in inline mode, [any] after brg_start. Cancels a pending request;
+ * its result has status BRG_E_CANCELLED. On the wire, before this call
+ * returns (inline mode) or within the reactor's current turn (threaded): an
+ * HTTP/1.1 request in flight has its connection reset (an answer half-read
+ * cannot be resynchronised); an HTTP/2 request has its stream reset
+ * (RST_STREAM CANCEL) and the connection keeps serving the others. A request
+ * still waiting (for a slot, its rate limit or a connection) just leaves. Returns 0, or BRG_E_NOTFOUND when no request with that id
  * was ever submitted or (inline mode) it has already finished. In threaded
  * mode a cancel that races completion is harmless: the result is whichever
  * happened first. */

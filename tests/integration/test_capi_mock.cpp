@@ -156,6 +156,32 @@ TEST_P(CapiMock, OversizedBodyIsTooLarge) {
   EXPECT_EQ(results[id]->status, BRG_E_TOO_LARGE) << results[id]->error;
 }
 
+TEST_P(CapiMock, ACutAnswerReportsTheStatusThatArrived) {
+  // The status line came before the body outgrew BRG_OPT_MAX_RESPONSE_BYTES:
+  // the result says which status the server gave, not 0.
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_RESPONSE_BYTES, 1 << 20}});
+  uint64_t id = e.submit(m.url(), chat_body("x"),
+                         {{"x-mock-fault", "huge"}, {"x-mock-huge-bytes", std::to_string(8 << 20)}}, 0, 0);
+  auto results = e.collect(1);
+  EXPECT_EQ(results[id]->status, BRG_E_TOO_LARGE) << results[id]->error;
+  EXPECT_EQ(results[id]->http_status, 200);
+}
+
+TEST_P(CapiMock, NoTimeoutMeansNoneAndNeverOverflows) {
+  // INT64_MAX (BRG_NO_TIMEOUT) and values near it used to overflow into a
+  // deadline already past; now they mean no timer at all.
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path());
+  uint64_t a = e.submit(m.url(), chat_body("x"), {{"x-mock-latency-ms", "50"}}, BRG_NO_TIMEOUT, -1, BRG_NO_TIMEOUT);
+  uint64_t b = e.submit(m.url(), chat_body("x"), {{"x-mock-latency-ms", "50"}}, int64_t(1) << 62, -1, int64_t(1) << 62);
+  auto results = e.collect(2);
+  for (uint64_t id : {a, b}) {
+    EXPECT_EQ(results[id]->status, BRG_OK) << results[id]->error;
+    EXPECT_GE(results[id]->total_us, 50000);
+  }
+}
+
 TEST_P(CapiMock, Status429WithoutRetriesIsHttpError) {
   MockEndpoint m = MockEndpoint::start();
   Engine e(backend(), m.ca->path());

@@ -259,6 +259,23 @@ TEST_P(StreamMock, PartialResultsDoNotCountAsPendingRequests) {
   collect(e.get(), 2);
 }
 
+TEST_P(StreamMock, OneRequestSwitchesTheEnginesIdleTimeoutOff) {
+  // The engine's idle timeout (100 ms) would end a stream pausing 300 ms
+  // between tokens; BRG_NO_TIMEOUT on one request switches it off for that
+  // request only.
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_STREAM_IDLE_TIMEOUT_MS, 100}});
+  Headers slow = {{"x-mock-stream-tokens", "3"}, {"x-mock-stream-interval-ms", "300"}};
+  uint64_t off = submit(e.get(), m.url(), slow, 0, BRG_NO_TIMEOUT);
+  uint64_t engines = submit(e.get(), m.url(), slow, 0, 0);
+  auto streams = collect(e.get(), 2);
+  ASSERT_TRUE(streams[off].final && streams[engines].final);
+  EXPECT_EQ(streams[off].final->status, BRG_OK) << streams[off].final->error;
+  EXPECT_EQ(content_of(streams[off]), " tok1 tok2 tok3");
+  EXPECT_EQ(streams[engines].final->status, BRG_E_TIMEOUT) << "the engine's setting still holds for the other";
+  EXPECT_NE(std::string(streams[engines].final->error).find("idle timeout of 100 ms"), std::string::npos);
+}
+
 TEST_P(StreamMock, NegativeStreamTimeoutsAreRefused) {
   MockEndpoint m = MockEndpoint::start();
   Engine e(backend(), m.ca->path());
