@@ -127,6 +127,8 @@ class H2Session {
   struct Stream;
   struct Callbacks;
   friend struct Callbacks;
+  static void install_callbacks(nghttp2_session_callbacks* cbs) noexcept;
+  static nghttp2_data_source_read_callback body_reader() noexcept;
 
   int32_t submit_fields(const std::vector<HeaderView>& fields, std::string_view body, bool keep_body,
                         void* stream_user, std::string* err) noexcept;
