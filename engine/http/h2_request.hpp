@@ -1,7 +1,7 @@
-// HTTP/2 request fields from the engine's own HTTP/1.1 wire form. Requests
-// are serialized once at submit time (request_writer); an HTTP/2 connection
-// reads that buffer back instead of re-serializing from the user's struct,
-// so both protocols send exactly the same method, target, headers and body.
+// HTTP/2 request fields from the engine's own HTTP/1.1 wire form. A request
+// is serialized once at submit (request_writer) and read into these fields
+// once, also at submit (RequestHead), so both protocols send exactly the
+// same method, target, headers and body and no attempt parses anything.
 #pragma once
 
 #include <cstddef>
