@@ -101,12 +101,6 @@ void Lifecycle::accept(Request* r) noexcept {
   if (r->origin) r->key = keys_.key(r->limit_key.empty() ? r->origin->key : r->limit_key, clock_.now_ns());
   if (r->group_id && !groups_.join(*r)) ok = false;
   if (!ok || !r->origin || !r->key) {
-    if (!ok && !requests_.count(r->id)) {  // not even registered: finish() could not find it
-      try {
-        requests_.emplace(r->id, r);
-      } catch (...) {
-      }
-    }
     finish(r, BRG_E_NOMEM, 0, "out of memory", {});
     return;
   }
@@ -249,7 +243,9 @@ void Lifecycle::answered(Request* r, http::Response& resp) noexcept {
   a.reset_requests_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-requests"));
   a.remaining_tokens = parse_count(resp.header("x-ratelimit-remaining-tokens"));
   a.reset_tokens_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-tokens"));
-  keys_.observe(*r->key, *r, a, backoff_delay_ms(settings_.retry, r->retries + 1, random_.next()), now);
+  bool throttled = status == 429 || status == 503;
+  int64_t fallback_pause = throttled ? backoff_delay_ms(settings_.retry, r->retries + 1, random_.next()) : 0;
+  keys_.observe(*r->key, *r, a, fallback_pause, now);
   std::string_view rid = resp.header("x-request-id");  // OpenAI; Anthropic says request-id
   if (rid.empty()) rid = resp.header("request-id");
   r->request_id.assign(rid);
