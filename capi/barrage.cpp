@@ -99,7 +99,7 @@ int brg_submit(brg_engine* e, const brg_request* req, uint64_t* id_out) {
   try {
     std::string err;
     barrage::RequestSpec spec;
-    std::vector<barrage::http::HeaderView> headers;
+    barrage::capi::HeaderViews headers;
     int rc = barrage::capi::to_spec(req, &spec, &headers, &err);
     if (rc == 0) rc = e->engine->submit(spec, id_out, &err);
     return rc == 0 ? rc : set_error(rc, std::move(err));
@@ -134,18 +134,11 @@ int brg_poll(brg_engine* e, int timeout_ms) {
 size_t brg_results(brg_engine* e, brg_result** out, size_t max) {
   if (!e) return 0;
   if (!out || max == 0) return 0;
-  size_t n = 0;
-  barrage::Outcome* batch[64];
-  while (n < max) {
-    size_t got = e->engine->take_outcomes(batch, std::min<size_t>(64, max - n));
-    for (size_t i = 0; i < got; ++i) {
-      barrage::capi::ResultHolder* h = barrage::capi::ResultHolder::from_outcome(batch[i]);
-      h->seal();  // the result's strings point into the outcome it shares a block with
-      out[n++] = &h->pub;
-    }
-    if (got < 64) break;
-  }
-  return n;
+  return e->engine->take_outcomes(max, [out](barrage::Outcome* o, size_t i) {
+    barrage::capi::ResultHolder* h = barrage::capi::ResultHolder::from_outcome(o);
+    h->seal();  // the result's strings point into the outcome it shares a block with
+    out[i] = &h->pub;
+  });
 }
 
 void brg_result_free(brg_result* r) {

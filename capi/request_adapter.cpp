@@ -12,7 +12,7 @@ constexpr size_t kRequestWithStreamSize = offsetof(brg_request, stream_idle_time
 constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE;
 }  // namespace
 
-int to_spec(const brg_request* in, RequestSpec* spec, std::vector<http::HeaderView>* headers, std::string* err) {
+int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std::string* err) {
   if (!in) return *err = "request is NULL", BRG_E_INVALID;
   if (in->size < kRequestV1Size || in->size > 65536)
     return *err = "brg_request.size is " + std::to_string(in->size) + "; set it to sizeof(brg_request)",
@@ -22,16 +22,16 @@ int to_spec(const brg_request* in, RequestSpec* spec, std::vector<http::HeaderVi
   if (in->n_headers > 0 && !in->headers) return *err = "headers is NULL but n_headers > 0", BRG_E_INVALID;
   if (in->n_headers > 1024) return *err = "more than 1024 headers", BRG_E_INVALID;
   if (in->body_len > 0 && !in->body) return *err = "body is NULL but body_len > 0", BRG_E_INVALID;
-  headers->resize(in->n_headers);
+  http::HeaderView* views = headers->reserve(in->n_headers);
   for (uint32_t i = 0; i < in->n_headers; ++i) {
     if (!in->headers[i].name || !in->headers[i].value)
       return *err = "header " + std::to_string(i) + " has a NULL name or value", BRG_E_INVALID;
-    (*headers)[i] = {in->headers[i].name, in->headers[i].value};
+    views[i] = {in->headers[i].name, in->headers[i].value};
   }
   spec->method = in->method ? in->method : "POST";
   spec->url = in->url;
-  spec->headers = headers->data();
-  spec->n_headers = headers->size();
+  spec->headers = views;
+  spec->n_headers = in->n_headers;
   spec->body = std::string_view(static_cast<const char*>(in->body), in->body_len);
   spec->user_data = in->user_data;
   spec->stream = in->flags & BRG_REQ_STREAM;

@@ -10,8 +10,19 @@
 
 namespace barrage::capi {
 
+// The header views of one submit: on the stack for the usual few.
+struct HeaderViews {
+  http::HeaderView small[16];
+  std::vector<http::HeaderView> big;
+  http::HeaderView* reserve(size_t n) {
+    if (n <= 16) return small;
+    big.resize(n);
+    return big.data();
+  }
+};
+
 // Fills *spec (views into *in and into *headers, which must outlive the
 // submit). 0, or BRG_E_INVALID with *err saying which field is wrong.
-int to_spec(const brg_request* in, RequestSpec* spec, std::vector<http::HeaderView>* headers, std::string* err);
+int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std::string* err);
 
 }  // namespace barrage::capi

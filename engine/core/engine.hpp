@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "cache/response_cache.hpp"
 #include "core/config.hpp"
@@ -44,7 +45,11 @@ class Engine final {
   int cancel_group(uint64_t group) noexcept;
   int group_deadline(uint64_t group, int64_t deadline_ms) noexcept;
   int poll(int timeout_ms) noexcept;
-  size_t take_outcomes(Outcome** out, size_t max) noexcept { return mailbox_->take(out, max); }
+  // Up to max outcomes, each handed to each(outcome, index); any thread.
+  template <class F>
+  size_t take_outcomes(size_t max, F&& each) noexcept {
+    return mailbox_->take(max, std::forward<F>(each));
+  }
   int start() noexcept;
   int backend_fd() const noexcept;
   int backend_timeout() const noexcept;

@@ -86,21 +86,15 @@ void Mailbox::deliver_now(Outcome* o) noexcept {
   signal();
 }
 
-size_t Mailbox::take(Outcome** out, size_t max) noexcept {
-  if (!out || max == 0) return 0;
+void Mailbox::begin_take() noexcept {
   uint64_t v;
   [[maybe_unused]] ssize_t rd = ::read(results_fd_, &v, sizeof v);
-  size_t n = 0, finals = 0;
-  while (n < max) {
-    MpscNode* node = results_.pop();
-    if (!node) break;
-    out[n] = static_cast<Outcome*>(node);
-    if (out[n++]->kind != Outcome::partial) ++finals;
-  }
-  results_waiting_.fetch_sub(n, std::memory_order_relaxed);
+}
+
+void Mailbox::end_take(size_t taken, size_t finals) noexcept {
+  results_waiting_.fetch_sub(taken, std::memory_order_relaxed);
   pending_.fetch_sub(int64_t(finals), std::memory_order_relaxed);
-  if (results_waiting_.load(std::memory_order_relaxed) > 0) signal();
-  return n;
+  if (results_waiting_.load(std::memory_order_relaxed) > 0) signal();  // more than the caller took
 }
 
 bool Mailbox::going_to_sleep() noexcept {

@@ -42,8 +42,26 @@ class Mailbox {
   int command(Command::Kind kind, uint64_t id, int64_t deadline_ms) noexcept;  // 0 or BRG_E_NOMEM
   // An outcome made on a submitting thread (a cached answer): signalled at once.
   void deliver_now(Outcome* o) noexcept;
-  // Up to max outcomes, oldest first.
-  size_t take(Outcome** out, size_t max) noexcept;
+  // Up to max outcomes, oldest first, each handed to each(outcome, index);
+  // one eventfd read per call, whatever max is.
+  template <class F>
+  size_t take(size_t max, F&& each) noexcept {
+    if (max == 0) return 0;
+    begin_take();
+    size_t n = 0, finals = 0;
+    while (n < max) {
+      MpscNode* node = results_.pop();
+      if (!node) break;
+      auto* o = static_cast<Outcome*>(node);
+      if (o->kind != Outcome::partial) ++finals;
+      each(o, n++);
+    }
+    end_take(n, finals);
+    return n;
+  }
+  size_t take(Outcome** out, size_t max) noexcept {
+    return out ? take(max, [out](Outcome* o, size_t i) { out[i] = o; }) : 0;
+  }
   uint64_t waiting() const noexcept { return results_waiting_.load(std::memory_order_relaxed); }
   int results_fd() const noexcept { return results_fd_; }
   bool threaded() const noexcept { return threaded_.load(std::memory_order_acquire); }
@@ -70,6 +88,8 @@ class Mailbox {
  private:
   explicit Mailbox(Backend& b) noexcept : backend_(b) {}
   void signal() noexcept;
+  void begin_take() noexcept;
+  void end_take(size_t taken, size_t finals) noexcept;
 
   Backend& backend_;
   OutcomeStore* store_ = nullptr;

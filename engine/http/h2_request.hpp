@@ -1,7 +1,7 @@
 // HTTP/2 request fields from the engine's own HTTP/1.1 wire form. A request
 // is serialized once at submit (request_writer) and read into these fields
-// once, also at submit (RequestHead), so both protocols send exactly the
-// same method, target, headers and body and no attempt parses anything.
+// once, at its first HTTP/2 attempt (RequestHead), so both protocols send
+// exactly the same method, target, headers and body.
 #pragma once
 
 #include <cstddef>

@@ -190,6 +190,7 @@ int32_t H2Session::submit(std::string_view http1_wire, bool keep_body, void* str
 }
 
 int32_t H2Session::submit(const RequestHead& head, bool keep_body, void* stream_user, std::string* err) noexcept {
+  if (!head.h2_ready(err)) return BRG_E_INVALID;
   return submit_fields(head.h2_fields(), head.body(), keep_body, stream_user, err);
 }
 

@@ -8,12 +8,25 @@ std::string RequestHead::build(std::string_view method, const Url& url, const He
   std::string why = write_request(wire_, method, url, headers, n_headers, body, user_agent_version);
   if (!why.empty()) return why;
   head_ = method == "HEAD";
-  switch (h2_.build(wire_, url.scheme == Scheme::https ? "https" : "http")) {
-    case H2RequestBuilder::Result::ok: return {};
-    case H2RequestBuilder::Result::no_memory: throw std::bad_alloc();
-    case H2RequestBuilder::Result::invalid: break;
+  tls_ = url.scheme == Scheme::https;
+  body_at_ = wire_.size() - body.size();  // write_request puts the body last, as given
+  return {};
+}
+
+bool RequestHead::h2_ready(std::string* why) const noexcept {
+  if (h2_built_) return true;
+  switch (h2_.build(wire_, tls_ ? "https" : "http")) {
+    case H2RequestBuilder::Result::ok:
+      h2_built_ = true;
+      return true;
+    case H2RequestBuilder::Result::no_memory:
+      if (why) *why = "out of memory";
+      return false;
+    case H2RequestBuilder::Result::invalid:
+      break;
   }
-  return std::string("cannot be sent over HTTP/2: ") + h2_.reason();
+  if (why) *why = std::string("cannot be sent over HTTP/2: ") + h2_.reason();
+  return false;
 }
 
 }  // namespace barrage::http

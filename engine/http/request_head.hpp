@@ -1,8 +1,8 @@
-// A request as both protocols send it, built once at submit: the HTTP/1.1
-// form (sent as is on every attempt over HTTP/1.1) and the HTTP/2 fields
-// (pseudo-headers first, lower-cased names) derived from it once, so that
-// both protocols send exactly the same method, target, headers and body and
-// an HTTP/2 attempt does no parsing.
+// A request as both protocols send it, built once: the HTTP/1.1 form at
+// submit (sent as is on every attempt over HTTP/1.1), and the HTTP/2 fields
+// (pseudo-headers first, lower-cased names) read from it at its first
+// HTTP/2 attempt and kept, so both protocols send exactly the same method,
+// target, headers and body and no later attempt parses anything.
 #pragma once
 
 #include <string>
@@ -29,14 +29,21 @@ class RequestHead {
 
   const std::string& wire() const noexcept { return wire_; }  // HTTP/1.1
   bool head_method() const noexcept { return head_; }        // the answer has no body
-  // :method, :scheme, :authority, :path, then the headers an HTTP/2 request carries.
+  // :method, :scheme, :authority, :path, then the headers an HTTP/2 request
+  // carries; read from wire() at the first call (HTTP/1.1-only requests never
+  // pay for it) and kept. false: *why says why the request cannot go over
+  // HTTP/2. Loop thread only.
+  bool h2_ready(std::string* why) const noexcept;
   const std::vector<HeaderView>& h2_fields() const noexcept { return h2_.fields(); }
-  std::string_view body() const noexcept { return h2_.body(); }
+  std::string_view body() const noexcept { return std::string_view(wire_).substr(body_at_); }
 
  private:
   std::string wire_;
   bool head_ = false;
-  H2RequestBuilder h2_;
+  bool tls_ = true;
+  size_t body_at_ = 0;
+  mutable bool h2_built_ = false;
+  mutable H2RequestBuilder h2_;
 };
 
 }  // namespace barrage::http

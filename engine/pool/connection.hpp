@@ -47,7 +47,6 @@ class Connection final : private TransportEvents, private ChannelOwner {
   bool on_plaintext(const char* data, size_t len) noexcept override;
   void on_peer_closed() noexcept override;
   void on_transport_failed(int status, std::string message) noexcept override;
-  bool quiet() const noexcept override { return !channel_ || channel_->quiet(); }
   // ChannelOwner
   Transport& transport() noexcept override { return transport_; }
   void channel_ready() noexcept override;
@@ -65,6 +64,7 @@ class Connection final : private TransportEvents, private ChannelOwner {
   Timer timer_;                      // connect timeout while opening, idle timeout while idle
   ListHook<Connection> idle_hook_;   // the origin's idle HTTP/1.1 list
   ListHook<Connection> touch_hook_;  // the pool's list of connections to look at in flush()
+  ListHook<Connection> quiet_hook_;  // went quiet this turn: buffers freed at its end if still quiet
 };
 
 }  // namespace barrage

@@ -272,6 +272,7 @@ void ConnectionPool::retire(Connection* c) noexcept {
   }
   if (c->timer_.armed()) wheel_.cancel(c->timer_);
   if (c->touch_hook_.linked()) touched_.remove(c->touch_hook_);
+  if (c->quiet_hook_.linked()) quiet_.remove(c->quiet_hook_);
   --o.open;
   counters_.open.sub();
   live_.erase(c);
@@ -349,6 +350,7 @@ void ConnectionPool::look_at(Connection* c) noexcept {
   if (!ch) return;
   ch->flush();
   if (c->state_ != Connection::State::ready) return;
+  if (ch->active() == 0 && !c->quiet_hook_.linked()) quiet_.push_back(c->quiet_hook_, c);
   OriginPool& o = c->origin_;
   if (ch->multiplexed()) {
     o.streams_per_conn = std::max<uint32_t>(1, ch->capacity());
@@ -401,6 +403,8 @@ void ConnectionPool::serve(OriginPool& o) noexcept {
 }
 
 void ConnectionPool::free_closed() noexcept {
+  while (Connection* c = quiet_.pop_front())
+    if (c->channel_ && c->channel_->active() == 0) c->transport_.release_buffers();
   for (Connection* c : dead_) delete c;
   dead_.clear();
 }

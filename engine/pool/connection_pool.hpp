@@ -90,7 +90,10 @@ class ConnectionPool final : public ChannelSource {
   Acquired acquire(OriginPool& o, PoolWaiter& w, bool fresh) noexcept override;
   void withdraw(OriginPool& o, PoolWaiter& w) noexcept override;
   bool flush() noexcept override;
-  // Frees closed connections; only where none can be on the call stack.
+  // End of a turn: frees closed connections (only where none can be on the
+  // call stack) and the TLS buffers of connections still quiet since they
+  // went quiet this turn. A connection reused at once keeps its buffers:
+  // freeing them per answer costs more than it saves.
   void free_closed() noexcept;
   // Closes every connection: HTTP/2 ones say GOAWAY first.
   void shutdown() noexcept;
@@ -132,6 +135,7 @@ class ConnectionPool final : public ChannelSource {
   std::unordered_set<Connection*> live_;  // opening or ready; owned here
   std::vector<Connection*> dead_;         // closed, freed by free_closed()
   IntrusiveList<Connection> touched_;
+  IntrusiveList<Connection> quiet_;
   IntrusiveList<OriginPool> dirty_;
   bool stopping_ = false;
 };

@@ -257,7 +257,6 @@ void Transport::on_received(const char* data, ssize_t n) noexcept {
     fail(BRG_E_TLS, "TLS error from " + addr_.to_string() + ": " + tls_.error());
     return;
   }
-  if (events_->quiet()) tls_.release_buffers();
   flush();
 }
 

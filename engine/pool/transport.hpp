@@ -44,8 +44,6 @@ class TransportEvents {
   virtual void on_peer_closed() noexcept = 0;
   // The transport failed and is closed. status is a brg_status.
   virtual void on_transport_failed(int status, std::string message) noexcept = 0;
-  // Nothing outstanding: TLS record buffers may be freed until the next exchange.
-  virtual bool quiet() const noexcept = 0;
 
  protected:
   ~TransportEvents() = default;
@@ -85,6 +83,11 @@ class Transport final : public SocketHandler {
   bool tls_resumed() const noexcept { return tls_.resumed(); }
   bool alpn_h2() const noexcept { return tls_on_ && tls_.alpn_h2(); }
   bool tls() const noexcept { return tls_on_; }
+  // Frees the TLS record buffers (~34 KiB) of a connection left idle; the
+  // next exchange allocates them again.
+  void release_buffers() noexcept {
+    if (tls_on_) tls_.release_buffers();
+  }
   const SockAddr& address() const noexcept { return addr_; }
   // A phrase for timeout messages: "TLS handshake with ", "connecting to ", ...
   const char* phase_text() const noexcept;

@@ -38,8 +38,6 @@ class WireChannel : public Channel {
   virtual void fail_exchanges(int status, const std::string& message) noexcept = 0;
   // Frames or bytes waiting to be written (HTTP/2); called from the pool's flush.
   virtual void flush() noexcept {}
-  // No exchange outstanding.
-  virtual bool quiet() const noexcept { return active() == 0; }
   // Exchanges this connection completed (whether it was reused).
   virtual uint64_t completed() const noexcept = 0;
 };

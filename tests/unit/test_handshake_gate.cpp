@@ -14,7 +14,6 @@ struct NoEvents final : TransportEvents {
   bool on_plaintext(const char*, size_t) noexcept override { return true; }
   void on_peer_closed() noexcept override {}
   void on_transport_failed(int, std::string) noexcept override {}
-  bool quiet() const noexcept override { return true; }
 };
 
 TEST(HandshakeGate, AdmitsUpToTheCapThenQueuesInOrder) {
