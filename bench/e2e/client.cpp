@@ -156,4 +156,14 @@ bool Client::run(const Batch& b, Outcome* out) {
   return out->wrong == 0;
 }
 
+bool Client::settle(std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    const struct brg_stats st = stats();
+    if (st.connections_idle == st.connections_open) return true;
+    if (brg_poll(e_, 10) < 0) return false;
+  }
+  return false;
+}
+
 }  // namespace barrage::e2e

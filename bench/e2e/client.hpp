@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,10 @@ class Client {
   // 30 s, so a stalled engine fails the benchmark instead of hanging it.
   bool run(const Batch& batch, Outcome* out);
   struct brg_stats stats() const;
+  // Polls until every open connection is idle (handshakes the pool started
+  // for requests that another connection served have finished), at most
+  // `limit`; so the handshakes of a warm-up are never timed. False on timeout.
+  bool settle(std::chrono::milliseconds limit);
 
  private:
   explicit Client(brg_engine* e) : e_(e) {}

@@ -134,7 +134,12 @@ ConnectionPool::Acquired ConnectionPool::acquire(OriginPool& o, PoolWaiter& w, b
   if (!open_for_waiters(o, &a.failure)) {
     o.waiting.remove(w.waiter_hook);
     a.failed = true;
+    return a;
   }
+  // Waiters go first, but a channel may be free already (one freed after the
+  // older waiters queued): the next flush, before any other request moves,
+  // serves the queue rather than the next completion.
+  mark_dirty(o);
   return a;
 }
 
