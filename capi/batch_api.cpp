@@ -1,5 +1,6 @@
-// brg_batch_run: the batch runner (engine/batch) behind the C ABI. Checks
-// the options, fences exceptions and reports through brg_last_error.
+// brg_batch_run: the batch runner (batch/, a client of this same C ABI)
+// behind its entry point. Checks the options, fences exceptions and reports
+// through brg_last_error.
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -20,7 +21,7 @@ extern "C" {
 int brg_batch_run(brg_engine* e, const brg_batch_options* opts, brg_batch_progress_fn progress, void* user,
                   brg_batch_progress* final_out) {
   using barrage::capi::set_error;
-  if (!e || !e->engine) return set_error(BRG_E_INVALID, "engine is NULL");
+  if (!e) return set_error(BRG_E_INVALID, "engine is NULL");
   try {
     barrage::BatchSettings settings;
     std::string err = barrage::settings_from_options(opts, getenv_adapter, &settings);

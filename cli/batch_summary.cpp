@@ -22,6 +22,8 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "batch/json_text.hpp"
+
 extern char** environ;
 
 namespace barrage::cli {
@@ -30,36 +32,11 @@ namespace {
 constexpr size_t kMaxUnparsableListed = 10;
 constexpr size_t kMaxInvalidKept = 100000;
 
+// The batch library's escaper, so `stats --json` and the output lines it
+// reads agree on what a JSON string is (invalid UTF-8 becomes U+FFFD).
 std::string json_escape(std::string_view s) {
   std::string o;
-  o.reserve(s.size() + 2);
-  o += '"';
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        break;
-      case '\\':
-        o += "\\\\";
-        break;
-      case '\n':
-        o += "\\n";
-        break;
-      case '\r':
-        o += "\\r";
-        break;
-      case '\t':
-        o += "\\t";
-        break;
-      default:
-        if (c < 0x20)
-          o += fmt::format("\\u{:04x}", c);
-        else
-          o += ch;
-    }
-  }
-  o += '"';
+  append_json_string(o, s);
   return o;
 }
 

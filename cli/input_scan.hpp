@@ -1,7 +1,8 @@
 // A read-only pass over a Batch API input file for `barrage run --dry-run`:
-// which lines are unusable and why, and what the usable ones ask for. The
-// batch runner does its own validation when it runs; brg_batch_run's dry run
-// returns counts only, so the line numbers shown come from here.
+// which lines are unusable and why, and what the usable ones ask for.
+// brg_batch_run's dry run returns counts only, so the line numbers shown come
+// from here; the lines are read and checked by the batch library's own
+// LineReader and InputLineParser, so both name the same lines.
 #pragma once
 
 #include <cstdint>
@@ -14,12 +15,13 @@ namespace barrage::cli {
 struct InputScan {
   uint64_t lines = 0;  // non-blank lines
   uint64_t valid = 0;
-  std::vector<std::pair<uint64_t, std::string>> invalid;  // (line number, reason)
-  std::map<std::string, uint64_t> by_url, by_model;
-  uint64_t body_bytes = 0;
+  std::vector<std::string> invalid;          // "line N: why", in file order
+  std::map<std::string, uint64_t> by_url;    // absolute URL as it would be sent
+  std::map<std::string, uint64_t> by_model;  // "(none)" when body.model is absent
 };
 
-// Returns false with *err when the file cannot be read.
-bool scan_input(const std::string& path, InputScan* out, std::string* err);
+// endpoint: the base for relative urls, as given to brg_batch_run. Returns
+// false with *err when the file cannot be read or the endpoint is unusable.
+bool scan_input(const std::string& path, const std::string& endpoint, InputScan* out, std::string* err);
 
 }  // namespace barrage::cli

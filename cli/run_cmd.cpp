@@ -244,12 +244,12 @@ void print_dry_run(const RunArgs& a, const Plan& p, const InputScan& scan,
   fmt::print("input:       {}: {} lines, {} valid, {} invalid\n", a.input, scan.lines, scan.valid,
              scan.invalid.size());
   size_t shown = 0;
-  for (const auto& [line, why] : scan.invalid) {
+  for (const std::string& message : scan.invalid) {
     if (shown++ == kDryRunInvalidListed) {
       fmt::print("  ... and {} more\n", scan.invalid.size() - kDryRunInvalidListed);
       break;
     }
-    fmt::print("  line {}: {}\n", line, why);
+    fmt::print("  {}\n", message);  // "line N: why"
   }
   if (fin.invalid != scan.invalid.size() && fin.skipped == 0) {
     fmt::print("  (the batch runner counts {} invalid line(s))\n", fin.invalid);
@@ -453,7 +453,7 @@ int run_batch(const RunArgs& a) {
 
   if (a.dry_run) {
     InputScan scan;
-    if (!scan_input(a.input, &scan, &err)) {
+    if (!scan_input(a.input, plan.endpoint, &scan, &err)) {
       usage_error(err);
       return kExitUsage;
     }

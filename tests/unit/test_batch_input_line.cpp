@@ -1,4 +1,4 @@
-// Unit tests for engine/batch line_reader and input_line: streaming lines
+// Unit tests for batch/ line_reader and input_line: streaming lines
 // with their numbers and offsets, and turning Batch API input lines into
 // requests or into the reason they cannot run.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Unit tests for engine/batch batch_options and price_table: defaults from
+// Unit tests for batch/ batch_options and price_table: defaults from
 // the environment, the API key header (never echoed), refused options, and
 // prices by model with dated snapshots.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Unit tests for engine/batch json_text, output_line and batch_id: escaping,
+// Unit tests for batch/ json_text, output_line and batch_id: escaping,
 // the answer body embedded byte for byte, and the shape of every kind of
 // output line (success, HTTP error, transport error, invalid input).
 #include <gtest/gtest.h>

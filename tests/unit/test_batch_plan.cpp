@@ -1,4 +1,4 @@
-// Unit tests for engine/batch batch_plan: the validation pass counts what
+// Unit tests for batch/ batch_plan: the validation pass counts what
 // this invocation will run, refuses duplicate custom_ids naming both lines,
 // and skips by shard and by what a resumed output already holds.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Unit tests for engine/batch reorder_buffer: lines come out in sequence
+// Unit tests for batch/ reorder_buffer: lines come out in sequence
 // order whatever order they finish in, and the window bounds what is held.
 #include <gtest/gtest.h>
 

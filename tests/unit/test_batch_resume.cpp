@@ -1,4 +1,4 @@
-// Unit tests for engine/batch resume_scan and output_file: what a resume
+// Unit tests for batch/ resume_scan and output_file: what a resume
 // skips, a torn last line cut back to the last whole one, and appending
 // whole lines.
 #include <gtest/gtest.h>

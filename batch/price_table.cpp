@@ -1,8 +1,8 @@
 // PriceTable. The built-in table is prices.json itself, pulled into the
-// object file by the assembler's .incbin (found through the engine/ include
-// directory, which GCC hands on to the assembler), so the shipped data file
-// and the compiled-in table cannot disagree. .incbin is invisible to the
-// compiler's dependency scan: after editing prices.json, touch this file.
+// object file by the assembler's .incbin (found through the project-root
+// include directory, which GCC hands on to the assembler), so the shipped
+// data file and the compiled-in table cannot disagree. .incbin is invisible
+// to the compiler's dependency scan: after editing prices.json, touch this file.
 #include "batch/price_table.hpp"
 
 #include <simdjson.h>

@@ -7,7 +7,7 @@
 #include <simdjson.h>
 
 #include "batch/line_reader.hpp"
-#include "http/url.hpp"
+#include "batch/url_check.hpp"
 
 namespace barrage {
 
@@ -44,8 +44,7 @@ std::string InputLineParser::resolve_url(std::string_view url, std::string* why)
     *why = "url must be a path such as /v1/chat/completions or an https:// URL";
     return "";
   }
-  http::Url parsed;
-  std::string bad = http::parse_url(full, allow_http, parsed);
+  std::string bad = check_url(full, allow_http);
   if (!bad.empty()) {
     *why = "url " + full + " is not usable: " + bad;
     return "";

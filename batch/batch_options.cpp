@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-#include "http/url.hpp"
+#include "batch/url_check.hpp"
 
 namespace barrage {
 namespace {
@@ -39,8 +39,7 @@ std::string normalize_endpoint(std::string_view endpoint, std::string* why) {
     *why = "endpoint \"" + e + "\" must not have a query or fragment";
     return "";
   }
-  http::Url url;
-  std::string bad = http::parse_url(e + "/", true, url);
+  std::string bad = check_url(e + "/", true);
   if (!bad.empty()) {
     *why = "endpoint \"" + e + "\": " + bad;
     return "";

@@ -3,20 +3,21 @@
 // runs appending to one file never mint the same id.
 #pragma once
 
+#include <cstdint>
 #include <string>
-
-#include "flow/retry_policy.hpp"
 
 namespace barrage {
 
 class BatchIdSource {
  public:
   BatchIdSource();  // seeded from getrandom(2)
-  explicit BatchIdSource(uint64_t seed) : random_(seed) {}
+  explicit BatchIdSource(uint64_t seed) : state_(seed) {}
   std::string next();
 
  private:
-  Random random_;
+  uint64_t next_random() noexcept;
+
+  uint64_t state_;  // splitmix64
 };
 
 }  // namespace barrage

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -16,7 +18,6 @@
 #include "batch/output_file.hpp"
 #include "batch/output_line.hpp"
 #include "batch/reorder_buffer.hpp"
-#include "loop/clock.hpp"
 
 namespace barrage {
 namespace {
@@ -30,15 +31,17 @@ struct ResultDeleter {
 };
 using ResultPtr = std::unique_ptr<brg_result, ResultDeleter>;
 
-// The x-request-id of the answer, once brg_result carries it as `request_id`
-// (requested of the engine; null in the output until then).
-template <class R>
-const char* request_id_of(const R& r) noexcept {
-  if constexpr (requires { r.request_id; }) {
-    if (r.size >= offsetof(R, request_id) + sizeof r.request_id && r.request_id && *r.request_id)
-      return r.request_id;
-  }
+// The answer's x-request-id; nullptr when it had none ("").
+const char* request_id_of(const brg_result& r) noexcept {
+  if (r.size >= offsetof(brg_result, request_id) + sizeof r.request_id && r.request_id && *r.request_id)
+    return r.request_id;
   return nullptr;
+}
+
+uint64_t monotonic_ns() {
+  return uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 int64_t unix_now_ms() {
@@ -236,9 +239,7 @@ void BatchRun::start(const Line& line) {
   req.deadline_ms = s_.deadline_ms;
   req.max_retries = s_.max_retries;
   uint64_t id = 0;
-  std::string why;
   int rc = brg_submit(engine_, &req, &id);
-  if (rc != 0) why = brg_last_error();
   if (rc == BRG_E_FULL) {
     // Keep a copy (with parse padding): the reader's buffer moves on.
     full_cap_ = std::max<size_t>(1, in_flight_.size());
@@ -257,7 +258,7 @@ void BatchRun::start(const Line& line) {
     // BRG_OPT_ALLOW_HTTP, a header it will not send): report, go on.
     bool line_fault = rc == BRG_E_INVALID;
     return finish_invalid(seq, line.number, line_fault ? "invalid_request" : status_error_code(rc),
-                          "line " + std::to_string(line.number) + ": " + why);
+                          "line " + std::to_string(line.number) + ": " + brg_last_error());
   }
   in_flight_.emplace(id, InFlight{seq, line.number, in_.custom_id, in_.model});
 }

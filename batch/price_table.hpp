@@ -16,7 +16,7 @@ struct ModelPrice {
 
 class PriceTable {
  public:
-  // engine/batch/prices.json, compiled into the library.
+  // batch/prices.json, compiled into the library.
   static PriceTable builtin();
   // {"model":{"input":usd_per_1M,"output":usd_per_1M},...}; keys starting
   // with "_" are comments. "" on success, else why.
