@@ -201,6 +201,8 @@ ParseResult parse_request(std::string_view in, HttpRequest* req, std::string* ch
       else if (iequals(k, "retry-after-ms")) req->mock_retry_after_ms = value;
       else if (iequals(k, "drip-ms")) req->mock_drip_ms = value;
       else if (iequals(k, "huge-bytes")) req->mock_huge_bytes = value;
+      else if (iequals(k, "fail-times")) req->mock_fail_times = value;
+      else if (iequals(k, "fail-key")) req->mock_fail_key = value;
       else if (iequals(k, "stream-tokens")) req->mock_stream_tokens = value;
       else if (iequals(k, "stream-interval-ms")) req->mock_stream_interval_ms = value;
       else if (iequals(k, "first-token-ms")) req->mock_first_token_ms = value;

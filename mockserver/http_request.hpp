@@ -32,6 +32,8 @@ struct HttpRequest {
   std::string_view mock_retry_after_ms;
   std::string_view mock_drip_ms;
   std::string_view mock_huge_bytes;
+  std::string_view mock_fail_times;  // with mock_fail_key: fail only the first N
+  std::string_view mock_fail_key;
   // x-mock-stream-* pacing controls for "stream": true answers.
   std::string_view mock_stream_tokens;
   std::string_view mock_stream_interval_ms;
@@ -41,7 +43,7 @@ struct HttpRequest {
 
   bool has_mock_controls() const {
     return !mock_status.empty() || !mock_fault.empty() || !mock_latency_ms.empty() ||
-           !mock_drip_ms.empty() || !mock_huge_bytes.empty() || has_stream_controls();
+           !mock_drip_ms.empty() || !mock_huge_bytes.empty() || !mock_fail_times.empty() || has_stream_controls();
   }
   bool has_stream_controls() const {
     return !mock_stream_tokens.empty() || !mock_stream_interval_ms.empty() ||

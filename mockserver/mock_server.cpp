@@ -28,6 +28,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "fail_counter.hpp"
 #include "http_request.hpp"
 #include "request_json.hpp"
 #include "responses.hpp"
@@ -235,6 +236,7 @@ struct SharedState {
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> next_id{1};
   RateWindow rate_window;
+  FailCounter fail_counter;
   std::string filler;  // kFillerBytes of "mock mock ..." for huge bodies
   // Cumulative fault thresholds for one uniform draw.
   double cum[8] = {};
@@ -969,10 +971,25 @@ class Worker {
       p.delay_ms = opts_.latency_ms;
       if (opts_.latency_jitter_ms != 0) p.delay_ms += splitmix64(rng_) % (opts_.latency_jitter_ms + 1ULL);
     }
+    int mock_status = 0;
     if (!req.mock_status.empty() && parse_u64(req.mock_status, &v) && v >= 100 && v <= 599) {
-      p.status = static_cast<int>(v);
+      mock_status = static_cast<int>(v);
     }
-    p.fault = parse_fault(req.mock_fault);
+    Fault mock_fault = parse_fault(req.mock_fault);
+    if (!req.mock_fail_times.empty()) {
+      // Only the first N requests with this key get the status (429 unless
+      // given) or fault; later ones are answered normally.
+      uint64_t times = 0;
+      if (!parse_u64(req.mock_fail_times, &times) ||
+          !sh_->fail_counter.should_fail(req.mock_fail_key, times)) {
+        mock_status = 0;
+        mock_fault = Fault::kNone;
+      } else if (mock_status == 0 && mock_fault == Fault::kNone) {
+        mock_status = 429;
+      }
+    }
+    if (mock_status != 0) p.status = mock_status;
+    p.fault = mock_fault;
     if (api && sh_->random_faults && req.mock_status.empty() && req.mock_fault.empty()) {
       double r = uniform();
       static constexpr Fault kOrder[8] = {Fault::kNone,       Fault::kNone,     Fault::kNone,

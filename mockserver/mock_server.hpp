@@ -13,6 +13,9 @@
 //                 malformed | close | huge
 //   x-mock-drip-ms: N           drip interval per byte (default 10)
 //   x-mock-huge-bytes: N        body size for huge (default 100 MiB)
+//   x-mock-fail-times: N        only the first N requests with the same
+//   x-mock-fail-key: K          x-mock-fail-key get x-mock-status (429 if
+//                               absent) or x-mock-fault; later ones succeed
 // Streaming ("stream": true; sse_stream.hpp has the timeline): the headers
 // and a role event with empty content go out at once (after the latency),
 // then one event per token, paced on the worker's timers, then the finish

@@ -210,6 +210,39 @@ TEST_F(MockServerTest, Status429CarriesRetryAfter) {
   EXPECT_EQ(s.status(200), 1u);
 }
 
+TEST_F(MockServerTest, FailTimesFailsOnlyTheFirstRequestsPerKey) {
+  start();
+  auto c = connect();
+  ASSERT_NE(c, nullptr);
+  auto req = [&](const char* key, std::vector<std::string> extra = {}) {
+    extra.push_back(std::string("x-mock-fail-key: ") + key);
+    extra.push_back("x-mock-fail-times: 2");
+    return roundtrip(*c, chat_request("x", extra));
+  };
+  // Default: 429 with Retry-After for the first two of key "a", then 200.
+  HttpResponse r = req("a");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_TRUE(r.has_header("retry-after"));
+  EXPECT_EQ(req("a").status, 429);
+  EXPECT_EQ(req("a").status, 200);
+  EXPECT_EQ(req("a").status, 200);
+  // Another key counts on its own, and x-mock-status picks the failure.
+  EXPECT_EQ(req("b", {"x-mock-status: 503"}).status, 503);
+  EXPECT_EQ(req("b", {"x-mock-status: 503"}).status, 503);
+  EXPECT_EQ(req("b", {"x-mock-status: 503"}).status, 200);
+  // A fault instead of a status: the first request is reset, the next answered.
+  const std::vector<std::string> reset = {"x-mock-fail-key: c", "x-mock-fail-times: 1",
+                                          "x-mock-fault: reset-before"};
+  auto c2 = connect();
+  ASSERT_NE(c2, nullptr);
+  ASSERT_TRUE(c2->send(chat_request("x", reset)));
+  ReadEnd end;
+  EXPECT_TRUE(c2->read_until_close(3000, &end).empty());
+  auto c3 = connect();
+  ASSERT_NE(c3, nullptr);
+  EXPECT_EQ(roundtrip(*c3, chat_request("x", reset)).status, 200);
+}
+
 TEST_F(MockServerTest, LatencyHeaderDelaysTheAnswer) {
   start();
   auto c = connect();
