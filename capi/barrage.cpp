@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "barrage_build_config.h"
+#include "config_adapter.hpp"
 #include "core/config.hpp"
 #include "core/engine.hpp"
 #include "engine_handle.hpp"
@@ -38,7 +39,7 @@ brg_config* brg_config_new(void) { return new (std::nothrow) brg_config; }
 int brg_config_set_int(brg_config* c, brg_option opt, int64_t value) {
   if (!c) return BRG_E_INVALID;
   try {
-    c->error = barrage::config_set_int(c->cfg, int(opt), value);
+    c->error = barrage::capi::config_set_int(c->cfg, int(opt), value);
     return c->error.empty() ? 0 : BRG_E_INVALID;
   } catch (...) {
     return BRG_E_NOMEM;
@@ -48,7 +49,7 @@ int brg_config_set_int(brg_config* c, brg_option opt, int64_t value) {
 int brg_config_set_str(brg_config* c, brg_option opt, const char* value) {
   if (!c) return BRG_E_INVALID;
   try {
-    c->error = barrage::config_set_str(c->cfg, int(opt), value);
+    c->error = barrage::capi::config_set_str(c->cfg, int(opt), value);
     return c->error.empty() ? 0 : BRG_E_INVALID;
   } catch (...) {
     return BRG_E_NOMEM;
@@ -58,7 +59,7 @@ int brg_config_set_str(brg_config* c, brg_option opt, const char* value) {
 int brg_config_from_env(brg_config* c) {
   if (!c) return BRG_E_INVALID;
   try {
-    c->error = barrage::config_from_env(c->cfg, getenv_adapter);
+    c->error = barrage::capi::config_from_env(c->cfg, getenv_adapter);
     return c->error.empty() ? 0 : BRG_E_INVALID;
   } catch (...) {
     return BRG_E_NOMEM;

@@ -71,80 +71,16 @@ typedef enum brg_status {
 #define BRG_OK BRG_E_OK
 
 /* ---- configuration ----------------------------------------------------------
- * Rate limits (RATE_LIMIT per RATE_PERIOD_MS with RATE_BURST, and
- * TOKENS_PER_MINUTE with TOKENS_BURST) apply to each limit key separately:
- * by default a request's origin, or the brg_request.limit_key it names (for
- * instance one key per model). Every attempt, retries included, passes them.
- * Environment names read by brg_config_from_env are given per option; every
- * option also reads BARRAGE_<NAME> (e.g. BARRAGE_MAX_INFLIGHT), which wins. */
+ * Every option, its type, default, range, environment names and meaning is
+ * one row of BRG_OPTION_TABLE in barrage_options.h; brg_option is generated
+ * from it. brg_config_from_env reads BARRAGE_<NAME> for every option (e.g.
+ * BARRAGE_MAX_INFLIGHT), else the row's aliases (MAX_CONCURRENT_LLM, ...). */
+#include "barrage_options.h"
+
 typedef enum brg_option {
-  BRG_OPT_MAX_INFLIGHT = 1,        /* int, default 256; env MAX_CONCURRENT_LLM */
-  BRG_OPT_MAX_CONNS_PER_HOST = 2,  /* int, default 0 = bounded by MAX_INFLIGHT only (HTTP/1.1
-                                      carries one request per connection, so a smaller value
-                                      also caps the requests in flight to one origin) */
-  BRG_OPT_RATE_LIMIT = 3,          /* int, requests per period, 0 = off; env LLM_RATE_LIMIT */
-  BRG_OPT_RATE_PERIOD_MS = 4,      /* int, default 60000; env LLM_RATE_PERIOD (seconds) */
-  BRG_OPT_RATE_BURST = 5,          /* int, 0 = same as RATE_LIMIT */
-  BRG_OPT_TOKENS_PER_MINUTE = 6,   /* int, 0 = off */
-  BRG_OPT_TIMEOUT_MS = 7,          /* int, per attempt, default 600000; env ASYNC_LLM_TIMEOUT (s) */
-  BRG_OPT_CONNECT_TIMEOUT_MS = 8,  /* int, connect + TLS handshake, default 10000 */
-  BRG_OPT_MAX_RETRIES = 9,         /* int, default 2 */
-  BRG_OPT_BACKOFF_BASE_MS = 10,    /* int, default 500 */
-  BRG_OPT_BACKOFF_MAX_MS = 11,     /* int, default 30000 */
-  BRG_OPT_BACKEND = 12,            /* int, brg_backend, default BRG_BACKEND_AUTO */
-  BRG_OPT_CA_FILE = 13,            /* str, PEM file of extra trusted CAs */
-  BRG_OPT_VERIFY_PEER = 14,        /* int, 1 (default) or 0 to disable certificate checks */
-  BRG_OPT_MAX_RESPONSE_BYTES = 15, /* int, body limit, default 64 MiB */
-  BRG_OPT_CACHE_PATH = 16,         /* str, SQLite response cache file (WAL); NULL/"" = no cache.
-                                      Successful answers are stored; a request whose method, URL
-                                      and body match a stored answer gets it without a network call */
-  BRG_OPT_CACHE_TTL_S = 17,        /* int, cache entries older than this are ignored; 0 = forever */
-  BRG_OPT_ALLOW_HTTP = 18,         /* int, 1 permits plain http:// URLs (loopback testing) */
-  BRG_OPT_MAX_PENDING = 19,        /* int, submitted but not yet taken results; default 1048576 */
-  BRG_OPT_MAX_HEADER_BYTES = 20,   /* int, response header limit, default 65536 */
-  BRG_OPT_IDLE_TIMEOUT_MS = 21,    /* int, keep-alive idle close, default 60000 */
-  BRG_OPT_TOKENS_BURST = 22,       /* int, most LLM tokens granted at once; 0 = TOKENS_PER_MINUTE */
-  BRG_OPT_RETRY_STATUSES = 23,     /* str, retryable HTTP statuses, e.g. "408,409,429,500-504"
-                                      (the default) */
-  BRG_OPT_BREAKER_THRESHOLD = 24,  /* int, consecutive failed attempts on one limit key that open
-                                      its circuit breaker; 0 = never; default 20 */
-  BRG_OPT_BREAKER_PAUSE_MS = 25,   /* int, how long an open breaker fails requests fast before
-                                      letting one probe through; default 5000 */
-  BRG_OPT_TLS_RESUME = 26,         /* int, 1 (default) resumes TLS sessions per origin (no full
-                                      handshake on new connections once one ticket is held);
-                                      0 makes every connection do a full handshake */
-  BRG_OPT_MAX_HANDSHAKES = 27,     /* int, TLS handshakes in progress at once, engine-wide; more
-                                      connections wait, connected, in FIFO order, and resume a
-                                      session an earlier one obtained. Each running handshake
-                                      holds ~50 KiB; a burst of them fragments the heap for good.
-                                      Default 64; raise it when many new connections to a far
-                                      server must ramp up fast (each takes one round trip) */
-  BRG_OPT_FIRST_TOKEN_TIMEOUT_MS = 28, /* int, streamed requests (BRG_REQ_STREAM): an attempt
-                                      whose first token (first non-empty delta) has not arrived
-                                      this long after its request was sent ends with
-                                      BRG_E_TIMEOUT; 0 (default) = no such limit */
-  BRG_OPT_STREAM_IDLE_TIMEOUT_MS = 29, /* int, streamed requests: longest silence allowed before
-                                      the first event and between two events; 0 (default) = none */
-  BRG_OPT_HTTP_VERSION = 30,       /* int, 0 (default): HTTP/2 when the server offers it with
-                                      ALPN, else HTTP/1.1; 1: HTTP/1.1 only; 2: HTTP/2 only (a
-                                      server that does not agree fails the request with
-                                      BRG_E_PROTOCOL, or BRG_E_TLS when it refuses the handshake).
-                                      Plain http:// URLs always use HTTP/1.1 */
-  BRG_OPT_PROXY = 31,              /* str, HTTP proxy for https:// URLs, reached with CONNECT:
-                                      "http://[user:password@]host:port" (the port is required;
-                                      credentials are sent as Basic and never logged). NULL/"" =
-                                      direct. brg_config_from_env reads BARRAGE_PROXY, else
-                                      https_proxy, else HTTPS_PROXY. http:// URLs never use it */
-  BRG_OPT_NO_PROXY = 32,           /* str, hosts that bypass BRG_OPT_PROXY, curl's NO_PROXY
-                                      rules (domain suffixes, IPs, CIDR blocks, host:port, "*");
-                                      localhost is not implied. From the environment:
-                                      BARRAGE_NO_PROXY, else no_proxy, else NO_PROXY */
-  BRG_OPT_DNS_SERVERS = 33         /* str, DNS servers "ip[:port],..." ([v6]:port) asked instead
-                                      of /etc/resolv.conf's (then no search list). Host names
-                                      resolve asynchronously (c-ares on the reactor), answers are
-                                      cached for their TTL (1 s .. 300 s), failures for 5 s;
-                                      /etc/hosts and resolv.conf are read once, at engine
-                                      creation. Unresolvable names fail with BRG_E_DNS */
+#define BRG_OPTION_ENUM_(number, NAME, ...) BRG_OPT_##NAME = (number),
+  BRG_OPTION_TABLE(BRG_OPTION_ENUM_)
+#undef BRG_OPTION_ENUM_
 } brg_option;
 
 typedef enum brg_backend {

@@ -18,14 +18,10 @@ namespace {
 
 // One SSE event's data is bounded by this (and every answer by max_response_bytes).
 constexpr size_t kMaxEventBytes = size_t(16) << 20;
-// A timeout beyond this (about 34 years; BRG_NO_TIMEOUT is INT64_MAX) means
-// none: no timer, and no overflow turning it into one already past.
-constexpr int64_t kForeverMs = int64_t(1) << 40;
-
 // The request's value, else the engine's; 0 when that means none.
 int64_t effective_timeout(int64_t asked, int64_t engine) noexcept {
   int64_t v = asked != 0 ? asked : engine;
-  return v >= kForeverMs ? 0 : v;
+  return v >= Clock::kForeverMs ? 0 : v;
 }
 
 // Raise the soft descriptor limit to the hard one: thousands of connections
@@ -165,7 +161,7 @@ int Engine::submit(const RequestSpec& in, uint64_t* id_out, std::string* err) no
     r->id = mailbox_->next_id();
     r->user_data = in.user_data;
     r->timeout_ms = effective_timeout(in.timeout_ms, cfg_.timeout_ms);
-    r->deadline_ms = in.deadline_ms < kForeverMs ? in.deadline_ms : 0;
+    r->deadline_ms = in.deadline_ms < Clock::kForeverMs ? in.deadline_ms : 0;
     r->max_retries = uint32_t(in.no_retry ? 0 : in.max_retries >= 0 ? in.max_retries : cfg_.max_retries);
     r->limit_key.assign(in.limit_key);
     r->group_id = in.group;

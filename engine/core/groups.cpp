@@ -48,7 +48,7 @@ void Groups::set_deadline(uint64_t id, int64_t deadline_ms) noexcept {
   if (!g) return;
   g->deadline_ms = deadline_ms;
   // Beyond ~34 years (BRG_NO_TIMEOUT) it is no deadline rather than an overflow.
-  g->deadline_at_ms = deadline_ms >= (int64_t(1) << 40) ? 0 : clock_.expiry_after(deadline_ms);
+  g->deadline_at_ms = deadline_ms >= Clock::kForeverMs ? 0 : clock_.expiry_after(deadline_ms);
   g->members.for_each([this](Request* r) { apply_deadline(*r); });
 }
 

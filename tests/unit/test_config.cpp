@@ -6,9 +6,9 @@
 #include <string>
 
 #include "barrage.h"
-#include "core/config.hpp"
+#include "config_adapter.hpp"
 
-namespace barrage {
+namespace barrage::capi {
 namespace {
 
 std::map<std::string, std::string>* g_env = nullptr;  // test-local fake environment
@@ -102,11 +102,51 @@ TEST(Config, EmptyVariablesAreIgnored) {
   EXPECT_EQ(c.max_inflight, EngineConfig{}.max_inflight);
 }
 
-}  // namespace
-}  // namespace barrage
+// Every row of the table is settable through its own type and refused
+// through the other, and its default is what a new config holds.
+TEST(Config, EveryTableRowIsReachableAndDefaultsMatchTheTable) {
+  int rows = 0;
+#define CHECK_ROW_(number, NAME, name, type, def, lo, hi, aliases, doc)                       \
+  {                                                                                            \
+    ++rows;                                                                                    \
+    EngineConfig c;                                                                            \
+    EXPECT_EQ(c.name, decltype(c.name)(def)) << #NAME;                                         \
+    EXPECT_EQ(int(BRG_OPT_##NAME), number);                                                    \
+    if (std::string(#type) == "STR") {                                                         \
+      EXPECT_EQ(config_set_str(c, number, "x"), "") << #NAME;                                  \
+      EXPECT_NE(config_set_int(c, number, 1), "") << #NAME;                                    \
+    } else {                                                                                   \
+      EXPECT_EQ(config_set_int(c, number, hi), "") << #NAME;                                   \
+      EXPECT_NE(config_set_int(c, number, int64_t(lo) - 1), "") << #NAME;                     \
+      EXPECT_NE(config_set_str(c, number, "1"), "") << #NAME;                                  \
+    }                                                                                          \
+  }
+  BRG_OPTION_TABLE(CHECK_ROW_)
+#undef CHECK_ROW_
+  EXPECT_EQ(rows, 33);
+}
 
-namespace barrage {
-namespace {
+TEST(Config, TimeoutsAcceptNoTimeout) {
+  EngineConfig c;
+  for (int o : {BRG_OPT_TIMEOUT_MS, BRG_OPT_CONNECT_TIMEOUT_MS, BRG_OPT_IDLE_TIMEOUT_MS,
+                BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, BRG_OPT_STREAM_IDLE_TIMEOUT_MS})
+    EXPECT_EQ(config_set_int(c, o, BRG_NO_TIMEOUT), "") << o;
+  EXPECT_EQ(c.timeout_ms, INT64_MAX);
+}
+
+TEST(Config, AnEmptyStringIsAValueButAnEmptyNumberIsNot) {
+  EngineConfig c;
+  // BARRAGE_PROXY="" says "direct" and hides https_proxy; an empty
+  // BARRAGE_MAX_INFLIGHT is as if unset, so the alias counts.
+  EXPECT_EQ(from_env(c, {{"BARRAGE_PROXY", ""}, {"https_proxy", "http://p:1"},
+                         {"BARRAGE_MAX_INFLIGHT", ""}, {"MAX_CONCURRENT_LLM", "9"}}),
+            "");
+  EXPECT_EQ(c.proxy, "");
+  EXPECT_EQ(c.max_inflight, 9);
+  EngineConfig d;
+  EXPECT_EQ(from_env(d, {{"no_proxy", "a"}, {"NO_PROXY", "b"}}), "");
+  EXPECT_EQ(d.no_proxy, "a") << "curl reads the lower-case name first";
+}
 
 TEST(Config, ProxyComesFromTheNamesCurlReadsLowerCaseFirst) {
   EngineConfig a;
@@ -136,4 +176,4 @@ TEST(Config, StreamAndProtocolOptions) {
 }
 
 }  // namespace
-}  // namespace barrage
+}  // namespace barrage::capi
