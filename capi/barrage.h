@@ -171,7 +171,8 @@ typedef struct brg_request {
   const void *body;
   size_t body_len;
   uint64_t user_data;      /* returned untouched in the result */
-  int64_t timeout_ms;      /* per attempt; 0 = BRG_OPT_TIMEOUT_MS */
+  int64_t timeout_ms;      /* per attempt, and the longest wait for its limit key before an
+                              attempt (then BRG_E_TIMEOUT, saying so); 0 = BRG_OPT_TIMEOUT_MS */
   int64_t deadline_ms;     /* whole request incl. retries, from submit; 0 = none */
   int32_t max_retries;     /* -1 = BRG_OPT_MAX_RETRIES; 0 = none (see the rule above) */
   uint32_t token_estimate; /* for the tokens-per-minute bucket; 0 = estimate from the body
@@ -289,7 +290,8 @@ struct brg_stats {
   uint64_t connections_open, connections_idle, connections_opened, tls_resumed;
   uint64_t bytes_sent, bytes_received;
   uint64_t results_waiting;
-  uint64_t waiting_rate;       /* hold an in-flight slot, wait for their limit key's buckets */
+  uint64_t waiting_rate;       /* wait for their limit key's buckets, cooldown or breaker probe;
+                                  they hold no in-flight slot, so a slow key never stalls others */
   uint64_t throttled;          /* 429 answers seen */
   uint64_t cooling_keys;       /* limit keys in cooldown after a 429/503 now */
   uint64_t breaker_open_keys;  /* limit keys whose circuit breaker is open now */

@@ -77,9 +77,13 @@
   X(23, RETRY_STATUSES, retry_statuses, STR, "", 0, 0, "",                                         \
     "retryable HTTP statuses, e.g. \"408,409,429,500-504\" (\"\" = that default)")                 \
   X(24, BREAKER_THRESHOLD, breaker_threshold, INT, 20, 0, 1073741824, "",                          \
-    "consecutive failed attempts on one limit key that open its circuit breaker; 0 = never")       \
+    "consecutive failed attempts on one limit key that open its circuit breaker; 0 = never. "     \
+    "Only the server's failures count (not our own EMFILE or ENOMEM, cancels, deadlines, or "       \
+    "429s). A request an open breaker fails fast ends with BRG_E_UNAVAILABLE and http_status 0, "   \
+    "never with the server's own status")       \
   X(25, BREAKER_PAUSE_MS, breaker_pause_ms, INT, 5000, 1, INT64_MAX / 2, "",                       \
-    "how long an open breaker fails requests fast before letting one probe through")               \
+    "how long an open breaker fails requests fast before letting one probe through; the "        \
+    "probe's success closes it and wakes every request waiting for that key at once")               \
   X(26, TLS_RESUME, tls_resume, BOOL, 1, 0, 1, "",                                                 \
     "1 resumes TLS sessions per origin (no full handshake once one ticket is held); 0 makes "      \
     "every connection do a full handshake")                                                        \
@@ -109,6 +113,12 @@
     "DNS servers \"ip[:port],...\" ([v6]:port) asked instead of /etc/resolv.conf's (then no "      \
     "search list). Names resolve asynchronously (c-ares on the reactor), answers are cached for "  \
     "their TTL (1 s .. 300 s), failures for 5 s; /etc/hosts and resolv.conf are read once, at "    \
-    "engine creation. Unresolvable names fail with BRG_E_DNS")
+    "engine creation. Unresolvable names fail with BRG_E_DNS")                                    \
+  X(34, MAX_SERVER_WAIT_MS, max_server_wait_ms, INT, 60000, 0, INT64_MAX, "",                      \
+    "longest wait a server's answer can impose: Retry-After, retry-after-ms and "                  \
+    "x-ratelimit-reset-* beyond it count as this long. The default is one minute because the "     \
+    "providers' limits are per minute, so an honest server never asks for more; a longer value "   \
+    "is a daily quota or a lie, and either way waiting in-process helps nobody (the request "       \
+    "fails with its last answer once its attempts or its timeout run out)")
 
 #endif /* BARRAGE_OPTIONS_H */

@@ -82,6 +82,7 @@ int Engine::create(const EngineConfig& cfg, OutcomeStore& store, std::unique_ptr
   }
   LifecycleSettings ls;
   ls.max_inflight = cfg.max_inflight;
+  ls.max_server_wait_ms = std::min(cfg.max_server_wait_ms, Clock::kForeverMs);
   ls.retry = RetryPolicy{cfg.backoff_base_ms, cfg.backoff_max_ms};
   if (!cfg.retry_statuses.empty()) {
     std::string why = ls.retry_statuses.parse(cfg.retry_statuses);
@@ -157,6 +158,14 @@ int Engine::submit(const RequestSpec& in, uint64_t* id_out, std::string* err) no
     if (!mailbox_->reserve_pending(cfg_.max_pending))
       return *err = "too many pending requests (BRG_OPT_MAX_PENDING = " + std::to_string(cfg_.max_pending) + ")",
              BRG_E_FULL;
+    // From here a failure (out of memory) must give the place back: a
+    // refused submit changes nothing.
+    struct PendingGuard {
+      Mailbox* m;
+      ~PendingGuard() {
+        if (m) m->release_pending();
+      }
+    } guard{mailbox_.get()};
 
     r->id = mailbox_->next_id();
     r->user_data = in.user_data;
@@ -182,8 +191,9 @@ int Engine::submit(const RequestSpec& in, uint64_t* id_out, std::string* err) no
       // reactor; inline, the owner thread, which DESIGN.md accepts for a
       // page-cache-hot SQLite lookup. Writes go to the cache's own thread.
       r->cache_key = ResponseCache::key(in.method, r->url.origin() + r->url.target, in.body);
-      if (answer_from_cache(*r)) return 0;
+      if (answer_from_cache(*r)) return guard.m = nullptr, 0;
     }
+    guard.m = nullptr;
     mailbox_->submit(r.release());
     return 0;
   } catch (const std::bad_alloc&) {

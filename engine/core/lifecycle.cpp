@@ -2,6 +2,7 @@
 // the events that feed them. See lifecycle.hpp for the rules.
 #include "core/lifecycle.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "barrage.h"
@@ -50,6 +51,7 @@ FailureFacts facts_of(const ExchangeFailure& f) noexcept {
   ff.phase = phase_of(f.phase);
   ff.reused = f.reused;
   ff.unprocessed = f.unprocessed;
+  ff.local = f.local;
   return ff;
 }
 
@@ -169,7 +171,7 @@ void Lifecycle::take_slot(Request* r) noexcept {
     ++inflight_;
     counters_.in_flight.add();
     r->holds_slot = true;
-    r->granted_ns = clock_.now_ns();
+    if (!r->granted_ns) r->granted_ns = clock_.now_ns();  // queued_us: until the first slot
     make_ready(r, Request::State::to_admit);
     return;
   }
@@ -185,7 +187,12 @@ void Lifecycle::admit(Request* r) noexcept {
       dispatch(r);
       return;
     case LimitKeys::Admit::wait:
+      // Waiting for a key holds no slot, so a key cooling down cannot stall
+      // other keys; the wait is bounded by the attempt timeout.
       r->state = Request::State::rate_wait;
+      r->rate_wait_ns = clock_.now_ns();
+      if (r->timeout_ms > 0) wheel_.arm(r->attempt_timer, clock_.expiry_after(r->timeout_ms));
+      release_slot(r);
       return;
     case LimitKeys::Admit::reject:
       finish(r, BRG_E_UNAVAILABLE, 0,
@@ -243,6 +250,13 @@ void Lifecycle::answered(Request* r, http::Response& resp) noexcept {
   a.reset_requests_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-requests"));
   a.remaining_tokens = parse_count(resp.header("x-ratelimit-remaining-tokens"));
   a.reset_tokens_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-tokens"));
+  // A server may ask for any wait (Retry-After: 1000000000); none is obeyed
+  // past the ceiling, so a lying or broken server cannot freeze a key.
+  const int64_t ceiling_ms = settings_.max_server_wait_ms;
+  const int64_t ceiling_ns = ceiling_ms > INT64_MAX / 1000000 ? INT64_MAX : ceiling_ms * 1000000;
+  a.retry_after_ms = std::min(a.retry_after_ms, ceiling_ms);
+  a.reset_requests_ns = std::min(a.reset_requests_ns, ceiling_ns);
+  a.reset_tokens_ns = std::min(a.reset_tokens_ns, ceiling_ns);
   bool throttled = status == 429 || status == 503;
   int64_t fallback_pause = throttled ? backoff_delay_ms(settings_.retry, r->retries + 1, random_.next()) : 0;
   keys_.observe(*r->key, *r, a, fallback_pause, now);
@@ -306,15 +320,17 @@ void Lifecycle::fail_attempt(Request* r, const FailureFacts& f, int reported_htt
   r->last_error = std::move(message);
   r->last_body = std::move(body);
   if (f.status == BRG_E_CONNECT) keys_.credit(*r->key, r->tokens, now);  // never reached the server
-  // Throttling says the key is busy, not broken: only other failures feed
-  // the breaker. A non-retryable HTTP status means the key answered fine.
-  int verdict = f.http_status == 429 ? 0 : d.retryable ? -1 : f.http_status ? +1 : 0;
+  // Throttling says the key is busy, not broken, and a local failure says
+  // nothing of it: only other failures feed the breaker. A non-retryable
+  // HTTP status means the key answered fine.
+  int verdict = f.http_status == 429 || f.local ? 0 : d.retryable ? -1 : f.http_status ? +1 : 0;
   keys_.report(*r->key, *r, verdict, now);
   if (d.action == RetryAction::back_off) {
     ++r->retries;
     counters_.retried.add();
     r->state = Request::State::backoff;
     wheel_.arm(r->attempt_timer, d.at_ms);
+    release_slot(r);  // sleeping is not sending
     return;
   }
   int final_status = f.http_status ? BRG_E_HTTP : f.status;
@@ -352,16 +368,23 @@ void Lifecycle::finish(Request* r, int status, int http_status, std::string erro
   }
   groups_.leave(*r);
   if (r->probe && r->key) keys_.report(*r->key, *r, 0, now);  // cancelled or cut short mid-probe
-  bool had_slot = r->holds_slot;
+  release_slot(r);
   r->state = Request::State::done;
   delete r;
-  if (had_slot) {
-    --inflight_;
-    counters_.in_flight.sub();
-    if (Request* next = queued_.pop_front()) {
-      counters_.queued.sub();
-      take_slot(next);
-    }
+}
+
+void Lifecycle::release_slot(Request* r) noexcept {
+  if (!r->holds_slot) return;
+  r->holds_slot = false;
+  --inflight_;
+  counters_.in_flight.sub();
+  // Requests a key already let through waited longest: they go first.
+  keys_.offer_slots();
+  while (slot_free()) {
+    Request* next = queued_.pop_front();
+    if (!next) break;
+    counters_.queued.sub();
+    take_slot(next);
   }
 }
 
@@ -448,6 +471,9 @@ void Lifecycle::on_failure(void* user, ExchangeFailure f) noexcept {
 
 void Lifecycle::key_granted(KeyWaiter* w) noexcept {
   Request* r = from_key_waiter(w);
+  ++inflight_;  // the key asked slot_free() first
+  counters_.in_flight.add();
+  r->holds_slot = true;
   start_attempt(r);
   make_ready(r, Request::State::to_dispatch);
 }
@@ -461,7 +487,21 @@ void Lifecycle::on_attempt_timer(void* ctx) noexcept {
   auto* r = static_cast<Request*>(ctx);
   Lifecycle* l = r->lifecycle;
   if (r->state == Request::State::backoff) {
-    l->make_ready(r, Request::State::to_admit);
+    l->take_slot(r);
+    return;
+  }
+  if (r->state == Request::State::rate_wait) {
+    uint64_t waited_ms = (l->clock_.now_ns() - r->rate_wait_ns) / 1000000;
+    LimitKey& k = *r->key;
+    uint64_t now = l->clock_.now_ns();
+    std::string why = k.gate.cooling(now)      ? "cooling down after a 429/503"
+                      : k.gate.breaker_open(now) ? "circuit breaker open"
+                                                 : "rate limit";
+    l->finish(r, BRG_E_TIMEOUT, r->last_http,
+              "waited " + std::to_string(waited_ms) + " ms for limit key '" + k.name + "' (" + why +
+                  ") without being sent (attempt timeout " + std::to_string(r->timeout_ms) + " ms)" +
+                  (r->last_error.empty() ? "" : "; last: " + r->last_error),
+              std::move(r->last_body));
     return;
   }
   l->timed_out(r, "no response within " + std::to_string(r->timeout_ms) + " ms (attempt timeout)");

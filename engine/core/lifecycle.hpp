@@ -28,6 +28,8 @@ namespace barrage {
 
 struct LifecycleSettings {
   int64_t max_inflight = 256;
+  // Longest wait a server's answer can impose (Retry-After, x-ratelimit-reset-*).
+  int64_t max_server_wait_ms = 60000;
   RetryPolicy retry;
   StatusSet retry_statuses;
 };
@@ -63,6 +65,7 @@ class Lifecycle final : public PoolClient, public ExchangeSink, public KeyClient
   void step(Request* r) noexcept;
   void make_ready(Request* r, Request::State next) noexcept;
   void take_slot(Request* r) noexcept;
+  void release_slot(Request* r) noexcept;  // and hands it on: starved keys first, then the queue
   void admit(Request* r) noexcept;
   void dispatch(Request* r) noexcept;
   void start_attempt(Request* r) noexcept;
@@ -86,6 +89,7 @@ class Lifecycle final : public PoolClient, public ExchangeSink, public KeyClient
   void on_complete(void* user, http::Response& r) noexcept override;
   void on_failure(void* user, ExchangeFailure f) noexcept override;
   // KeyClient
+  bool slot_free() const noexcept override { return inflight_ < settings_.max_inflight; }
   void key_granted(KeyWaiter* w) noexcept override;
   void key_rejected(KeyWaiter* w, LimitKey& k) noexcept override;
   // Timers.

@@ -29,8 +29,8 @@ struct Request : MpscNode, PoolWaiter, KeyWaiter {
   enum class State {
     submitted,    // in the submission mailbox
     queued,       // waiting for an in-flight slot (FIFO)
-    to_admit,     // on the ready queue: next, its limit key's gate
-    rate_wait,    // waiting for its limit key (the key's FIFO and timer)
+    to_admit,     // on the ready queue, holding a slot: next, its limit key's gate
+    rate_wait,    // waiting for its limit key (the key's FIFO and timer), no slot
     to_dispatch,  // on the ready queue: next, a channel of its origin
     stepping,     // taken off the ready queue, inside step()
     waiting,      // waiting for a channel (the origin's FIFO)
@@ -58,6 +58,7 @@ struct Request : MpscNode, PoolWaiter, KeyWaiter {
 
   uint64_t submit_ns = 0;
   uint64_t granted_ns = 0;
+  uint64_t rate_wait_ns = 0;   // when it began waiting for its key
   uint64_t first_byte_ns = 0;  // of the current attempt
   uint64_t sent_ns = 0;        // the current attempt went to its channel
   uint32_t attempts = 0;       // attempts the limit key granted (free re-sends are not counted)

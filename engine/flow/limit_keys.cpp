@@ -8,8 +8,10 @@ uint64_t ceil_ms(uint64_t ns) noexcept { return (ns + 999999) / 1000000; }
 }  // namespace
 
 LimitKeys::~LimitKeys() {
-  for (auto& [name, k] : keys_)
+  for (auto& [name, k] : keys_) {
     if (k->timer.armed()) wheel_.cancel(k->timer);
+    if (k->starved_hook.linked()) starved_.remove(k->starved_hook);
+  }
 }
 
 LimitKey* LimitKeys::key(const std::string& name, uint64_t now_ns) noexcept {
@@ -50,6 +52,15 @@ void LimitKeys::withdraw(LimitKey& k, KeyWaiter& w) noexcept {
   if (!w.key_hook.linked()) return;
   k.waiting.remove(w.key_hook);
   counters_.waiting_rate.sub();
+  if (k.waiting.empty() && k.starved_hook.linked()) starved_.remove(k.starved_hook);
+}
+
+void LimitKeys::offer_slots() noexcept {
+  while (client_->slot_free()) {
+    LimitKey* k = starved_.pop_front();
+    if (!k) return;
+    pump(*k);  // re-joins the back of the list if the slots run out again
+  }
 }
 
 void LimitKeys::on_timer(void* ctx) noexcept {
@@ -61,6 +72,10 @@ void LimitKeys::pump(LimitKey& k) noexcept {
   uint64_t now = clock_.now_ns();
   refresh(k, now);
   while (KeyWaiter* w = k.waiting.front()) {
+    if (!client_->slot_free()) {
+      if (!k.starved_hook.linked()) starved_.push_back(k.starved_hook, &k);
+      return;
+    }
     uint64_t retry_at = 0;
     RateGate::Verdict v = k.gate.acquire(w->tokens, now, &retry_at);
     if (v == RateGate::Verdict::wait) {
@@ -85,6 +100,7 @@ void LimitKeys::arm(LimitKey& k, uint64_t at_ns) noexcept {
 }
 
 void LimitKeys::report(LimitKey& k, KeyWaiter& w, int verdict, uint64_t now_ns) noexcept {
+  const bool was_probe = w.probe;
   if (verdict > 0)
     k.gate.record_success();
   else if (verdict < 0)
@@ -93,6 +109,10 @@ void LimitKeys::report(LimitKey& k, KeyWaiter& w, int verdict, uint64_t now_ns) 
     k.gate.abandon_probe();
   w.probe = false;
   refresh(k, now_ns);
+  // Requests held back while a probe was out slept until the end of a
+  // pause: a probe's verdict (or a success closing the breaker) wakes them
+  // now, to go, to fail fast, or to become the next probe.
+  if ((was_probe || verdict > 0) && !k.waiting.empty()) arm(k, now_ns);
 }
 
 void LimitKeys::observe(LimitKey& k, KeyWaiter& w, const AnswerFacts& a, int64_t fallback_pause_ms,

@@ -2,6 +2,9 @@
 // requests waiting for it in FIFO order, and the one timer that wakes them
 // when the gate can next open. A granted or rejected waiter is handed to the
 // KeyClient, which only records it: nothing here starts a request.
+// Waiters hold no in-flight slot: a key grants only while the client has a
+// slot free, and a key whose gate is open but found none is "starved" until
+// offer_slots() (FIFO over keys, so no key is skipped for another).
 #pragma once
 
 #include <cstdint>
@@ -34,12 +37,16 @@ struct LimitKey {
   RateGate gate;
   IntrusiveList<KeyWaiter> waiting;
   Timer timer;
+  ListHook<LimitKey> starved_hook;  // in LimitKeys' starved list
   bool cooling = false;  // counted in FlowCounters::cooling_keys
   bool breaker = false;  // counted in FlowCounters::breaker_open_keys
 };
 
 class KeyClient {
  public:
+  // Whether one more request could start now (an in-flight slot is free).
+  virtual bool slot_free() const noexcept = 0;
+  // w takes the free slot before returning.
   virtual void key_granted(KeyWaiter* w) noexcept = 0;
   virtual void key_rejected(KeyWaiter* w, LimitKey& k) noexcept = 0;
 
@@ -70,9 +77,13 @@ class LimitKeys {
 
   enum class Admit { go, wait, reject };
   // Every attempt passes its key's gate; requests already waiting go first.
-  // go: w->probe says whether it is the breaker's probe. wait: w is queued.
+  // go: w->probe says whether it is the breaker's probe. wait: w is queued
+  // (and should give up any slot it holds).
   Admit admit(LimitKey& k, KeyWaiter& w, uint64_t now_ns) noexcept;
   void withdraw(LimitKey& k, KeyWaiter& w) noexcept;
+  // Slots came free: starved keys grant, oldest starved first, while the
+  // client still has a slot free.
+  void offer_slots() noexcept;
 
   // Breaker bookkeeping for one attempt: +1 the key works, -1 it failed,
   // 0 no evidence either way (throttled, cancelled, cut short).
@@ -100,6 +111,7 @@ class LimitKeys {
   const Clock& clock_;
   FlowCounters counters_;
   std::unordered_map<std::string, std::unique_ptr<LimitKey>> keys_;
+  IntrusiveList<LimitKey> starved_;  // gate open, waiters, no slot was free
 };
 
 }  // namespace barrage

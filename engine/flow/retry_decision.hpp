@@ -27,6 +27,7 @@ struct FailureFacts {
   bool reused = false;       // the connection had carried an exchange before
   bool unprocessed = false;  // the server certainly did not act on it
   int64_t retry_after_ms = -1;  // the server's Retry-After; -1 none
+  bool local = false;  // our side failed (EMFILE, ENOMEM): no evidence against the server
 };
 
 struct RequestFacts {

@@ -40,6 +40,9 @@ constexpr bool is_text(char ch) noexcept {
 bool is_ipv6(std::string_view text) noexcept {
   char buf[64];
   if (text.empty() || text.size() >= sizeof buf) return false;
+  // inet_pton reads up to the first NUL: "::\0\r\nX: 1" would pass as "::"
+  // while the whole text went into the request line.
+  if (text.find('\0') != std::string_view::npos) return false;
   text.copy(buf, text.size());
   buf[text.size()] = '\0';
   in6_addr addr;

@@ -57,6 +57,7 @@ bool parse_port(std::string_view text, uint16_t& port) noexcept {
 bool parse_ip(int family, std::string_view text, uint8_t* addr) noexcept {
   char buf[64];
   if (text.empty() || text.size() >= sizeof buf) return false;
+  if (text.find('\0') != std::string_view::npos) return false;  // inet_pton stops at a NUL
   text.copy(buf, text.size());
   buf[text.size()] = '\0';
   return inet_pton(family, buf, addr) == 1;

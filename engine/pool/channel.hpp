@@ -29,6 +29,7 @@ struct ExchangeFailure {
   bool reused = false;       // the connection had carried an exchange before this one
   bool unprocessed = false;  // the server certainly did not act on it (REFUSED_STREAM, GOAWAY)
   int http_status = 0;       // the status line that arrived before the failure, 0 if none
+  bool local = false;        // our side failed (no descriptors, no memory): says nothing of the server
 };
 
 // Events of one exchange; `user` is what start() was given, never dereferenced.

@@ -28,6 +28,7 @@ class Connection final : private TransportEvents, private ChannelOwner {
 
   bool open(const SockAddr& addr, const Transport::Target& target, size_t addr_index, int* err) noexcept {
     addr_index_ = addr_index;
+    transport_.gate_owner = &origin_;
     return transport_.open(addr, target, err);
   }
   State state() const noexcept { return state_; }

@@ -204,6 +204,7 @@ bool ConnectionPool::open_connection(OriginPool& o, size_t addr_index, ExchangeF
             "): lower BRG_OPT_MAX_INFLIGHT / BRG_OPT_MAX_CONNS_PER_HOST or raise the open-files limit";
     }
     *f = connect_failure(BRG_E_CONNECT, std::move(msg));
+    f->local = err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
     return false;
   }
   ++o.open;
@@ -298,8 +299,9 @@ void ConnectionPool::fail_oldest(OriginPool& o, ExchangeFailure f) noexcept {
 }
 
 // A transport failed. Exchanges on it were reported by its channel; one
-// that never became ready charges the failure to the oldest waiting request,
-// after the origin's other addresses were tried.
+// that never became ready charges the failure to the waiting requests that
+// counted on it (OriginPool::waiters_counting_on_failed), after the origin's
+// other addresses were tried.
 void ConnectionPool::connection_failed(Connection* c, int status, std::string message) noexcept {
   if (c->state_ == Connection::State::closed) return;
   bool was_opening = c->state_ == Connection::State::opening;
@@ -310,10 +312,19 @@ void ConnectionPool::connection_failed(Connection* c, int status, std::string me
   if (status == BRG_E_CONNECT && next_addr < o.addrs.size() && !o.waiting.empty()) {
     ExchangeFailure f;
     if (open_connection(o, next_addr, &f)) return;
-    fail_oldest(o, std::move(f));
+    fail_counting(o, std::move(f));
     return;
   }
-  fail_oldest(o, connect_failure(status, std::move(message)));
+  fail_counting(o, connect_failure(status, std::move(message)));
+}
+
+void ConnectionPool::fail_counting(OriginPool& o, ExchangeFailure f) noexcept {
+  size_t n = o.waiters_counting_on_failed(o.waiting.size());
+  for (size_t i = 0; i < n; ++i) {
+    PoolWaiter* w = o.waiting.pop_front();
+    if (!w) break;
+    client_->waiter_failed(w, i + 1 < n ? f : std::move(f));
+  }
 }
 
 void ConnectionPool::on_connection_timer(void* ctx) noexcept {

@@ -120,6 +120,7 @@ class ConnectionPool final : public ChannelSource {
   bool open_connection(OriginPool& o, size_t addr_index, ExchangeFailure* f) noexcept;
   void retire(Connection* c) noexcept;
   void fail_oldest(OriginPool& o, ExchangeFailure f) noexcept;
+  void fail_counting(OriginPool& o, ExchangeFailure f) noexcept;
   enum class Addresses { ready, pending, failed };
   Addresses addresses(OriginPool& o) noexcept;
 

@@ -2,10 +2,19 @@
 // KiB of transient OpenSSL state (record buffers, the certificate message,
 // key shares); a thousand at once leave the heap so fragmented that an idle
 // transport then costs twice its live size in RSS. Transports past the cap
-// wait here, connected, in FIFO order; each starts when a slot frees.
+// wait here, connected, each starting when a slot frees.
+//
+// Slots are shared between origins (a transport's gate_owner): one origin may
+// hold at most cap - cap/8 of them (all below a cap of 8, where a reserve
+// would halve a single origin's ramp), so a server that never
+// answers its ClientHellos cannot take every slot and stall the healthy ones
+// behind its connect timeout. Each origin's transports start in FIFO order;
+// origins take turns (round robin) for freed slots.
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <unordered_map>
 
 #include "loop/intrusive_list.hpp"
 
@@ -31,14 +40,29 @@ class HandshakeGate {
   void stop() noexcept { stopped_ = true; }
 
   size_t running() const noexcept { return running_; }
-  size_t waiting() const noexcept { return queue_.size(); }
+  size_t waiting() const noexcept { return waiting_; }
+  // Most slots one origin may hold.
+  size_t owner_cap() const noexcept { return cap_ >= 8 ? cap_ - cap_ / 8 : cap_; }
 
  private:
+  struct Owner {
+    size_t running = 0;
+    IntrusiveList<Transport> queue;
+    ListHook<Owner> ready_hook;  // in ready_: queued transports and below owner_cap
+  };
+  Owner& owner_of(const Transport* c) noexcept;
+  void forget_if_unused(const Transport* c, Owner& o) noexcept;
+  void mark_ready(Owner& o) noexcept;
+  void start_waiting() noexcept;
+
   size_t cap_;
   size_t running_ = 0;
+  size_t waiting_ = 0;
   bool starting_ = false;  // a start below may end in leave(): no recursion
   bool stopped_ = false;
-  IntrusiveList<Transport> queue_;
+  std::unordered_map<const void*, std::unique_ptr<Owner>> owners_;
+  Owner fallback_;  // when a record cannot be allocated: shared by all such transports
+  IntrusiveList<Owner> ready_;
 };
 
 }  // namespace barrage

@@ -70,6 +70,19 @@ struct OriginPool final : DnsCallback {
     return std::min(want, room);
   }
 
+  // A connection that was opening failed: how many waiting requests were
+  // counting on it. With nothing established, every waiter the connections
+  // still opening cannot carry (all of them while the protocol is unknown,
+  // since then only one connection opens): they fail together, one connect
+  // timeout per attempt, instead of one after another. With connections
+  // established, only the oldest: the others are served as streams free up.
+  size_t waiters_counting_on_failed(size_t waiters) const noexcept {
+    if (waiters == 0) return 0;
+    if (open > opening) return 1;
+    size_t carried = protocol == Protocol::h2 ? opening * streams_per_conn : opening;
+    return waiters > carried ? waiters - carried : 1;
+  }
+
   Channel* take_stream_slot() const noexcept {
     for (Connection* c : multiplexed)
       if (c->channel()->can_take()) return c->channel();

@@ -95,6 +95,7 @@ class Transport final : public SocketHandler {
   // HandshakeGate's bookkeeping: queued, or holding one of its slots.
   ListHook<Transport> gate_hook;
   bool gate_slot = false;
+  const void* gate_owner = nullptr;  // the origin whose share of the gate this uses
   // Sends the ClientHello; called by the gate when this transport's turn comes.
   void start_handshake() noexcept;
 

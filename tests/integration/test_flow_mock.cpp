@@ -3,6 +3,9 @@
 // retries, the circuit breaker, limit keys and groups. Both backends. The
 // figures are those the flow-control issue asks for; tolerances leave room
 // for a loaded CI machine.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <ctime>
 #include <thread>
@@ -251,6 +254,55 @@ TEST_P(FlowMock, AbandonedProbeDoesNotHoldTheKeyShut) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[next]->status, BRG_OK) << r[next]->error;
   EXPECT_EQ(e.stats().breaker_open_keys, 0u);
+}
+
+TEST_P(FlowMock, ASuccessfulProbeWakesTheWaitingRequestsAtOnce) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(),
+           {{BRG_OPT_BREAKER_THRESHOLD, 2}, {BRG_OPT_BREAKER_PAUSE_MS, 1500}, {BRG_OPT_MAX_RETRIES, 0}});
+  for (int i = 0; i < 2; ++i) e.submit(m.url(), chat_body("x"), {{"x-mock-status", "500"}});
+  e.collect(2);
+  ASSERT_EQ(e.stats().breaker_open_keys, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1550));
+  // The probe takes 200 ms; five more wait for its verdict.
+  auto t0 = std::chrono::steady_clock::now();
+  e.submit(m.url(), chat_body("probe"), {{"x-mock-latency-ms", "200"}});
+  for (int i = 0; i < 5; ++i) e.submit(m.url());
+  auto results = e.collect(6, std::chrono::seconds(5));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_OK) << r->error;
+  // Not another 1.5 s pause after the probe came back.
+  EXPECT_LT(took, 1.0);
+  EXPECT_EQ(e.stats().breaker_open_keys, 0u);
+}
+
+TEST_P(FlowMock, RunningOutOfDescriptorsDoesNotOpenTheBreaker) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(),
+           {{BRG_OPT_BREAKER_THRESHOLD, 2}, {BRG_OPT_BREAKER_PAUSE_MS, 60000}, {BRG_OPT_MAX_RETRIES, 0}});
+  // Warm up nothing: every descriptor this test needs exists now. Then cap
+  // the soft limit at the next free descriptor, so the engine's socket() fails.
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int probe_fd = dup(0);
+  ASSERT_GE(probe_fd, 0);
+  close(probe_fd);
+  rlimit capped = saved;
+  capped.rlim_cur = rlim_t(probe_fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &capped), 0);
+  for (int i = 0; i < 4; ++i) e.submit(m.url());
+  auto starved = e.collect(4, std::chrono::seconds(5));
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (auto& [id, r] : starved) {
+    EXPECT_EQ(r->status, BRG_E_CONNECT);
+    EXPECT_NE(std::string(r->error).find("out of file descriptors"), std::string::npos) << r->error;
+  }
+  EXPECT_EQ(e.stats().breaker_open_keys, 0u) << "our own EMFILE counted against the server";
+  // With descriptors back, the same key works at once.
+  uint64_t after = e.submit(m.url());
+  auto r = e.collect(1, std::chrono::seconds(5));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[after]->status, BRG_OK) << r[after]->error;
 }
 
 TEST_P(FlowMock, LimitKeysHaveSeparateBuckets) {

@@ -259,6 +259,34 @@ TEST_P(StreamMock, PartialResultsDoNotCountAsPendingRequests) {
   collect(e.get(), 2);
 }
 
+TEST_P(StreamMock, RefusedSubmitsChangeNoEngineState) {
+  // Four streamed submits refused for bad stream timeouts, with room for
+  // four pending requests: every later submit must still fit.
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_PENDING, 4}});
+  std::string url = m.url();
+  for (int i = 0; i < 4; ++i) {
+    brg_request r{};
+    r.size = sizeof r;
+    r.flags = BRG_REQ_STREAM;
+    r.url = url.c_str();
+    r.body = kStreamBody.data();
+    r.body_len = kStreamBody.size();
+    r.max_retries = -1;
+    (i % 2 ? r.first_token_timeout_ms : r.stream_idle_timeout_ms) = -1;
+    uint64_t id = 0;
+    EXPECT_EQ(brg_submit(e.get(), &r, &id), BRG_E_INVALID);
+    EXPECT_NE(std::string(brg_last_error()).find("must be >= 0"), std::string::npos) << brg_last_error();
+  }
+  for (int i = 0; i < 4; ++i) submit(e.get(), m.url(), {{"x-mock-stream-tokens", "2"}});
+  auto streams = collect(e.get(), 4);
+  for (auto& [id, s] : streams) {
+    ASSERT_TRUE(s.final);
+    EXPECT_EQ(s.final->status, BRG_OK) << s.final->error;
+  }
+  EXPECT_EQ(e.stats().submitted, 4u) << "refused submits are not counted";
+}
+
 TEST_P(StreamMock, OneRequestSwitchesTheEnginesIdleTimeoutOff) {
   // The engine's idle timeout (100 ms) would end a stream pausing 300 ms
   // between tokens; BRG_NO_TIMEOUT on one request switches it off for that

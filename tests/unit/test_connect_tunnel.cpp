@@ -55,6 +55,9 @@ TEST(WriteConnect, RefusesWhatCouldInjectOrIsNotAHost) {
   EXPECT_EQ(write_connect(std::string(256, 'a'), 443, ""), "");
   EXPECT_EQ(write_connect("api.openai.com", 443, "Basic x\r\nX-Injected: 1"), "");
   EXPECT_EQ(write_connect("api.openai.com", 443, std::string("Basic \0x", 8)), "");
+  // An IPv6 literal is checked whole, not up to its first NUL.
+  EXPECT_EQ(write_connect(std::string("::\0\r\nX-Injected: 1", 19), 443, ""), "");
+  EXPECT_EQ(write_connect(std::string("[::\0\r\nX-Injected: 1]", 21), 443, ""), "");
 }
 
 // --- ConnectResponse: success ------------------------------------------------

@@ -2,6 +2,9 @@
 // queue, and leave() being safe to call twice.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
 #include "pool/handshake_gate.hpp"
 #include "pool/transport.hpp"
 
@@ -79,6 +82,45 @@ TEST(HandshakeGate, ACapOfZeroStillAdmitsOne) {
   EXPECT_TRUE(b.gate_slot);
   g.leave(&b);
   EXPECT_EQ(g.running(), 0u);
+}
+
+TEST(HandshakeGate, OneOriginCannotTakeEverySlot) {
+  NoEvents ev;
+  TransportEnv env;
+  int origin_a = 0, origin_b = 0;  // only their addresses matter
+  std::vector<std::unique_ptr<Transport>> a, b;
+  HandshakeGate g(8);
+  ASSERT_EQ(g.owner_cap(), 7u);
+  for (int i = 0; i < 10; ++i) {
+    a.push_back(std::make_unique<Transport>(env, &ev));
+    a.back()->gate_owner = &origin_a;
+  }
+  for (int i = 0; i < 3; ++i) {
+    b.push_back(std::make_unique<Transport>(env, &ev));
+    b.back()->gate_owner = &origin_b;
+  }
+  // A stalled origin fills its share; the eighth slot stays free for others.
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(g.enter(a[size_t(i)].get()), i < 7) << i;
+  EXPECT_EQ(g.running(), 7u);
+  EXPECT_EQ(g.waiting(), 3u);
+  EXPECT_TRUE(g.enter(b[0].get())) << "another origin starts at once";
+  EXPECT_FALSE(g.enter(b[1].get()));
+  EXPECT_FALSE(g.enter(b[2].get()));
+  // Freed slots go to the origins that wait, in the order they queued, each
+  // origin's transports in FIFO order.
+  g.leave(b[0].get());
+  EXPECT_TRUE(b[1]->gate_slot);
+  g.leave(a[0].get());  // b queued before a could start again
+  EXPECT_TRUE(b[2]->gate_slot);
+  EXPECT_FALSE(a[7]->gate_slot);
+  g.leave(a[1].get());
+  EXPECT_TRUE(a[7]->gate_slot);
+  EXPECT_FALSE(a[8]->gate_slot);
+  EXPECT_EQ(g.running(), 8u);
+  for (auto& t : a) g.leave(t.get());
+  for (auto& t : b) g.leave(t.get());
+  EXPECT_EQ(g.running(), 0u);
+  EXPECT_EQ(g.waiting(), 0u);
 }
 
 }  // namespace

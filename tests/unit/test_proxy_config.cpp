@@ -175,6 +175,8 @@ TEST(ProxyConfig, BadHosts) {
   EXPECT_EQ(parse_err("http://pro_xy..corp:3128"), "HTTPS_PROXY: invalid proxy host name");
   EXPECT_EQ(parse_err("http://pro xy:3128"), "HTTPS_PROXY: invalid character in proxy URL");
   EXPECT_EQ(parse_err("http://proxy\x01:3128"), "HTTPS_PROXY: invalid character in proxy URL");
+  // A NUL inside an IPv6 literal is refused, not read up to the NUL.
+  EXPECT_NE(parse_err(std::string("http://[::\0\r\nX: 1]:3128", 25)), "");
 }
 
 TEST(ProxyConfig, PathQueryFragmentRefused) {
