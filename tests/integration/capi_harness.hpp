@@ -100,7 +100,8 @@ class Engine {
   // Submits and returns the id (0 on failure, with the status in *rc).
   uint64_t submit(const std::string& url, const std::string& body = R"({"model":"mock-1","messages":[{"role":"user","content":"hello"}]})",
                   std::vector<std::pair<std::string, std::string>> headers = {}, int64_t deadline_ms = 0,
-                  int32_t max_retries = -1, int64_t timeout_ms = 0, int* rc_out = nullptr) {
+                  int32_t max_retries = -1, int64_t timeout_ms = 0, int* rc_out = nullptr,
+                  const char* limit_key = nullptr) {
     std::vector<brg_header> hs;
     for (auto& [n, v] : headers) hs.push_back({n.c_str(), v.c_str()});
     brg_request r{};
@@ -113,6 +114,7 @@ class Engine {
     r.deadline_ms = deadline_ms;
     r.max_retries = max_retries;
     r.timeout_ms = timeout_ms;
+    r.limit_key = limit_key;
     r.user_data = next_user_data_++;
     uint64_t id = 0;
     int rc = brg_submit(e_, &r, &id);

@@ -25,22 +25,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // One chat request on limit key `key` with the mock controls in `headers`.
 uint64_t submit_keyed(Engine& e, const std::string& url, const char* key, const Headers& headers,
                       int64_t timeout_ms = 0, int32_t max_retries = -1) {
-  std::vector<brg_header> hs;
-  for (auto& [n, v] : headers) hs.push_back({n.c_str(), v.c_str()});
-  std::string body = R"({"model":"mock-1","messages":[{"role":"user","content":"hi"}]})";
-  brg_request r{};
-  r.size = sizeof r;
-  r.url = url.c_str();
-  r.headers = hs.data();
-  r.n_headers = uint32_t(hs.size());
-  r.body = body.data();
-  r.body_len = body.size();
-  r.limit_key = key;
-  r.timeout_ms = timeout_ms;
-  r.max_retries = max_retries;
-  uint64_t id = 0;
-  EXPECT_EQ(brg_submit(e.get(), &r, &id), 0) << brg_last_error();
-  return id;
+  return e.submit(url, R"({"model":"mock-1","messages":[{"role":"user","content":"hi"}]})", headers, 0, max_retries,
+                  timeout_ms, nullptr, key);
 }
 
 // Polls until `want` is in (or `limit` passed); `out` keeps what arrived.
