@@ -7,6 +7,7 @@
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -251,6 +252,177 @@ TEST_P(H2Wire, ThreadedDeadlineResetsStreamsWithinTheWindow) {
     for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_E_TIMEOUT) << r->error;
   }
   std::printf("deadline threaded: latest RST_STREAM %lld us after the deadline\n", (long long)worst);
+}
+
+// Behaviour 2: for every connection the client closes, the server saw
+// GOAWAY (NO_ERROR) from it before EOF. Returns how many connections closed.
+static size_t expect_goaway_before_eof(const H2Peer& peer, const char* what) {
+  std::map<int, H2PeerEvent> goaway, eof;
+  std::set<int> used;
+  for (auto& e : peer.events()) {
+    if (e.kind == H2PeerEvent::goaway && !goaway.count(e.conn)) goaway.emplace(e.conn, e);
+    if (e.kind == H2PeerEvent::eof) {
+      eof.emplace(e.conn, e);
+      EXPECT_TRUE(goaway.count(e.conn)) << what << ": connection " << e.conn << " closed without GOAWAY first ("
+                                        << (e.error_code == 0 ? "orderly close" : e.error_code == ECONNRESET ? "reset" : "error")
+                                        << ")";
+    }
+    if (e.kind == H2PeerEvent::headers) used.insert(e.conn);
+  }
+  for (int c : used) EXPECT_TRUE(eof.count(c)) << what << ": connection " << c << " was never closed";
+  for (auto& [c, g] : goaway) {
+    EXPECT_EQ(g.error_code, uint32_t(NGHTTP2_NO_ERROR)) << what << ", connection " << c;
+    if (eof.count(c)) {
+      EXPECT_LE(g.at, eof.at(c).at);
+    }
+  }
+  return eof.size();
+}
+
+static bool all_used_closed(const std::vector<H2PeerEvent>& ev) {
+  std::set<int> used, closed;
+  for (auto& e : ev) {
+    if (e.kind == H2PeerEvent::headers) used.insert(e.conn);
+    if (e.kind == H2PeerEvent::eof) closed.insert(e.conn);
+  }
+  return !used.empty() && std::includes(closed.begin(), closed.end(), used.begin(), used.end());
+}
+
+TEST_P(H2Wire, EngineFreeSendsGoawayBeforeClosing) {
+  H2Peer peer;
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer, {{BRG_OPT_MAX_CONNS_PER_HOST, 2}});
+  for (int i = 0; i < 20; ++i) submit(e->get(), peer.url(), 0);
+  auto results = finals_inline(e->get(), 20, std::chrono::seconds(10));
+  for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_OK) << r->error;
+  e.reset();  // brg_engine_free
+  EXPECT_TRUE(peer.wait_for(all_used_closed, std::chrono::seconds(5)));
+  EXPECT_GE(expect_goaway_before_eof(peer, "brg_engine_free"), 1u);
+}
+
+TEST_P(H2Wire, ThreadedEngineFreeSendsGoawayBeforeClosing) {
+  H2Peer peer;
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer);
+  ASSERT_EQ(brg_start(e->get()), 0);
+  for (int i = 0; i < 20; ++i) submit(e->get(), peer.url(), 0);
+  auto results = finals_threaded(e->get(), 20, std::chrono::seconds(10));
+  for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_OK) << r->error;
+  e.reset();
+  EXPECT_TRUE(peer.wait_for(all_used_closed, std::chrono::seconds(5)));
+  EXPECT_GE(expect_goaway_before_eof(peer, "brg_engine_free, threaded"), 1u);
+}
+
+// Also with streams still open at engine free: GOAWAY, then the close.
+TEST_P(H2Wire, EngineFreeWithOpenStreamsSendsGoawayBeforeClosing) {
+  H2Peer peer(H2PeerOptions{.stream_interval_ms = 20});
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer);
+  for (int i = 0; i < 4; ++i) submit(e->get(), peer.url(), BRG_REQ_STREAM);
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while (peer.count(H2PeerEvent::headers) < 4 && Clock::now() < until) ASSERT_GE(brg_poll(e->get(), 5), 0);
+  e.reset();
+  EXPECT_TRUE(peer.wait_for(all_used_closed, std::chrono::seconds(5)));
+  EXPECT_GE(expect_goaway_before_eof(peer, "brg_engine_free with open streams"), 1u);
+}
+
+TEST_P(H2Wire, IdleCloseSendsGoawayBeforeClosing) {
+  H2Peer peer;
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer, {{BRG_OPT_IDLE_TIMEOUT_MS, 200}});
+  for (int i = 0; i < 10; ++i) submit(e->get(), peer.url(), 0);
+  auto results = finals_inline(e->get(), 10, std::chrono::seconds(10));
+  for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_OK) << r->error;
+  // Keep the engine turning (and alive) until the idle timeout closes.
+  const auto until = Clock::now() + std::chrono::seconds(5);
+  while (!all_used_closed(peer.events()) && Clock::now() < until) ASSERT_GE(brg_poll(e->get(), 20), 0);
+  EXPECT_GE(expect_goaway_before_eof(peer, "idle close"), 1u);
+  EXPECT_EQ(e->stats().connections_open, 0u);
+}
+
+// Behaviour 3: with every 7th stream refused, every request ends OK on its
+// first charged attempt and none waits out a backoff (set to 5 s so that one
+// would show in the run time). Three runs of 700: the old bound of 3 free
+// re-sends failed about 40 % of single runs.
+TEST_P(H2Wire, RefusedStreamsAreResentFreeWithoutBackoff) {
+  for (int run = 0; run < 3; ++run) {
+    H2Peer peer(H2PeerOptions{.refuse_every = 7});
+    ASSERT_TRUE(peer.ok()) << peer.error();
+    auto e = engine(peer, {{BRG_OPT_BACKOFF_BASE_MS, 5000}, {BRG_OPT_BACKOFF_MAX_MS, 5000}, {BRG_OPT_MAX_RETRIES, 2}});
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 700; ++i) submit(e->get(), peer.url(), 0);
+    auto results = finals_inline(e->get(), 700, std::chrono::seconds(20));
+    const auto elapsed = Clock::now() - t0;
+    int not_ok = 0, charged = 0;
+    for (auto& [id, r] : results) {
+      if (r->status != BRG_OK) ++not_ok;
+      if (r->attempts != 1) ++charged;
+      EXPECT_EQ(r->status, BRG_OK) << r->error;
+      EXPECT_EQ(r->attempts, 1u) << "a free re-send was counted as an attempt";
+    }
+    EXPECT_EQ(e->stats().retried, 0u);
+    EXPECT_GE(peer.count(H2PeerEvent::refused), 100u);  // the refusals really happened
+    EXPECT_LT(elapsed, std::chrono::milliseconds(4500)) << "a request waited out a backoff";
+    std::printf("run %d: 700 requests, %zu refused streams, %d not OK, %d with attempts != 1, %lld ms\n", run,
+                peer.count(H2PeerEvent::refused), not_ok, charged,
+                (long long)std::chrono::duration_cast<milliseconds>(elapsed).count());
+  }
+}
+
+// Behaviour 3, GOAWAY: streams above the server's last-stream-id are
+// re-sent free on another connection.
+TEST_P(H2Wire, StreamsAboveGoawayAreResentFree) {
+  H2Peer peer(H2PeerOptions{.goaway_after = 40});
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer, {{BRG_OPT_BACKOFF_BASE_MS, 5000}, {BRG_OPT_BACKOFF_MAX_MS, 5000}, {BRG_OPT_MAX_RETRIES, 2}});
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 300; ++i) submit(e->get(), peer.url(), 0);
+  auto results = finals_inline(e->get(), 300, std::chrono::seconds(20));
+  for (auto& [id, r] : results) {
+    EXPECT_EQ(r->status, BRG_OK) << r->error;
+    EXPECT_EQ(r->attempts, 1u);
+  }
+  EXPECT_EQ(e->stats().retried, 0u);
+  EXPECT_GE(peer.count(H2PeerEvent::goaway_sent), 2u);
+  EXPECT_GE(peer.count(H2PeerEvent::ignored), 1u) << "no stream above a GOAWAY was exercised";
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(4500)) << "a request waited out a backoff";
+  std::printf("300 requests: %zu GOAWAYs sent, %zu streams above last-stream-id re-sent\n",
+              peer.count(H2PeerEvent::goaway_sent), peer.count(H2PeerEvent::ignored));
+}
+
+// Behaviour 3, a server that refuses everything: no retries allowed, each
+// request ends after 1 + kMaxFreeResends (32) streams with a clear error.
+TEST_P(H2Wire, RefuseAllEndsAfterTheFreeResendBound) {
+  H2Peer peer(H2PeerOptions{.refuse_all = true});
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 5; ++i) submit(e->get(), peer.url(), 0, 0, 0);
+  auto results = finals_inline(e->get(), 5, std::chrono::seconds(10));
+  for (auto& [id, r] : results) {
+    EXPECT_EQ(r->status, BRG_E_IO) << r->error;
+    EXPECT_NE(std::string(r->error).find("REFUSED_STREAM"), std::string::npos) << r->error;
+    EXPECT_EQ(r->attempts, 1u);
+    EXPECT_EQ(r->http_status, 0);
+  }
+  EXPECT_EQ(peer.count(H2PeerEvent::refused), 5u * 33u) << "1 + 32 free re-sends per request";
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+}
+
+// ... and with retries and a deadline: the request ends by its deadline
+// (plus the reactor's slack), not later, and not OK.
+TEST_P(H2Wire, RefuseAllEndsByTheDeadline) {
+  H2Peer peer(H2PeerOptions{.refuse_all = true});
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  // Breaker off: the deadline, not the breaker, must be what ends them.
+  auto e = engine(peer, {{BRG_OPT_BACKOFF_BASE_MS, 100}, {BRG_OPT_BACKOFF_MAX_MS, 200}, {BRG_OPT_BREAKER_THRESHOLD, 0}});
+  for (int i = 0; i < 5; ++i) submit(e->get(), peer.url(), 0, 800, 1000);
+  auto results = finals_inline(e->get(), 5, std::chrono::seconds(10));
+  for (auto& [id, r] : results) {
+    EXPECT_TRUE(r->status == BRG_E_TIMEOUT || r->status == BRG_E_IO) << brg_status_name(r->status) << ": " << r->error;
+    EXPECT_LE(r->total_us, 800000 + 300000) << r->error;
+    EXPECT_GE(r->attempts, 1u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, H2Wire, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL), backend_label);

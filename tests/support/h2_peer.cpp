@@ -224,8 +224,8 @@ struct H2PeerCallbacks {
   }
 
 // Feeds everything readable into the session. False when the connection
-// ended (EOF or error); eof is set when the client closed it.
-static bool pump_in(H2Peer::Conn& c, bool* eof) {
+// ended; *eof then says how (see H2PeerEvent::error_code).
+static bool pump_in(H2Peer::Conn& c, int* eof) {
   uint8_t buf[16384];
   for (;;) {
     int n = SSL_read(c.ssl, buf, sizeof buf);
@@ -235,7 +235,8 @@ static bool pump_in(H2Peer::Conn& c, bool* eof) {
     }
     int err = SSL_get_error(c.ssl, n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
-    *eof = true;  // close_notify, a plain FIN, a reset: the client is gone
+    // close_notify or a plain FIN: 0; a reset: ECONNRESET; a TLS error: -1.
+    *eof = err == SSL_ERROR_ZERO_RETURN ? 0 : err == SSL_ERROR_SYSCALL && errno ? errno : -1;
     ERR_clear_error();
     return false;
   }
@@ -434,9 +435,9 @@ void H2Peer::run() noexcept {
                                        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
         nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, iv, 2);
       }
-      bool eof = false;
+      int eof = -1;
       if (!H2PeerCallbacks::pump_in(c, &eof)) {
-        if (eof) record({H2PeerEvent::eof, c.id, 0, 0, 0, Clock::now()});
+        record({H2PeerEvent::eof, c.id, 0, uint32_t(eof), 0, Clock::now()});
         c.dead = true;
         continue;
       }

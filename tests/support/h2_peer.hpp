@@ -46,7 +46,8 @@ struct H2PeerEvent {
   Kind kind;
   int conn = 0;            // 1-based connection number
   int32_t stream = 0;      // stream id (0 for connection-level events)
-  uint32_t error_code = 0; // rst_stream, goaway
+  uint32_t error_code = 0; // rst_stream, goaway; eof: 0 after FIN or close_notify,
+                           // ECONNRESET after a reset, uint32_t(-1) after a TLS/protocol error
   int32_t last_stream_id = 0;  // goaway, goaway_sent
   std::chrono::steady_clock::time_point at;
 };
