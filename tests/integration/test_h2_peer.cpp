@@ -191,6 +191,47 @@ TEST_P(H2Wire, CancelResetsStreamsWithinTheCallWithoutPolling) {
   std::printf("cancel inline: latest RST_STREAM %lld us after the first brg_cancel\n", (long long)worst);
 }
 
+// Behaviour 1, inline mode, brg_cancel_group: the same for a whole group.
+TEST_P(H2Wire, GroupCancelResetsStreamsWithinTheCallWithoutPolling) {
+  H2Peer peer(H2PeerOptions{.stream_interval_ms = 20});
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer);
+  int64_t worst = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const size_t before = peer.count(H2PeerEvent::headers);
+    const uint64_t group = uint64_t(round) + 1;
+    for (size_t i = 0; i < kStreams; ++i) {
+      brg_request r{};
+      r.size = sizeof r;
+      r.flags = BRG_REQ_STREAM;
+      const std::string url = peer.url();
+      r.url = url.c_str();
+      r.body = kStreamBody.data();
+      r.body_len = kStreamBody.size();
+      r.max_retries = -1;
+      r.group = group;
+      ASSERT_EQ(brg_submit(e->get(), &r, nullptr), 0) << brg_last_error();
+    }
+    std::map<uint64_t, ResultPtr> early;
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (peer.count(H2PeerEvent::headers) < before + kStreams && Clock::now() < until) {
+      ASSERT_GE(brg_poll(e->get(), 5), 0);
+      take_finals(e->get(), early);
+    }
+    ASSERT_TRUE(early.empty());
+    auto streams = headers_after(peer.events(), before);
+    ASSERT_EQ(streams.size(), kStreams);
+    const auto t0 = Clock::now();
+    ASSERT_EQ(brg_cancel_group(e->get(), group), int(kStreams));
+    std::this_thread::sleep_until(t0 + kWindow);  // no brg_poll, no brg_results
+    worst = std::max(worst, expect_resets(peer, streams, t0, t0 + kWindow, "brg_cancel_group, inline", round));
+    auto results = finals_inline(e->get(), kStreams, std::chrono::seconds(10));
+    for (auto& [id, r] : results) EXPECT_EQ(r->status, BRG_E_CANCELLED) << r->error;
+    expect_resets_after_polling(e->get(), peer, streams, "brg_cancel_group, inline", round);
+  }
+  std::printf("group cancel inline: latest RST_STREAM %lld us after brg_cancel_group\n", (long long)worst);
+}
+
 // Behaviour 1, inline mode, deadline: the brg_poll that ends the requests
 // with BRG_E_TIMEOUT has written their resets by the time it returns.
 TEST_P(H2Wire, DeadlineResetsStreamsWithinThePollThatEndsThem) {
