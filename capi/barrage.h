@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define BRG_VERSION_MAJOR 0
-#define BRG_VERSION_MINOR 2
+#define BRG_VERSION_MINOR 3
 #define BRG_VERSION_PATCH 0
 /* 0xMMmmpp: compare against brg_version_hex() to detect a runtime/header skew. */
 #define BRG_VERSION_HEX ((BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH)
@@ -313,7 +313,7 @@ BRG_EXTERN const char *brg_status_name(int status);
 /* [owner] Why the last brg_submit/brg_cancel/brg_engine_new on this thread
  * failed (thread-local; "" when it did not). Valid until the next call. */
 BRG_EXTERN const char *brg_last_error(void);
-/* [any] "0.1.0". */
+/* [any] The run-time library version as text, e.g. "0.3.0"; static storage. */
 BRG_EXTERN const char *brg_version(void);
 /* [any] BRG_VERSION_HEX of the library at run time. */
 BRG_EXTERN uint32_t brg_version_hex(void);

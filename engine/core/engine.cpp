@@ -131,9 +131,10 @@ int Engine::create(const EngineConfig& cfg, OutcomeStore& store, std::unique_ptr
 
 Engine::~Engine() {
   if (mailbox_) mailbox_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) thread_.join();  // the thread said goodbye on its way out
   if (handshakes_) handshakes_->stop();  // closing a connection must not start a queued handshake
-  // HTTP/2 connections say GOAWAY; what that reports still finds its requests.
+  if (pool_ && backend_ && !goodbye_said_) say_goodbye();  // inline mode: this is the owner thread
+  // What closing reports still finds its requests.
   if (pool_) pool_->shutdown();
   lifecycle_.reset();  // the requests, before the pool and keys whose lists hold them
 }
@@ -249,8 +250,25 @@ int Engine::group_deadline(uint64_t group, int64_t deadline_ms) noexcept {
 void Engine::settle_inline() noexcept {
   lifecycle_->run_ready();
   backend_->submit();  // a cancel's reset reaches the socket now, not at the next poll
+  // A reset queued behind a send still in flight (one per socket) goes once
+  // that send completes: take completions without blocking, then send it.
+  if (pool_->output_pending()) {
+    backend_->wait(0);
+    lifecycle_->run_ready();
+    backend_->submit();
+  }
   pool_->free_closed();
   mailbox_->publish();
+}
+
+void Engine::say_goodbye() noexcept {
+  goodbye_said_ = true;
+  pool_->say_goodbye();
+  const uint64_t until = clock_.now_ns() + 50 * 1000000ull;
+  while (pool_->output_pending() && clock_.now_ns() < until) {
+    backend_->wait(1000000);
+    lifecycle_->run_ready();
+  }
 }
 
 int Engine::start() noexcept {
@@ -301,6 +319,10 @@ int Engine::run_turn(int64_t timeout_ns) noexcept {
   if (threaded) mailbox_->woke();
   advance_timers();                     // 5. deadlines due
   lifecycle_->run_ready();              // 6. requests move
+  // Inline, the next wait is at the caller's next poll, whenever that is:
+  // what this turn wrote (a deadline's reset, new requests) goes now.
+  // Threaded, the next wait follows at once and submits it.
+  if (!threaded) backend_->submit();
   pool_->free_closed();
   mailbox_->publish();                  // 7. results
   return rc < 0 ? BRG_E_BACKEND : 0;
@@ -331,6 +353,7 @@ void Engine::thread_main() noexcept {
   while (!mailbox_->stopping()) {
     if (run_turn(-1) < 0) break;
   }
+  say_goodbye();  // here: an io_uring ring answers only the thread that drives it
 }
 
 EngineStats Engine::stats() const noexcept {

@@ -69,6 +69,10 @@ class Engine final {
   // After a caller's command in inline mode: what it caused reaches the
   // sockets and the results before the call returns.
   void settle_inline() noexcept;
+  // On the loop's thread, once: GOAWAY on every HTTP/2 connection, and up to
+  // 50 ms of non-blocking turns so that it leaves before the sockets close.
+  void say_goodbye() noexcept;
+  bool goodbye_said_ = false;
   bool answer_from_cache(const Request& r) noexcept;
   void thread_main() noexcept;
 

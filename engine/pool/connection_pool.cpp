@@ -83,6 +83,18 @@ ConnectionPool::~ConnectionPool() {
   for (auto& [key, o] : origins_) dns_.cancel(o.get());
 }
 
+void ConnectionPool::say_goodbye() noexcept {
+  for (Connection* c : live_)
+    if (c->state_ == Connection::State::ready && c->channel_->multiplexed())
+      static_cast<H2Channel*>(c->channel_.get())->say_goodbye();
+}
+
+bool ConnectionPool::output_pending() const noexcept {
+  for (const Connection* c : live_)
+    if (c->state_ != Connection::State::closed && c->transport_.output_pending()) return true;
+  return false;
+}
+
 void ConnectionPool::shutdown() noexcept {
   stopping_ = true;
   std::vector<Connection*> all(live_.begin(), live_.end());

@@ -97,6 +97,10 @@ class ConnectionPool final : public ChannelSource {
   void free_closed() noexcept;
   // Closes every connection: HTTP/2 ones say GOAWAY first.
   void shutdown() noexcept;
+  // GOAWAY on every HTTP/2 connection, before a shutdown that lets it out.
+  void say_goodbye() noexcept;
+  // Some connection still has bytes to send (a GOAWAY behind a send in flight).
+  bool output_pending() const noexcept;
 
   const PoolCounters& counters() const noexcept { return counters_; }
 

@@ -89,6 +89,8 @@ class Transport final : public SocketHandler {
     if (tls_on_) tls_.release_buffers();
   }
   const SockAddr& address() const noexcept { return addr_; }
+  // Bytes not yet handed to the kernel, or a send not yet completed.
+  bool output_pending() const noexcept { return sending_ || !out_.empty(); }
   // A phrase for timeout messages: "TLS handshake with ", "connecting to ", ...
   const char* phase_text() const noexcept;
 

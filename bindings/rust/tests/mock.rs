@@ -262,7 +262,7 @@ fn threaded_engine_submits_from_many_threads() {
 
 #[test]
 fn version_and_errors() {
-    assert_eq!(barrage::version(), "0.2.0");
+    assert_eq!(barrage::version(), env!("CARGO_PKG_VERSION"));
     assert!(barrage::version_compatible());
     let e = Error::Http { status: 503, body: vec![], message: String::new() };
     assert_eq!(e.to_string(), "non-success HTTP status 503");
