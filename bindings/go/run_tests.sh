@@ -16,9 +16,11 @@ mkdir -p "$work/gopath" "$work/gocache"
 export GOPATH="$work/gopath" GOCACHE="$work/gocache" GOPROXY=off GOFLAGS=-buildvcs=false
 export GO111MODULE=on GOTOOLCHAIN=local CGO_ENABLED=1
 export BARRAGE_MOCKSERVER="${2:-${BARRAGE_MOCKSERVER:-$build/mockserver/barrage-mockserver}}"
-# Link against this build's library (searched before the source tree's build/ default).
-export CGO_LDFLAGS="-L$build/capi -Wl,-rpath,$build/capi ${CGO_LDFLAGS:-}"
+# Link against this build's library: pkg-config prefers barrage-uninstalled.pc
+# (the build tree) over an installed barrage.pc; the rpath finds it at run time.
+export PKG_CONFIG_PATH="$build/meson-uninstalled${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export CGO_LDFLAGS="-Wl,-rpath,$build/capi ${CGO_LDFLAGS:-}"
 export LD_LIBRARY_PATH="$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$here"
 go vet ./...
-exec go test -count=1 ./...
+exec go test -race -count=1 ./...
