@@ -23,4 +23,29 @@ export CGO_LDFLAGS="-Wl,-rpath,$build/capi ${CGO_LDFLAGS:-}"
 export LD_LIBRARY_PATH="$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$here"
 go vet ./...
-exec go test -race -count=1 ./...
+go test -race -count=1 ./...
+
+# A separate module outside the checkout, following README.md's local-checkout
+# recipe only (replace directive, PKG_CONFIG_PATH, rpath; no LD_LIBRARY_PATH).
+ext=$(mktemp -d "${TMPDIR:-/tmp}/barrage-go-extmod.XXXXXX")
+trap 'rm -rf "$ext"' EXIT
+cp "$here/testdata/extmod/main.go" "$ext/"
+(
+  cd "$ext"
+  unset LD_LIBRARY_PATH
+  go mod init example.com/extmod >/dev/null 2>&1
+  go mod edit -require=github.com/barrage-dev/barrage/bindings/go@v0.0.0
+  go mod edit -replace=github.com/barrage-dev/barrage/bindings/go="$here"
+  PKG_CONFIG_PATH="$build/meson-uninstalled" CGO_LDFLAGS="-Wl,-rpath,$build/capi" go build -o extmod .
+  "$BARRAGE_MOCKSERVER" --port 0 --write-ca "$ext/ca.pem" >"$ext/mock.out" 2>&1 &
+  mock=$!
+  trap 'kill $mock 2>/dev/null' EXIT
+  url=
+  for _ in $(seq 100); do
+    url=$(sed -n 's/^listening on //p' "$ext/mock.out")
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "run_tests.sh: mock did not start" >&2; exit 1; }
+  timeout 30 ./extmod "$url" "$ext/ca.pem"
+)
