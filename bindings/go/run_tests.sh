@@ -25,6 +25,12 @@ cd "$here"
 go vet ./...
 go test -race -count=1 ./...
 
+# A Go OpenAI client (github.com/sashabaranov/go-openai, test-only, its own
+# module in oaitest/) on the RoundTripper; modules come from the proxy into
+# $GOPATH/pkg/mod under the build dir.
+(cd "$here/oaitest" && GOPROXY="${BARRAGE_GOPROXY:-https://proxy.golang.org}" go vet ./... &&
+  GOPROXY="${BARRAGE_GOPROXY:-https://proxy.golang.org}" go test -race -count=1 ./...)
+
 # A separate module outside the checkout, following README.md's local-checkout
 # recipe only (replace directive, PKG_CONFIG_PATH, rpath; no LD_LIBRARY_PATH).
 ext=$(mktemp -d "${TMPDIR:-/tmp}/barrage-go-extmod.XXXXXX")
