@@ -293,13 +293,18 @@ func optErr(cfg *C.brg_config, what string) error {
 	return newError(C.BRG_E_INVALID, what+": "+C.GoString(C.brg_config_error(cfg)))
 }
 
-// New creates an engine, starts its reactor thread and the dispatcher.
-func New(opts Options) (*Client, error) {
-	cfg := C.brg_config_new()
+// newConfig turns opts into a brg_config (the caller frees it).
+func newConfig(opts Options) (cfg *C.brg_config, err error) {
+	cfg = C.brg_config_new()
 	if cfg == nil {
 		return nil, newError(C.BRG_E_NOMEM, "brg_config_new")
 	}
-	defer C.brg_config_free(cfg)
+	made := cfg // the returns below set cfg to nil
+	defer func() {
+		if err != nil {
+			C.brg_config_free(made)
+		}
+	}()
 	if opts.FromEnv {
 		if C.brg_config_from_env(cfg) != C.BRG_OK {
 			return nil, optErr(cfg, "environment")
@@ -385,12 +390,31 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 
+	return cfg, nil
+}
+
+// newEngine creates an engine (not started) from opts.
+func newEngine(opts Options) (*C.brg_engine, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer C.brg_config_free(cfg)
 	var eng *C.brg_engine
 	var cerr *C.char
 	if rc := C.gobrg_engine_new(cfg, &eng, &cerr); rc != C.BRG_OK {
 		msg := C.GoString(cerr)
 		C.free(unsafe.Pointer(cerr))
 		return nil, newError(rc, msg)
+	}
+	return eng, nil
+}
+
+// New creates an engine, starts its reactor thread and the dispatcher.
+func New(opts Options) (*Client, error) {
+	eng, err := newEngine(opts)
+	if err != nil {
+		return nil, err
 	}
 	if rc := C.brg_start(eng); rc != C.BRG_OK {
 		C.brg_engine_free(eng)
