@@ -156,6 +156,9 @@ type Options struct {
 	// Header is sent with every request unless the request sets the same name.
 	Header http.Header
 
+	MaxHeaderBytes int           // largest response header block (default 64 KiB)
+	IdleTimeout    time.Duration // close pooled connections idle this long (default 60 s)
+
 	MaxServerWait time.Duration // longest Retry-After / rate-limit reset wait honoured (default 60 s)
 }
 
@@ -338,6 +341,8 @@ func newConfig(opts Options) (cfg *C.brg_config, err error) {
 		{opts.MaxHandshakes != 0, C.BRG_OPT_MAX_HANDSHAKES, int64(opts.MaxHandshakes), "MaxHandshakes"},
 		{opts.FirstTokenTimeout != 0, C.BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, ms(opts.FirstTokenTimeout), "FirstTokenTimeout"},
 		{opts.StreamIdleTimeout != 0, C.BRG_OPT_STREAM_IDLE_TIMEOUT_MS, ms(opts.StreamIdleTimeout), "StreamIdleTimeout"},
+		{opts.MaxHeaderBytes != 0, C.BRG_OPT_MAX_HEADER_BYTES, int64(opts.MaxHeaderBytes), "MaxHeaderBytes"},
+		{opts.IdleTimeout != 0, C.BRG_OPT_IDLE_TIMEOUT_MS, ms(opts.IdleTimeout), "IdleTimeout"},
 		{opts.MaxServerWait != 0, C.BRG_OPT_MAX_SERVER_WAIT_MS, ms(opts.MaxServerWait), "MaxServerWait"},
 		{opts.HTTPVersion != HTTPVersionAuto, C.BRG_OPT_HTTP_VERSION, int64(opts.HTTPVersion), "HTTPVersion"},
 	}

@@ -18,7 +18,7 @@ func TestContextDeadlineRepeated(t *testing.T) {
 	m := startMock(t)
 	c := newClient(t, m, barrage.Options{MaxInflight: 200, MaxRetries: barrage.Int(0)})
 	const rounds, slow, fast = 12, 30, 4
-	const dl = 120 * time.Millisecond
+	const dl = 250 * time.Millisecond
 	// Warm-up: open the connections first, so the fast requests are fast.
 	warm := make([]*barrage.Request, slow+fast)
 	for i := range warm {
@@ -37,7 +37,7 @@ func TestContextDeadlineRepeated(t *testing.T) {
 		for i := 0; i < slow; i++ {
 			// Latencies around the deadline make the engine's and the
 			// context's ends race, the case that used to come out either way.
-			lat := fmt.Sprint(100 + (i*7)%60)
+			lat := fmt.Sprint(220 + (i*7)%60)
 			reqs = append(reqs, chat(m.url, fmt.Sprintf("s%d", i), barrage.Header{"x-mock-latency-ms", lat}))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), dl)

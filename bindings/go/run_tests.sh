@@ -16,6 +16,7 @@ mkdir -p "$work/gopath" "$work/gocache"
 export GOPATH="$work/gopath" GOCACHE="$work/gocache" GOPROXY=off GOFLAGS=-buildvcs=false
 export GO111MODULE=on GOTOOLCHAIN=local CGO_ENABLED=1
 export BARRAGE_MOCKSERVER="${2:-${BARRAGE_MOCKSERVER:-$build/mockserver/barrage-mockserver}}"
+export BARRAGE_ABI_LAYOUT="${BARRAGE_ABI_LAYOUT:-$build/tests/abi/abi_layout}"
 # Link against this build's library: pkg-config prefers barrage-uninstalled.pc
 # (the build tree) over an installed barrage.pc; the rpath finds it at run time.
 export PKG_CONFIG_PATH="$build/meson-uninstalled${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
