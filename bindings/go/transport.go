@@ -79,19 +79,20 @@ func (t *Transport) stream(hr *http.Request, req *Request) (*http.Response, erro
 			return httpError(hr, err)
 		}
 	}
-	b := &streamBody{s: s}
-	if ok {
-		b.pending = sseLine(first.Data)
-	} else {
-		b.pending = []byte("data: [DONE]\n\n")
-		b.eof = true
+	if !ok {
+		// Ended without an event: a server that answered the stream request
+		// with a plain body (or an empty stream); hand over that body.
+		r := s.Response()
+		s.Close()
+		h := http.Header{}
+		if ct := sniffJSON(r.Body); ct != "" {
+			h.Set("Content-Type", ct)
+		}
+		return newResponse(hr, r.Status, h, io.NopCloser(bytes.NewReader(r.Body)), int64(len(r.Body))), nil
 	}
+	b := &streamBody{s: s, pending: sseLine(first.Data)}
 	h := http.Header{"Content-Type": {"text/event-stream"}}
-	status := 200
-	if r := s.Response(); r != nil {
-		status = r.Status
-	}
-	return newResponse(hr, status, h, b, -1), nil
+	return newResponse(hr, 200, h, b, -1), nil
 }
 
 // hopByHop are the headers the engine writes itself (it refuses them from

@@ -158,3 +158,21 @@ func TestBaseURLAndHeaders(t *testing.T) {
 		t.Fatalf("request header did not win: %v", err)
 	}
 }
+
+// A stream request the server answers with a plain JSON body (here: the
+// embeddings endpoint ignores "stream") reaches the caller as that body.
+func TestTransportStreamPlainAnswer(t *testing.T) {
+	m := startMock(t)
+	base := strings.TrimSuffix(m.url, "/v1/chat/completions")
+	c := newClient(t, m, barrage.Options{})
+	hc := &http.Client{Transport: c.Transport()}
+	resp, err := hc.Post(base+"/v1/embeddings", "application/json", strings.NewReader(`{"model":"m","input":"x","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"embedding"`) || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("got %d %v %.100s", resp.StatusCode, resp.Header, b)
+	}
+}
