@@ -1,12 +1,10 @@
 // Package barrage is the Go binding of libbarrage, an engine that runs very
 // many HTTPS (LLM API) requests at once, over its stable C ABI (barrage.h).
 //
-// Build flags. By default cgo finds the header in ../../capi and the library
-// in ../../build/capi of the source tree (with an rpath to it). Point
-// elsewhere by setting CGO_CFLAGS="-I/prefix/include" and
-// CGO_LDFLAGS="-L/prefix/lib -Wl,-rpath,/prefix/lib": the go command puts the
-// environment flags before the #cgo ones below, so directories given there
-// are searched first (an installed library in the default paths also works).
+// Build flags. cgo asks pkg-config for "barrage" (meson installs
+// barrage.pc; a build tree has build/meson-uninstalled/barrage-uninstalled.pc,
+// which pkg-config prefers when PKG_CONFIG_PATH points there). README.md
+// has the recipes for an installed library and for a local checkout.
 //
 // Streaming. Client.Stream sends a request with BRG_REQ_STREAM and returns a
 // *Stream whose Next yields one Event per server-sent event as it arrives;
@@ -20,8 +18,7 @@
 package barrage
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../capi
-#cgo LDFLAGS: -L${SRCDIR}/../../build/capi -lbarrage -Wl,-rpath,${SRCDIR}/../../build/capi
+#cgo pkg-config: barrage
 #include <barrage.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +93,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,6 +149,17 @@ type Options struct {
 	Proxy       string      // HTTP proxy for https:// URLs, reached with CONNECT: "http://[user:password@]host:port"; "" = direct (or the environment's with FromEnv)
 	NoProxy     string      // hosts that bypass Proxy, curl's NO_PROXY rules (suffixes, IPs, CIDR, host:port, "*")
 	DNSServers  string      // "ip[:port],..." ([v6]:port) asked instead of /etc/resolv.conf's
+
+	// BaseURL is put before every Request.URL that has no scheme
+	// ("https://api.openai.com/v1" + "/chat/completions"); "" = URLs are absolute.
+	BaseURL string
+	// Header is sent with every request unless the request sets the same name.
+	Header http.Header
+
+	MaxHeaderBytes int           // largest response header block (default 64 KiB)
+	IdleTimeout    time.Duration // close pooled connections idle this long (default 60 s)
+
+	MaxServerWait time.Duration // longest Retry-After / rate-limit reset wait honoured (default 60 s)
 }
 
 // HTTPVersion selects the HTTP protocol (BRG_OPT_HTTP_VERSION). Plain http://
@@ -177,7 +186,8 @@ type Header struct{ Name, Value string }
 type Request struct {
 	Method        string // "" = POST
 	URL           string
-	Headers       []Header
+	Header        http.Header // sent as is (canonical or not); wins over Options.Header for the same name
+	Headers       []Header    // more headers, in order, after Header (the pre-0.3 form)
 	Body          []byte
 	Timeout       time.Duration // per attempt; 0 = engine default
 	MaxRetries    *int          // nil = engine default
@@ -236,16 +246,27 @@ type result struct {
 }
 
 type call struct {
-	ch chan result // buffered 1; nil for a stream
-	st *Stream     // non-nil for a streamed request
-	id uint64      // engine id, set after a successful submit
+	ch  chan result          // buffered 1; nil for a stream or a shared-channel call
+	st  *Stream              // non-nil for a streamed request
+	out chan<- indexedResult // shared, buffered for every call of its batch (Client.Results)
+	idx int                  // position in the batch, for out
+	id  uint64               // engine id, set after a successful submit
 }
 
-// complete hands the final result over; called with Client.pmu held.
+type indexedResult struct {
+	idx int
+	r   result
+}
+
+// complete hands the final result over; called with Client.pmu held. Every
+// channel it sends on has room, so the dispatcher never blocks.
 func (cl *call) complete(r result) {
-	if cl.st != nil {
+	switch {
+	case cl.st != nil:
 		cl.st.complete(r)
-	} else {
+	case cl.out != nil:
+		cl.out <- indexedResult{cl.idx, r}
+	default:
 		cl.ch <- r
 	}
 }
@@ -261,6 +282,9 @@ type Client struct {
 	seq     uint64
 	group   uint64
 
+	baseURL   string
+	defHeader http.Header
+
 	resultsFd int
 	epfd      int
 	wake      [2]int // pipe: dispatcher stop
@@ -272,13 +296,18 @@ func optErr(cfg *C.brg_config, what string) error {
 	return newError(C.BRG_E_INVALID, what+": "+C.GoString(C.brg_config_error(cfg)))
 }
 
-// New creates an engine, starts its reactor thread and the dispatcher.
-func New(opts Options) (*Client, error) {
-	cfg := C.brg_config_new()
+// newConfig turns opts into a brg_config (the caller frees it).
+func newConfig(opts Options) (cfg *C.brg_config, err error) {
+	cfg = C.brg_config_new()
 	if cfg == nil {
 		return nil, newError(C.BRG_E_NOMEM, "brg_config_new")
 	}
-	defer C.brg_config_free(cfg)
+	made := cfg // the returns below set cfg to nil
+	defer func() {
+		if err != nil {
+			C.brg_config_free(made)
+		}
+	}()
 	if opts.FromEnv {
 		if C.brg_config_from_env(cfg) != C.BRG_OK {
 			return nil, optErr(cfg, "environment")
@@ -312,6 +341,9 @@ func New(opts Options) (*Client, error) {
 		{opts.MaxHandshakes != 0, C.BRG_OPT_MAX_HANDSHAKES, int64(opts.MaxHandshakes), "MaxHandshakes"},
 		{opts.FirstTokenTimeout != 0, C.BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, ms(opts.FirstTokenTimeout), "FirstTokenTimeout"},
 		{opts.StreamIdleTimeout != 0, C.BRG_OPT_STREAM_IDLE_TIMEOUT_MS, ms(opts.StreamIdleTimeout), "StreamIdleTimeout"},
+		{opts.MaxHeaderBytes != 0, C.BRG_OPT_MAX_HEADER_BYTES, int64(opts.MaxHeaderBytes), "MaxHeaderBytes"},
+		{opts.IdleTimeout != 0, C.BRG_OPT_IDLE_TIMEOUT_MS, ms(opts.IdleTimeout), "IdleTimeout"},
+		{opts.MaxServerWait != 0, C.BRG_OPT_MAX_SERVER_WAIT_MS, ms(opts.MaxServerWait), "MaxServerWait"},
 		{opts.HTTPVersion != HTTPVersionAuto, C.BRG_OPT_HTTP_VERSION, int64(opts.HTTPVersion), "HTTPVersion"},
 	}
 	if opts.MaxRetries != nil {
@@ -363,6 +395,16 @@ func New(opts Options) (*Client, error) {
 		}
 	}
 
+	return cfg, nil
+}
+
+// newEngine creates an engine (not started) from opts.
+func newEngine(opts Options) (*C.brg_engine, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer C.brg_config_free(cfg)
 	var eng *C.brg_engine
 	var cerr *C.char
 	if rc := C.gobrg_engine_new(cfg, &eng, &cerr); rc != C.BRG_OK {
@@ -370,11 +412,21 @@ func New(opts Options) (*Client, error) {
 		C.free(unsafe.Pointer(cerr))
 		return nil, newError(rc, msg)
 	}
+	return eng, nil
+}
+
+// New creates an engine, starts its reactor thread and the dispatcher.
+func New(opts Options) (*Client, error) {
+	eng, err := newEngine(opts)
+	if err != nil {
+		return nil, err
+	}
 	if rc := C.brg_start(eng); rc != C.BRG_OK {
 		C.brg_engine_free(eng)
 		return nil, newError(rc, "brg_start")
 	}
-	c := &Client{eng: eng, pending: make(map[uint64]*call), done: make(chan struct{})}
+	c := &Client{eng: eng, pending: make(map[uint64]*call), done: make(chan struct{}),
+		baseURL: strings.TrimRight(opts.BaseURL, "/"), defHeader: opts.Header.Clone()}
 	c.resultsFd = int(C.brg_results_fd(eng))
 	if err := c.setupPoll(); err != nil {
 		C.brg_engine_free(eng)
@@ -496,6 +548,12 @@ var zero = [1]byte{}
 
 // submit sends req; st is the Stream that receives its events, or nil.
 func (c *Client) submit(ctx context.Context, req *Request, group uint64, st *Stream) (*call, uint64, error) {
+	return c.submitCall(ctx, req, group, &call{st: st})
+}
+
+// submitCall submits req for cl (cl.st, cl.out and cl.idx already set).
+func (c *Client) submitCall(ctx context.Context, req *Request, group uint64, cl *call) (*call, uint64, error) {
+	st := cl.st
 	if req == nil {
 		return nil, 0, newError(C.BRG_E_INVALID, "nil request")
 	}
@@ -505,14 +563,18 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64, st *Str
 		if left <= 0 {
 			return nil, 0, withCtx(newError(C.BRG_E_TIMEOUT, "deadline already passed"), ctx)
 		}
-		deadlineMs = int64((left + time.Millisecond - 1) / time.Millisecond)
+		// The engine's deadline comes ctxGrace after the context's, so the
+		// context's timer wins and the error is always the context's.
+		deadlineMs = int64((left+ctxGrace)+time.Millisecond-1) / int64(time.Millisecond)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, withCtx(newError(C.BRG_E_CANCELLED, "context done before submit"), ctx)
 	}
 	// Pack strings: method, url, limit_key, header names and values.
-	size := len(req.Method) + len(req.URL) + len(req.LimitKey) + 3
-	for _, h := range req.Headers {
+	url := c.resolve(req.URL)
+	hdrs := c.headers(req)
+	size := len(req.Method) + len(url) + len(req.LimitKey) + 3
+	for _, h := range hdrs {
 		size += len(h.Name) + len(h.Value) + 2
 	}
 	strs := make([]byte, 0, size)
@@ -527,13 +589,13 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64, st *Str
 	if err := add(req.Method, "method"); err != nil {
 		return nil, 0, err
 	}
-	if err := add(req.URL, "url"); err != nil {
+	if err := add(url, "url"); err != nil {
 		return nil, 0, err
 	}
 	if err := add(req.LimitKey, "limit key"); err != nil {
 		return nil, 0, err
 	}
-	for _, h := range req.Headers {
+	for _, h := range hdrs {
 		if err := add(h.Name, "header name"); err != nil {
 			return nil, 0, err
 		}
@@ -575,8 +637,7 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64, st *Str
 		hasKey = 1
 	}
 
-	cl := &call{st: st}
-	if st == nil {
+	if st == nil && cl.out == nil {
 		cl.ch = make(chan result, 1)
 	}
 	c.mu.RLock()
@@ -591,7 +652,7 @@ func (c *Client) submit(ctx context.Context, req *Request, group uint64, st *Str
 	c.pmu.Unlock()
 	var id C.uint64_t
 	var cerr *C.char
-	rc := C.gobrg_submit(c.eng, (*C.char)(unsafe.Pointer(&strs[0])), C.uint32_t(len(req.Headers)),
+	rc := C.gobrg_submit(c.eng, (*C.char)(unsafe.Pointer(&strs[0])), C.uint32_t(len(hdrs)),
 		hasMethod, hasKey, bodyPtr, C.size_t(len(req.Body)), C.uint64_t(key), C.int64_t(timeoutMs),
 		C.int64_t(deadlineMs), C.int32_t(maxRetries), C.uint32_t(req.TokenEstimate), flags,
 		C.uint64_t(group), C.int64_t(msUp(req.FirstTokenTimeout)), C.int64_t(msUp(req.StreamIdleTimeout)),
@@ -623,6 +684,7 @@ func finish(ctx context.Context, req *Request, r result) (*Response, error) {
 			Message: r.errText, HTTPStatus: r.httpStatus, Body: r.body, Attempts: r.attempts}
 		return nil, withCtx(e, ctx)
 	}
+
 	return &Response{Status: r.httpStatus, Body: r.body, RequestID: r.requestID,
 		PromptTokens: r.prompt, CompletionTokens: r.completion, Attempts: r.attempts,
 		Cached: r.flags&C.BRG_RES_CACHED != 0, Queued: r.queued, TTFB: r.ttfb, Total: r.total,

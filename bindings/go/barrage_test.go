@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"barrage.dev/barrage"
+	barrage "github.com/barrage-dev/barrage/bindings/go"
 )
 
 type mock struct {

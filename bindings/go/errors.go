@@ -7,7 +7,9 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // Error is every failure the engine reports. Status is the negative
@@ -82,12 +84,34 @@ func newError(code C.int, msg string) *Error {
 	return &Error{Status: int(code), Name: C.GoString(C.brg_status_name(code)), Message: msg}
 }
 
-// withCtx attaches the context's error when the engine's status is the one a
-// context event produces (cancel -> CANCELLED, deadline -> TIMEOUT or CANCELLED).
+// ctxGrace is how long after the context's deadline the engine's deadline
+// is set: the context's timer fires first, so a deadline always comes out as
+// the context's error, never as whichever of the two timers won the race.
+const ctxGrace = 20 * time.Millisecond
+
+// withCtx ties a failure to the caller's context when that context is over
+// (done, or its deadline passed even if its timer has not fired yet): the
+// error then matches ctx.Err() under errors.Is. A cancel or timeout the
+// context caused takes the context's cause as its status (DeadlineExceeded
+// -> ErrTimeout, Canceled -> ErrCancelled), so the same cause always gives
+// the same status; other engine errors (ErrHTTP, ...) keep theirs.
 func withCtx(e *Error, ctx context.Context) *Error {
-	if err := ctx.Err(); err != nil &&
-		(e.Status == int(C.BRG_E_CANCELLED) || e.Status == int(C.BRG_E_TIMEOUT)) {
-		e.ctxErr = err
+	err := ctx.Err()
+	if err == nil {
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			err = context.DeadlineExceeded
+		}
+	}
+	if err == nil {
+		return e
+	}
+	e.ctxErr = err
+	if e.Status == int(C.BRG_E_CANCELLED) || e.Status == int(C.BRG_E_TIMEOUT) {
+		code := C.int(C.BRG_E_CANCELLED)
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = C.BRG_E_TIMEOUT
+		}
+		e.Status, e.Name = int(code), C.GoString(C.brg_status_name(code))
 	}
 	return e
 }

@@ -1,3 +1,3 @@
-module barrage.dev/barrage
+module github.com/barrage-dev/barrage/bindings/go
 
 go 1.19

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"barrage.dev/barrage"
+	barrage "github.com/barrage-dev/barrage/bindings/go"
 )
 
 // streamChat is a chat request that asks for a stream with a usage chunk.

@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	"barrage.dev/barrage"
+	barrage "github.com/barrage-dev/barrage/bindings/go"
 )
 
 func main() {
