@@ -58,6 +58,11 @@ class Response:
         return _json.loads(self.body)
 
     @property
+    def status_code(self):
+        """The HTTP status, as httpx names it."""
+        return self.status
+
+    @property
     def text(self):
         return self.body.decode("utf-8", errors="replace")
 
