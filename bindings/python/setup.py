@@ -15,6 +15,7 @@ Environment:
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,9 +50,8 @@ def build_library():
                                           "-Dtests=false", "-Dbench=false"])
     # Only the library: the CLI, mock server and examples are not in the wheel.
     targets = subprocess.check_output(["ninja", "-C", bdir, "-t", "targets", "all"], text=True)
-    lib = next(t.split(":")[0] for t in targets.splitlines()
-               if t.startswith("capi/libbarrage.so.") and t.split(":")[0].count(".") >= 4
-               and not t.split(":")[0].endswith((".symbols", ".p")))
+    lib = next(name for name in (t.split(":")[0] for t in targets.splitlines())
+               if re.fullmatch(r"capi/libbarrage\.so\.\d+\.\d+\.\d+", name))
     subprocess.check_call(["ninja", "-C", bdir, lib])
     return os.path.join(bdir, lib)
 

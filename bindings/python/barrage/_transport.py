@@ -100,7 +100,7 @@ def build(httpx):
         """AsyncTransport(client=None, *, limit_key="model", retries="engine", **options)
 
         client     a barrage.Client to share (else one is made from **options,
-                   e.g. max_inflight=1000, rate_limit=500, rate_period_ms=1000,
+                   e.g. max_inflight=1000, rate_limit=500, rate_period=1.0,
                    ca_file=..., http_version="2")
         limit_key  rate-limit key per request: "model" (the JSON body's model),
                    "header:NAME", a callable(httpx.Request) -> str|None, or None
@@ -113,7 +113,7 @@ def build(httpx):
         Timeouts: httpx's read timeout is the engine's per-attempt timeout and the
         deadline of the whole call, engine retries included (for a stream: the
         longest silence between events); connect timeouts are the client
-        option connect_timeout_ms.
+        option connect_timeout (seconds).
         """
 
         def __init__(self, client=None, *, limit_key="model", retries="engine", **options):
@@ -172,8 +172,7 @@ def build(httpx):
             if not stream:
                 try:
                     # httpx's timeout bounds this call: the engine's retries fit in it
-                    r = await self._client.call(url, body or None, timeout=read,
-                                                deadline_ms=math.ceil(read * 1000) if read else 0,
+                    r = await self._client.call(url, body or None, timeout=read, deadline=read,
                                                 **kw)
                 except E.BarrageError as exc:
                     return self._error_response(exc, request)

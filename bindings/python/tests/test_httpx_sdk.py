@@ -71,7 +71,7 @@ async def test_stream_yields_as_events_arrive(mock):
 
 
 async def test_429_then_success_engine_retries(mock):
-    c, t = aopenai(mock.url, mock.ca_file, max_retries=0, backoff_base_ms=10)
+    c, t = aopenai(mock.url, mock.ca_file, max_retries=0, backoff_base=0.01)
     hdr = {"x-mock-fail-times": "2", "x-mock-fail-key": uuid.uuid4().hex,
            "x-mock-retry-after": "0"}
     async with c:
@@ -83,7 +83,7 @@ async def test_429_then_success_engine_retries(mock):
 async def test_429_exhausted_is_rate_limit_error_not_retried_by_sdk(mock):
     # The engine gives up after 1 retry; the SDK (max_retries=3) must not retry
     # again (x-should-retry: false), so the server sees exactly 2 requests.
-    t = AsyncTransport(ca_file=mock.ca_file, max_retries=1, backoff_base_ms=10)
+    t = AsyncTransport(ca_file=mock.ca_file, max_retries=1, backoff_base=0.01)
     c = openai.AsyncOpenAI(base_url=mock.url + "/v1", api_key="sk-test", max_retries=3,
                            http_client=httpx.AsyncClient(transport=t))
     key = uuid.uuid4().hex
