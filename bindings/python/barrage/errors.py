@@ -99,10 +99,19 @@ def _retry_after(message, body):
     return None
 
 
-_BY_CODE = {-1: InvalidError, -2: NoMemoryError, -3: FullError, -4: ClosedError,
-            -5: TimeoutError, -6: CancelledError, -7: DNSError, -8: ConnectError,
-            -9: TLSError, -10: TransportError, -11: ProtocolError, -12: HTTPError,
-            -13: TooLargeError, -14: BackendError, -15: NotFoundError, -16: UnavailableError}
+# brg_status by name (the enum names minus BRG_), checked against the header
+# by tests/test_abi_layout.py, and the exception class of each.
+STATUS_CODES = {"OK": 0, "E_INVALID": -1, "E_NOMEM": -2, "E_FULL": -3, "E_CLOSED": -4,
+                "E_TIMEOUT": -5, "E_CANCELLED": -6, "E_DNS": -7, "E_CONNECT": -8, "E_TLS": -9,
+                "E_IO": -10, "E_PROTOCOL": -11, "E_HTTP": -12, "E_TOO_LARGE": -13,
+                "E_BACKEND": -14, "E_NOTFOUND": -15, "E_UNAVAILABLE": -16}
+_BY_NAME = {"E_INVALID": InvalidError, "E_NOMEM": NoMemoryError, "E_FULL": FullError,
+            "E_CLOSED": ClosedError, "E_TIMEOUT": TimeoutError, "E_CANCELLED": CancelledError,
+            "E_DNS": DNSError, "E_CONNECT": ConnectError, "E_TLS": TLSError,
+            "E_IO": TransportError, "E_PROTOCOL": ProtocolError, "E_HTTP": HTTPError,
+            "E_TOO_LARGE": TooLargeError, "E_BACKEND": BackendError,
+            "E_NOTFOUND": NotFoundError, "E_UNAVAILABLE": UnavailableError}
+_BY_CODE = {STATUS_CODES[n]: cls for n, cls in _BY_NAME.items()}
 
 
 def error_for(code, message="", *, http_status=0, body=b"", attempts=0, request_id=""):
