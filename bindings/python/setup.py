@@ -66,10 +66,20 @@ class BuildWithLibrary(build_py):
         shutil.copy2(build_library(), os.path.join(dest, SONAME))
 
 
+def project_version():
+    """The version of the Meson project, so the wheel and libbarrage agree."""
+    with open(os.path.join(_root(), "meson.build"), encoding="utf-8") as f:
+        m = re.search(r"project\([^)]*?version:\s*'([^']+)'", f.read(), re.S)
+    if not m:
+        sys.exit("no version: in the root meson.build project()")
+    return m.group(1)
+
+
 class BinaryDistribution(Distribution):
     """The wheel holds a native library: tag it for this platform."""
     def has_ext_modules(self):
         return True
 
 
-setup(cmdclass={"build_py": BuildWithLibrary}, distclass=BinaryDistribution)
+setup(version=project_version(), cmdclass={"build_py": BuildWithLibrary},
+      distclass=BinaryDistribution)

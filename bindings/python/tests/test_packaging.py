@@ -26,6 +26,8 @@ SCRIPT = textwrap.dedent("""
                                  {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
                 assert r.status_code == 200, r
                 assert r.json()["object"] == "chat.completion"
+                import importlib.metadata as md
+                assert md.version("barrage") == barrage.__version__, (md.version("barrage"), barrage.__version__)
                 print("OK", barrage.__version__)
     asyncio.run(main())
 """)
