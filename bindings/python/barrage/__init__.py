@@ -8,7 +8,7 @@ over libbarrage's C ABI (ctypes, standard library only).
 """
 from ._lib import library_path, lib
 from .client import OPTIONS, Client, Completed, Request, Response, Stream, StreamEvent
-from .errors import (BackendError, BarrageError, CancelledError, ClosedError, ConnectError,
+from .errors import (BackendError, BarrageError, CancelledError, ClosedError, ConnectError, GatherTimeout,
                      DNSError, FullError, HTTPError, InvalidError, NoMemoryError, NotFoundError,
                      ProtocolError, RateLimited, TimeoutError, TLSError, TooLargeError,
                      TransportError, UnavailableError, error_for)
@@ -18,6 +18,6 @@ __version__ = lib.brg_version().decode()
 __all__ = ["Client", "Request", "Response", "Completed", "Stream", "StreamEvent", "OPTIONS",
            "library_path",
            "BarrageError", "InvalidError", "NoMemoryError", "FullError", "ClosedError",
-           "TimeoutError", "CancelledError", "DNSError", "ConnectError", "TLSError",
+           "TimeoutError", "GatherTimeout", "CancelledError", "DNSError", "ConnectError", "TLSError",
            "TransportError", "ProtocolError", "HTTPError", "RateLimited", "TooLargeError",
            "BackendError", "NotFoundError", "UnavailableError", "error_for"]

@@ -133,12 +133,32 @@ BATCH_ORDERED = 0x2
 BATCH_DRY_RUN = 0x4
 
 
+def _env_candidates(env):
+    """BARRAGE_LIBRARY names the library file or a directory holding it
+    (directly or in capi/, as a Meson build dir does)."""
+    if os.path.isdir(env):
+        for sub in ("", "capi", "lib"):
+            p = os.path.join(env, sub, SONAME)
+            if os.path.exists(p):
+                yield p
+        yield os.path.join(env, SONAME)  # for the error message
+    else:
+        yield env
+
+
 def _candidates():
+    here = os.path.dirname(os.path.abspath(__file__))
+    # 1. the copy bundled in an installed wheel
+    bundled = os.path.join(here, "_libs", SONAME)
+    if os.path.exists(bundled):
+        yield bundled
+    # 2. BARRAGE_LIBRARY (file or directory)
     env = os.environ.get("BARRAGE_LIBRARY")
     if env:
-        yield env
+        yield from _env_candidates(env)
         return
-    d = os.path.dirname(os.path.abspath(__file__))
+    # 3. a build dir of the checkout this package is imported from
+    d = here
     while True:
         for sub in ("build", "builddir", "_build"):
             p = os.path.join(d, sub, "capi", SONAME)
@@ -148,6 +168,7 @@ def _candidates():
         if parent == d:
             break
         d = parent
+    # 4. the system
     found = ctypes.util.find_library("barrage")
     if found:
         yield found

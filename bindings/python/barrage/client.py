@@ -8,16 +8,22 @@ it around each foreign call, and the engine's own thread never takes it).
 """
 import asyncio
 import collections
+import collections.abc
 import ctypes
+import inspect
+import itertools
 import json as _json
 import math
 import os
 import threading
+import time
+import warnings
 from ctypes import byref, c_uint64, c_void_p
 
 from . import _lib
 from ._lib import BrgBatchOptions, BrgBatchProgress, BrgHeader, BrgRequest, BrgResult, BrgStats, lib
-from .errors import ClosedError, InvalidError, check, error_for
+from .errors import (BarrageError, ClosedError, GatherTimeout, InvalidError, TimeoutError, check,
+                     error_for)
 
 # name -> (brg_option number, kind); kind "int", "bool" or "str"
 OPTIONS = {
@@ -35,7 +41,44 @@ OPTIONS = {
     "first_token_timeout_ms": (28, "int"), "stream_idle_timeout_ms": (29, "int"),
     "http_version": (30, "http_version"), "proxy": (31, "str"), "no_proxy": (32, "list"),
     "dns_servers": (33, "list"),
+    # since 0.3.0
+    "max_server_wait_ms": (34, "int"),
 }
+# The Python names, in seconds (floats): name -> (engine option, unit per second).
+# The engine's *_ms / *_s spellings still work, with a DeprecationWarning.
+SECONDS = {
+    "rate_period": ("rate_period_ms", 1000), "timeout": ("timeout_ms", 1000),
+    "connect_timeout": ("connect_timeout_ms", 1000), "backoff_base": ("backoff_base_ms", 1000),
+    "backoff_max": ("backoff_max_ms", 1000), "cache_ttl": ("cache_ttl_s", 1),
+    "idle_timeout": ("idle_timeout_ms", 1000), "breaker_pause": ("breaker_pause_ms", 1000),
+    "first_token_timeout": ("first_token_timeout_ms", 1000),
+    "stream_idle_timeout": ("stream_idle_timeout_ms", 1000),
+    "max_server_wait": ("max_server_wait_ms", 1000),
+}
+_DEPRECATED = {old: new for new, (old, _) in SECONDS.items()}
+
+
+def _options(kw, stacklevel=3):
+    """Client keywords -> engine option values (seconds converted, old names warned)."""
+    out = {}
+    for k, v in kw.items():
+        if k in SECONDS:
+            old, per_s = SECONDS[k]
+            if old in kw:
+                raise TypeError(f"both {k!r} and {old!r} given")
+            out[old] = None if v is None else max(1, math.ceil(v * per_s)) if v > 0 else int(v * per_s)
+        elif k in _DEPRECATED:
+            warnings.warn(f"{k} is deprecated: use {_DEPRECATED[k]}= in seconds",
+                          DeprecationWarning, stacklevel=stacklevel)
+            out[k] = v
+        elif k in OPTIONS:
+            out[k] = v
+        else:
+            raise TypeError(f"unknown option {k!r}")
+    if out.get("rate_limit") and "rate_period_ms" not in out:
+        warnings.warn("rate_limit without rate_period counts per 60 s; say rate_period=60.0 "
+                      "(or 1.0 for per second)", DeprecationWarning, stacklevel=stacklevel)
+    return out
 BACKENDS = {"auto": 0, "io_uring": 1, "epoll": 2}
 HTTP_VERSIONS = {"auto": 0, "1.1": 1, "http/1.1": 1, "2": 2, "h2": 2}
 _DRAIN = 256
@@ -53,9 +96,17 @@ class Response:
     __slots__ = ("id", "status", "body", "prompt_tokens", "completion_tokens", "attempts",
                  "queued", "ttfb", "total", "request_id", "cached",
                  "ttft", "events", "gap_max", "gap_mean")
+    # httpx-like: status_code, headers, content (bytes), text, json().
+    # The C ABI hands over no response headers: `headers` holds what is known
+    # (content-type from the body's shape, x-request-id).
 
     def json(self):
         return _json.loads(self.body)
+
+    @property
+    def status_code(self):
+        """The HTTP status, as httpx names it."""
+        return self.status
 
     @property
     def text(self):
@@ -63,8 +114,26 @@ class Response:
 
     @property
     def content(self):
+        """The body, bytes (as httpx). The message text is message_text."""
+        return self.body
+
+    @property
+    def headers(self):
+        b = self.body
+        ctype = ("application/json" if b[:1] in (b"{", b"[") else
+                 "text/event-stream" if b.startswith((b"data:", b"event:")) else "text/plain")
+        h = {"content-type": ctype}
+        if self.request_id:
+            h["x-request-id"] = self.request_id
+        return h
+
+    @property
+    def message_text(self):
         """choices[0].message.content of a chat-completion answer."""
         return self.json()["choices"][0]["message"]["content"]
+
+    def raise_for_status(self):
+        return self  # a Response is always a 2xx answer; errors are raised as HTTPError
 
     def __repr__(self):
         return (f"<Response {self.status} {len(self.body)} bytes attempts={self.attempts} "
@@ -75,16 +144,29 @@ class Request:
     """One request for gather/map/as_completed. A plain dict with the same keys,
     a tuple (url, body) or a str url are accepted too."""
     __slots__ = ("url", "body", "method", "headers", "timeout", "deadline_ms", "max_retries",
-                 "limit_key", "base_url")
+                 "limit_key", "base_url", "no_cache")
 
     def __init__(self, url, body=None, *, method="POST", headers=None, timeout=None,
-                 deadline_ms=0, max_retries=-1, limit_key=None, base_url=None):
+                 deadline=None, max_retries=-1, limit_key=None, base_url=None, no_cache=False,
+                 deadline_ms=None):
         self.url, self.body, self.method, self.headers = url, body, method, headers
-        self.timeout, self.deadline_ms, self.max_retries = timeout, deadline_ms, max_retries
-        self.limit_key, self.base_url = limit_key, base_url
+        self.timeout, self.max_retries = timeout, max_retries
+        self.deadline_ms = _deadline_ms(deadline, deadline_ms)
+        self.limit_key, self.base_url, self.no_cache = limit_key, base_url, no_cache
 
     def __repr__(self):
         return f"Request({self.method} {self.url!r})"
+
+
+def _deadline_ms(deadline, deadline_ms, stacklevel=4):
+    """deadline= seconds (new) or deadline_ms= (deprecated) as the ms field."""
+    if deadline_ms is not None:
+        warnings.warn("deadline_ms is deprecated: use deadline= in seconds", DeprecationWarning,
+                      stacklevel=stacklevel)
+        if deadline is not None:
+            raise TypeError("both deadline and deadline_ms given")
+        return int(deadline_ms)
+    return _ms(deadline)
 
 
 def as_request(r):
@@ -410,6 +492,50 @@ class Stream:
         return f"<Stream {self._url!r} {state}>"
 
 
+def _with_eta(d):
+    done, total, el = d["done"], d["total"], d["elapsed_s"]
+    d["eta_s"] = el * (total - done) / done if done and total >= done else None
+    return d
+
+
+class _LoopProgress:
+    """Runs a batch's progress callback on the event loop, not the worker
+    thread. Its answer (1 stop, 2 abort) reaches the engine at the next
+    progress tick (~100 ms later); an exception it raises aborts the batch
+    and is raised by run_batch."""
+
+    def __init__(self, loop, fn):
+        self.loop, self.fn, self.verdict, self.error = loop, fn, 0, None
+        self.last = None
+
+    def _run(self, d):
+        try:
+            v = int(self.fn(d) or 0)
+            self.verdict = max(self.verdict, v)
+        except Exception as exc:  # noqa: BLE001 - handed to the worker, raised by run_batch
+            self.error = exc
+            self.verdict = 2
+
+    def __call__(self, d):  # on the worker thread
+        if self.error is not None:
+            raise self.error
+        self.last = asyncio.run_coroutine_threadsafe(self._async(d), self.loop)
+        return self.verdict
+
+    async def _async(self, d):
+        self._run(d)
+
+    def flush(self):
+        """Waits (worker thread) until the callbacks already sent have run."""
+        if self.last is not None:
+            try:
+                self.last.result(5)
+            except Exception:  # noqa: BLE001 - loop gone
+                pass
+        if self.error is not None:
+            raise self.error
+
+
 class Client:
     """Client(**limits): the options of brg_option by lower-case name
     (max_inflight=100, rate_limit=..., ca_file=..., backend="epoll", ...). Since
@@ -429,11 +555,14 @@ class Client:
     event loop (one loop at a time).
     """
 
-    def __init__(self, *, base_url=None, api_key=None, headers=None, from_env=False, **limits):
-        for k in limits:
-            if k not in OPTIONS:
-                raise TypeError(f"unknown option {k!r}")
-        self._limits = dict(limits)
+    def __init__(self, *, base_url=None, api_key=None, headers=None, from_env=False,
+                 should_retry=None, **limits):
+        limits = _options(limits)
+        self._limits = limits
+        self._should_retry = should_retry
+        self._groups = itertools.count(1)
+        self._backoff = (limits.get("backoff_base_ms") or 100) / 1000.0
+        self._backoff_max = (limits.get("backoff_max_ms") or 10000) / 1000.0
         self._from_env = from_env
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
                          or "https://api.openai.com").rstrip("/")
@@ -556,7 +685,8 @@ class Client:
 
     def _submit(self, url, body, method="POST", headers=None, timeout=None, deadline_ms=0,
                 max_retries=-1, limit_key=None, base_url=None, sink=None, key=None, *,
-                on_event=None, flags=0, first_token_timeout=None, idle_timeout=None):
+                on_event=None, flags=0, first_token_timeout=None, idle_timeout=None,
+                no_cache=False, group=0):
         """Submits one request; sink(key, response, exception) runs on the
         loop thread when its final result arrives, on_event(StreamEvent) for
         each partial one (streams only). Returns the engine id."""
@@ -584,7 +714,8 @@ class Client:
         req.max_retries = int(max_retries)
         req.limit_key = limit_key.encode() if limit_key else None
         # self._req is reused: every field is set on every submit.
-        req.flags = flags
+        req.flags = flags | (_lib.REQ_NO_CACHE if no_cache else 0)
+        req.group = group
         req.first_token_timeout_ms = _ms(first_token_timeout)
         req.stream_idle_timeout_ms = _ms(idle_timeout)
         rc = lib.brg_submit(self._e, req, self._idout)
@@ -594,9 +725,10 @@ class Client:
         self._pending[rid] = (sink, key, on_event)
         return rid
 
-    def _submit_req(self, r, sink, key):
+    def _submit_req(self, r, sink, key, group=0):
         return self._submit(r.url, r.body, r.method, r.headers, r.timeout, r.deadline_ms,
-                            r.max_retries, r.limit_key, r.base_url, sink, key)
+                            r.max_retries, r.limit_key, r.base_url, sink, key,
+                            no_cache=r.no_cache, group=group)
 
     def _cancel(self, rid):
         if self._pending.pop(rid, None) is not None and self._e is not None:
@@ -645,15 +777,53 @@ class Client:
 
     # ---- public API -----------------------------------------------------------
     async def call(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
-                   deadline_ms=0, max_retries=-1, limit_key=None, base_url=None):
+                   deadline=None, max_retries=-1, limit_key=None, base_url=None, no_cache=False,
+                   deadline_ms=None):
         """One request. Returns a Response for a 2xx answer, raises a
         BarrageError subclass otherwise. timeout: seconds per attempt;
-        deadline_ms: whole request including retries. Cancelling the awaiting
-        task cancels the engine request (brg_cancel)."""
+        deadline: seconds for the whole request including retries; no_cache:
+        neither read nor fill the response cache. Cancelling the awaiting
+        task cancels the engine request (brg_cancel).
+
+        With Client(should_retry=f), the engine does not retry; after each
+        failure f(exc, attempt) (attempt = 1, 2, ...) decides: False ends
+        with exc, True retries after exponential backoff (at least
+        exc.retry_after when known), a number retries after that many
+        seconds. The deadline still bounds the whole call."""
+        dl = _deadline_ms(deadline, deadline_ms)
+        kw = dict(method=method, headers=headers, timeout=timeout, max_retries=max_retries,
+                  limit_key=limit_key, base_url=base_url, no_cache=no_cache)
+        return await self._call(url_or_path, body, dl, kw)
+
+    async def _call(self, url_or_path, body, dl, kw):
+        if self._should_retry is None:
+            return await self._call_once(url_or_path, body, dl, kw)
+        kw["max_retries"] = 0
+        end = time.monotonic() + dl / 1000.0 if dl > 0 else None
+        attempt = 0
+        while True:
+            left = 0 if end is None else max(1, math.ceil((end - time.monotonic()) * 1000))
+            try:
+                return await self._call_once(url_or_path, body, left, kw)
+            except BarrageError as exc:
+                attempt += 1
+                verdict = self._should_retry(exc, attempt)
+                if verdict is False or verdict is None:
+                    raise
+                if verdict is True:
+                    delay = min(self._backoff_max, self._backoff * 2 ** (attempt - 1))
+                    delay = max(delay, getattr(exc, "retry_after", None) or 0)
+                else:
+                    delay = float(verdict)
+                if end is not None and time.monotonic() + delay >= end:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _call_once(self, url_or_path, body, deadline_ms, kw):
         loop = self._bind()
         fut = loop.create_future()
-        rid = self._submit(url_or_path, body, method, headers, timeout, deadline_ms, max_retries,
-                           limit_key, base_url, _future_sink, fut)
+        rid = self._submit(url_or_path, body, deadline_ms=deadline_ms, sink=_future_sink, key=fut,
+                           **kw)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -661,8 +831,8 @@ class Client:
             raise
 
     def stream(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
-               deadline_ms=0, max_retries=-1, limit_key=None, base_url=None,
-               first_token_timeout=None, idle_timeout=None):
+               deadline=None, max_retries=-1, limit_key=None, base_url=None,
+               first_token_timeout=None, idle_timeout=None, no_cache=False, deadline_ms=None):
         """A streamed request (server-sent events): returns a Stream, an async
         iterator of StreamEvent and async context manager; see Stream.
 
@@ -680,19 +850,83 @@ class Client:
         deadline_ms, max_retries, limit_key, headers and base_url are as for
         call(). Once an event was delivered the engine never retries: the
         error is raised after the events instead."""
-        kw = dict(method=method, headers=headers, timeout=timeout, deadline_ms=deadline_ms,
+        kw = dict(method=method, headers=headers, timeout=timeout,
+                  deadline_ms=_deadline_ms(deadline, deadline_ms),
                   max_retries=max_retries, limit_key=limit_key, base_url=base_url,
-                  first_token_timeout=first_token_timeout, idle_timeout=idle_timeout)
+                  first_token_timeout=first_token_timeout, idle_timeout=idle_timeout,
+                  no_cache=no_cache)
         return Stream(self, url_or_path, _stream_body(body), kw)
 
-    async def gather(self, requests, return_exceptions=False):
-        """Runs all requests; results in input order. Fail-fast unless
-        return_exceptions: the first error cancels every other request and is
-        raised. Cancelling the awaiting task cancels them all."""
-        loop = self._bind()
-        reqs = [as_request(r) for r in requests]
-        if not reqs:
+    async def gather(self, *items, return_exceptions=False, timeout=None, deadline=None):
+        """Runs requests and/or awaitables (coroutines, tasks, futures) together;
+        results in input order. gather([r1, r2]) and gather(r1, coro2) both work.
+
+        Fail-fast unless return_exceptions: the first error cancels the rest
+        and is raised. timeout (seconds, on this side): when it passes, what
+        finished is kept and the rest is cancelled; the result list has a
+        barrage.TimeoutError in each unfinished place with return_exceptions,
+        else GatherTimeout is raised with .results (None where unfinished).
+        deadline (seconds): a group deadline the engine enforces for every
+        request of this call (brg_group_deadline; an unfinished one ends with
+        TimeoutError), and a timeout for the awaitables. Cancelling the
+        awaiting task cancels them all."""
+        if len(items) == 1 and isinstance(items[0], (list, collections.abc.Iterator, range,
+                                                     collections.abc.Generator)):
+            items = list(items[0])
+        items = list(items)
+        if not items:
             return []
+        loop = self._bind()
+        group = 0
+        if deadline is not None:
+            group = next(self._groups)
+            check(lib.brg_group_deadline(self._e, group, _ms(deadline) if deadline > 0 else 1),
+                  "brg_group_deadline")
+        plain = not any(inspect.isawaitable(x) for x in items)
+        if plain and timeout is None and deadline is None and self._should_retry is None:
+            return await self._gather_requests([as_request(r) for r in items], return_exceptions)
+        limit = min(x for x in (timeout, deadline) if x is not None) if (
+            timeout is not None or deadline is not None) else None
+        tasks = []
+        try:
+            for x in items:
+                if inspect.isawaitable(x):
+                    tasks.append(asyncio.ensure_future(x))
+                else:
+                    r = as_request(x)
+                    kw = dict(method=r.method, headers=r.headers, timeout=r.timeout,
+                              max_retries=r.max_retries, limit_key=r.limit_key,
+                              base_url=r.base_url, no_cache=r.no_cache, group=group)
+                    tasks.append(loop.create_task(self._call(r.url, r.body, r.deadline_ms, kw)))
+            when = asyncio.ALL_COMPLETED if return_exceptions else asyncio.FIRST_EXCEPTION
+            done, pending = await asyncio.wait(tasks, timeout=limit, return_when=when)
+            if not return_exceptions:
+                for t in tasks:  # the first failure in input order among those done
+                    if t in done and not t.cancelled() and t.exception() is not None:
+                        raise t.exception()
+            results = []
+            for t in tasks:
+                if t not in done:
+                    results.append(TimeoutError(-5, "gather timeout: cancelled unfinished")
+                                   if return_exceptions else None)
+                elif t.cancelled():
+                    results.append(asyncio.CancelledError())
+                elif t.exception() is not None:
+                    results.append(t.exception())
+                else:
+                    results.append(t.result())
+            if pending and not return_exceptions:
+                raise GatherTimeout(results)
+            return results
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+            if group and self._e is not None:
+                lib.brg_cancel_group(self._e, group)  # nothing of this call outlives it
+
+    async def _gather_requests(self, reqs, return_exceptions):
+        loop = self._loop
         agg = _Gather(loop.create_future(), len(reqs), return_exceptions)
         ids = []
         try:
@@ -799,10 +1033,15 @@ class Client:
                         shard_count=0, progress=None):
         """brg_batch_run over an OpenAI Batch API JSONL file, in a worker
         thread on a separate inline-mode engine with this client's options.
-        progress(dict) is called about every 100 ms (from the worker thread);
-        it may return 1 (stop starting new requests) or 2 (abort). Returns
-        the final progress as a dict. Cancelling the awaiting task aborts."""
+        progress(dict) is called on the event loop about every 100 ms with the
+        counters of brg_batch_progress plus eta_s (seconds left at the rate so
+        far; None before the first answer); it may return 1 (stop starting
+        new requests) or 2 (abort: run_batch then raises barrage.CancelledError,
+        an error, not an asyncio.CancelledError). Returns the final progress
+        as a dict. Cancelling the awaiting task aborts too."""
         stop = threading.Event()
+        if progress is not None:
+            progress = _LoopProgress(asyncio.get_running_loop(), progress)
         if endpoint is None and self._explicit_base:
             endpoint = self.base_url
         args = (os.fsencode(in_path), os.fsencode(out_path),
@@ -841,7 +1080,7 @@ class Client:
                 if progress is None:
                     return 0
                 try:
-                    return int(progress(p.contents.to_dict()) or 0)
+                    return int(progress(_with_eta(p.contents.to_dict())) or 0)
                 except BaseException as exc:  # noqa: BLE001 - re-raised below
                     failure.append(exc)
                     return 2
@@ -850,9 +1089,11 @@ class Client:
             final = BrgBatchProgress()
             final.size = ctypes.sizeof(BrgBatchProgress)
             rc = lib.brg_batch_run(e, byref(o), fn, None, byref(final))
+            if progress is not None:
+                progress.flush()
             if failure:
                 raise failure[0]
             check(rc, "brg_batch_run")
-            return final.to_dict()
+            return _with_eta(final.to_dict())
         finally:
             lib.brg_engine_free(e)

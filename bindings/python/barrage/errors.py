@@ -5,8 +5,8 @@ Every exception carries ``code`` (the negative brg_status), ``name``
 ``request_id``. ``status`` is the brg_status code, except on HTTPError (and
 RateLimited) where it is the HTTP status code and the answer is in ``body``.
 """
-import asyncio
 import builtins
+import re
 
 from ._lib import lib
 
@@ -42,30 +42,76 @@ class NotFoundError(BarrageError, LookupError): pass
 class UnavailableError(BarrageError): pass
 
 
-class CancelledError(BarrageError, asyncio.CancelledError):
-    """The engine cancelled the request (brg_cancel / brg_cancel_group).
-    Also an asyncio.CancelledError: a task awaiting it is cancelled."""
+class CancelledError(BarrageError):
+    """The engine ended the request (brg_cancel_group, a batch abort).
+    Deliberately not an asyncio.CancelledError: an engine-side abort is an
+    error of the call, not a cancellation of the task awaiting it (a task
+    that is itself cancelled gets asyncio.CancelledError as usual)."""
+
+
+class GatherTimeout(TimeoutError):
+    """Client.gather(timeout=...) passed: .results holds what finished (in
+    input order; None where a request or awaitable was cancelled unfinished)."""
+
+    def __init__(self, results):
+        super().__init__(-5, f"gather timeout: {sum(r is not None for r in results)} of "
+                             f"{len(results)} finished, the rest cancelled")
+        self.results = results
 
 
 class HTTPError(BarrageError):
-    """Non-success HTTP answer after retries; .status is the HTTP status."""
+    """Non-success HTTP answer after retries; .status and .status_code are the
+    HTTP status, .body the answer."""
 
     def __init__(self, code, message="", **kw):
         super().__init__(code, message, **kw)
         self.status = self.http_status
 
+    @property
+    def status_code(self):
+        return self.http_status
+
     def __str__(self):
         return f"HTTP {self.status}: {self.body[:200]!r}"
 
 
+_RETRY_AFTER = re.compile(r"retry[-_ ]after[^0-9]{0,8}([0-9]+(?:\.[0-9]+)?)\s*(ms)?", re.I)
+
+
 class RateLimited(HTTPError):
-    """HTTP 429 after retries."""
+    """HTTP 429 after retries. retry_after: seconds the server asked to wait,
+    when known (from the engine's message or an OpenAI-style body that says
+    "try again in Ns"), else None: the C ABI does not hand over response
+    headers, so the Retry-After header itself is not visible here."""
+
+    def __init__(self, code, message="", **kw):
+        super().__init__(code, message, **kw)
+        self.retry_after = _retry_after(self.message, self.body)
 
 
-_BY_CODE = {-1: InvalidError, -2: NoMemoryError, -3: FullError, -4: ClosedError,
-            -5: TimeoutError, -6: CancelledError, -7: DNSError, -8: ConnectError,
-            -9: TLSError, -10: TransportError, -11: ProtocolError, -12: HTTPError,
-            -13: TooLargeError, -14: BackendError, -15: NotFoundError, -16: UnavailableError}
+def _retry_after(message, body):
+    m = _RETRY_AFTER.search(message or "")
+    if m:
+        return float(m.group(1)) / (1000.0 if m.group(2) else 1.0)
+    m = re.search(rb"try again in ([0-9]+(?:\.[0-9]+)?)(ms|s)", body or b"")
+    if m:
+        return float(m.group(1)) / (1000.0 if m.group(2) == b"ms" else 1.0)
+    return None
+
+
+# brg_status by name (the enum names minus BRG_), checked against the header
+# by tests/test_abi_layout.py, and the exception class of each.
+STATUS_CODES = {"OK": 0, "E_INVALID": -1, "E_NOMEM": -2, "E_FULL": -3, "E_CLOSED": -4,
+                "E_TIMEOUT": -5, "E_CANCELLED": -6, "E_DNS": -7, "E_CONNECT": -8, "E_TLS": -9,
+                "E_IO": -10, "E_PROTOCOL": -11, "E_HTTP": -12, "E_TOO_LARGE": -13,
+                "E_BACKEND": -14, "E_NOTFOUND": -15, "E_UNAVAILABLE": -16}
+_BY_NAME = {"E_INVALID": InvalidError, "E_NOMEM": NoMemoryError, "E_FULL": FullError,
+            "E_CLOSED": ClosedError, "E_TIMEOUT": TimeoutError, "E_CANCELLED": CancelledError,
+            "E_DNS": DNSError, "E_CONNECT": ConnectError, "E_TLS": TLSError,
+            "E_IO": TransportError, "E_PROTOCOL": ProtocolError, "E_HTTP": HTTPError,
+            "E_TOO_LARGE": TooLargeError, "E_BACKEND": BackendError,
+            "E_NOTFOUND": NotFoundError, "E_UNAVAILABLE": UnavailableError}
+_BY_CODE = {STATUS_CODES[n]: cls for n, cls in _BY_NAME.items()}
 
 
 def error_for(code, message="", *, http_status=0, body=b"", attempts=0, request_id=""):

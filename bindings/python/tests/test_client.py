@@ -56,8 +56,8 @@ class TestCall(MockTest):
             async with self.client() as c:
                 r = await c.call(CHAT, chat("hello there"))
                 self.assertEqual(r.status, 200)
-                self.assertTrue(r.content.endswith(": hello there"), r.content)
-                self.assertEqual(r.json()["choices"][0]["message"]["content"], r.content)
+                self.assertTrue(r.message_text.endswith(": hello there"), r.message_text)
+                self.assertEqual(r.json()["choices"][0]["message"]["content"], r.message_text)
                 self.assertGreaterEqual(r.prompt_tokens, 0)
                 self.assertGreaterEqual(r.completion_tokens, 0)
                 self.assertEqual(r.attempts, 1)
@@ -66,7 +66,7 @@ class TestCall(MockTest):
                 self.assertGreater(r.total, 0)
                 # str body and absolute url
                 r2 = await c.call(self.mock.url + CHAT, json.dumps(chat("as str")))
-                self.assertTrue(r2.content.endswith(": as str"))
+                self.assertTrue(r2.message_text.endswith(": as str"))
         self.run_async(go())
 
     def test_thousand_at_100_in_flight(self):
@@ -77,7 +77,7 @@ class TestCall(MockTest):
                 self.assertEqual(len(rs), 1000)
                 for i, r in enumerate(rs):
                     self.assertEqual(r.status, 200)
-                    self.assertTrue(r.content.endswith(f": message number {i}"), (i, r.content))
+                    self.assertTrue(r.message_text.endswith(f": message number {i}"), (i, r.message_text))
                 st = c.stats()
                 self.assertEqual(st["completed"], 1000)
                 self.assertLessEqual(st["connections_opened"], 100)
@@ -86,9 +86,9 @@ class TestCall(MockTest):
     def test_sync_context_manager_and_reuse(self):
         with self.client() as c:
             r = asyncio.run(c.call(CHAT, chat("one")))
-            self.assertTrue(r.content.endswith(": one"))
+            self.assertTrue(r.message_text.endswith(": one"))
             r = asyncio.run(c.call(CHAT, chat("two")))  # a new loop rebinds
-            self.assertTrue(r.content.endswith(": two"))
+            self.assertTrue(r.message_text.endswith(": two"))
         with self.assertRaises(barrage.ClosedError):
             asyncio.run(c.call(CHAT, chat("closed")))
 
@@ -116,7 +116,7 @@ class TestGather(MockTest):
                 # order: latencies decreasing with the index, answers still in input order
                 rs = await c.gather([barrage.Request(CHAT, chat(f"o{i}"), headers=slow(200 - 20 * i))
                                      for i in range(10)])
-                self.assertEqual([r.content.split(": ")[1] for r in rs], [f"o{i}" for i in range(10)])
+                self.assertEqual([r.message_text.split(": ")[1] for r in rs], [f"o{i}" for i in range(10)])
         self.run_async(go())
 
     def test_return_exceptions(self):
@@ -129,9 +129,9 @@ class TestGather(MockTest):
                     (CHAT, chat("ok 2")),
                     "not a url at all:/\x00",
                 ], return_exceptions=True)
-                self.assertTrue(rs[0].content.endswith(": ok 0"))
+                self.assertTrue(rs[0].message_text.endswith(": ok 0"))
                 self.assertIsInstance(rs[1], barrage.RateLimited)
-                self.assertTrue(rs[2].content.endswith(": ok 2"))
+                self.assertTrue(rs[2].message_text.endswith(": ok 2"))
                 self.assertIsInstance(rs[3], (barrage.BarrageError, ValueError))
                 self.assertEqual(await c.gather([]), [])
         self.run_async(go())
@@ -156,18 +156,18 @@ class TestIterators(MockTest):
     def test_map_ordered(self):
         async def go():
             async with self.client() as c:
-                got = [r.content.split(": ")[1] async for r in c.map(self.reqs())]
+                got = [r.message_text.split(": ")[1] async for r in c.map(self.reqs())]
                 self.assertEqual(got, [f"it{i}" for i in range(6)])
                 # lazy generator input with a small window
                 gen = ((CHAT, chat(f"g{i}")) for i in range(300))
-                got = [r.content.split(": ")[1] async for r in c.map(gen, window=16)]
+                got = [r.message_text.split(": ")[1] async for r in c.map(gen, window=16)]
                 self.assertEqual(got, [f"g{i}" for i in range(300)])
         self.run_async(go())
 
     def test_map_unordered(self):
         async def go():
             async with self.client() as c:
-                got = [r.content.split(": ")[1] async for r in c.map(self.reqs(), ordered=False)]
+                got = [r.message_text.split(": ")[1] async for r in c.map(self.reqs(), ordered=False)]
                 self.assertEqual(got, [f"it{i}" for i in reversed(range(6))])
                 with self.assertRaises(barrage.HTTPError):
                     async for _ in c.map([(CHAT, chat("a")),
@@ -188,7 +188,7 @@ class TestIterators(MockTest):
                         self.assertIsInstance(done.error, barrage.HTTPError)
                         self.assertRaises(barrage.HTTPError, done.result)
                     else:
-                        self.assertTrue(done.result().content.endswith(f": it{done.index}"))
+                        self.assertTrue(done.result().message_text.endswith(f": it{done.index}"))
                 self.assertEqual(set(seen[:2]), {5, 6})  # both answer at once
                 self.assertEqual(seen[2:], [4, 3, 2, 1, 0])
         self.run_async(go())
@@ -241,7 +241,9 @@ class TestErrors(MockTest):
                 with self.assertRaises(barrage.InvalidError):
                     await c.call("ftp://nope/", b"")
         self.run_async(go())
-        self.assertIsInstance(barrage.error_for(-6), asyncio.CancelledError)
+        # an engine-side cancel is an error of the call, not a task cancellation
+        self.assertIsInstance(barrage.error_for(-6), barrage.CancelledError)
+        self.assertNotIsInstance(barrage.error_for(-6), asyncio.CancelledError)
         self.assertIsInstance(barrage.error_for(-9), barrage.TLSError)
         self.assertIsInstance(barrage.error_for(-12, http_status=500), barrage.HTTPError)
         self.assertNotIsInstance(barrage.error_for(-12, http_status=500), barrage.RateLimited)

@@ -133,7 +133,7 @@ class TestStreamEvents(MockTest):
                 s = c.stream(CHAT, chat("no stream", stream=False))
                 events, err = await drain(s)
                 self.assertEqual((events, err), ([], None))
-                self.assertTrue(s.response.content.endswith(": no stream"))
+                self.assertTrue(s.response.message_text.endswith(": no stream"))
                 # default pacing: one event per word of the natural answer
                 events, err = await drain(c.stream(CHAT, sbody("natural words")))
                 self.assertIsNone(err)
@@ -223,7 +223,7 @@ class TestStreamCancel(MockTest):
                     self.assertEqual(c._pending, {})
                     # the engine is fine: a call and a whole stream afterwards
                     r = await c.call(CHAT, chat("after"))
-                    self.assertTrue(r.content.endswith(": after"))
+                    self.assertTrue(r.message_text.endswith(": after"))
                     events, err = await drain(c.stream(CHAT, sbody("again"), headers=pace(3)))
                     self.assertIsNone(err)
                     self.assertEqual(token_texts(events), toks(3))
@@ -304,7 +304,7 @@ class TestStreamConcurrency(MockTest):
                 plain = results.pop()
                 for k, r in enumerate(plain):  # normal calls alongside: whole JSON answers
                     self.assertIsNone(r.ttft)
-                    self.assertTrue(r.content.endswith(f": plain {k}"), r.content)
+                    self.assertTrue(r.message_text.endswith(f": plain {k}"), r.message_text)
                 chunk_ids = set()
                 for i, n, events, resp in results:
                     self.assertEqual(token_texts(events), toks(n), i)

@@ -1,0 +1,177 @@
+"""The native API's idiomatic shapes: seconds, explicit rate period, gather
+over coroutines with timeout and group deadline, httpx-like Response,
+should_retry, no_cache, batch progress on the loop, engine-side abort."""
+import asyncio
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+import barrage
+
+CHAT = "/v1/chat/completions"
+
+
+def chat(text):
+    return {"model": "m", "messages": [{"role": "user", "content": text}]}
+
+
+def client(mock, **kw):
+    return barrage.Client(base_url=mock.url, ca_file=mock.ca_file, **kw)
+
+
+async def test_response_is_httpx_like(mock):
+    async with client(mock) as c:
+        r = await c.call(CHAT, chat("shape"))
+    assert r.status_code == 200 and r.status == 200
+    assert isinstance(r.content, bytes) and r.content == r.body
+    assert r.text == r.content.decode()
+    assert r.json()["object"] == "chat.completion"
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["x-request-id"] == r.request_id and r.request_id.startswith("req_")
+    assert r.message_text.endswith(": shape")
+
+
+async def test_seconds_options_and_deprecated_names(mock):
+    with pytest.warns(DeprecationWarning, match="timeout_ms is deprecated"):
+        barrage.Client(timeout_ms=1000).close()
+    with pytest.raises(TypeError):
+        barrage.Client(timeout=1.0, timeout_ms=1000)
+    async with client(mock, timeout=0.25, max_retries=0) as c:
+        t0 = time.monotonic()
+        with pytest.raises(barrage.TimeoutError):
+            await c.call(CHAT, chat("x"), headers={"x-mock-latency-ms": "3000"})
+        assert 0.2 < time.monotonic() - t0 < 1.5
+        t0 = time.monotonic()
+        with pytest.raises(barrage.TimeoutError):  # per-call deadline, seconds
+            await c.call(CHAT, chat("x"), timeout=5, deadline=0.2,
+                         headers={"x-mock-latency-ms": "3000"})
+        assert time.monotonic() - t0 < 1.0
+        with pytest.warns(DeprecationWarning, match="deadline_ms"):
+            r = await c.call(CHAT, chat("y"), deadline_ms=5000)
+        assert r.status_code == 200
+
+
+async def test_explicit_rate_period(mock):
+    with pytest.warns(DeprecationWarning, match="rate_period"):
+        barrage.Client(rate_limit=10).close()
+    # 20 per second, burst 1: 21 requests need about one second, not 21 / 20 minutes
+    async with client(mock, rate_limit=20, rate_period=1.0, rate_burst=1) as c:
+        t0 = time.monotonic()
+        rs = await c.gather([(CHAT, chat(f"r{i}")) for i in range(21)])
+        el = time.monotonic() - t0
+    assert len(rs) == 21
+    assert 0.8 < el < 3.0, el
+
+
+async def test_gather_coroutines_and_requests(mock):
+    async with client(mock) as c:
+        async def two_step(i):
+            r = await c.call(CHAT, chat(f"a{i}"))
+            return r.message_text.split(": ")[1] + "!"
+        out = await c.gather(two_step(1), (CHAT, chat("b")), two_step(2))
+        assert out[0] == "a1!" and out[2] == "a2!"
+        assert out[1].message_text.endswith(": b")
+        out = await c.gather([two_step(3), barrage.Request(CHAT, chat("c"))])
+        assert out[0] == "a3!" and out[1].message_text.endswith(": c")
+
+
+async def test_gather_timeout_keeps_finished_cancels_rest(mock):
+    slow = {"x-mock-latency-ms": "5000"}
+    async with client(mock) as c:
+        reqs = [barrage.Request(CHAT, chat(f"f{i}")) if i % 2 == 0 else
+                barrage.Request(CHAT, chat(f"s{i}"), headers=slow) for i in range(10)]
+        t0 = time.monotonic()
+        with pytest.raises(barrage.GatherTimeout) as ei:
+            await c.gather(reqs, timeout=0.5)
+        assert time.monotonic() - t0 < 1.5
+        res = ei.value.results
+        assert [r is None for r in res] == [i % 2 == 1 for i in range(10)]
+        assert res[4].message_text.endswith(": f4")
+        out = await c.gather(reqs[:4], timeout=0.5, return_exceptions=True)
+        assert isinstance(out[1], barrage.TimeoutError) and out[2].status_code == 200
+        for _ in range(100):
+            if c.stats()["cancelled"] >= 7:
+                break
+            await asyncio.sleep(0.01)
+        assert c.stats()["cancelled"] == 7  # 5 + 2 unfinished requests, cancelled in the engine
+
+
+async def test_gather_group_deadline(mock):
+    async with client(mock) as c:
+        reqs = [(CHAT, chat("fast")), barrage.Request(CHAT, chat("slow"),
+                                                        headers={"x-mock-latency-ms": "5000"})]
+        t0 = time.monotonic()
+        out = await c.gather(reqs, deadline=0.4, return_exceptions=True)
+        assert time.monotonic() - t0 < 1.5
+        assert out[0].status_code == 200
+        assert isinstance(out[1], barrage.TimeoutError)
+
+
+async def test_rate_limited_has_retry_after(mock):
+    async with client(mock, max_retries=0) as c:
+        with pytest.raises(barrage.RateLimited) as ei:
+            await c.call(CHAT, chat("x"), headers={"x-mock-status": "429"})
+    assert ei.value.status_code == 429 and hasattr(ei.value, "retry_after")
+    e = barrage.error_for(-12, "HTTP 429 (retry-after 2.5)", http_status=429)
+    assert e.retry_after == 2.5
+    e = barrage.error_for(-12, "", http_status=429,
+                          body=b'{"error":{"message":"Please try again in 120ms."}}')
+    assert e.retry_after == pytest.approx(0.12)
+    assert barrage.error_for(-12, "", http_status=429).retry_after is None
+
+
+async def test_should_retry_callable(mock):
+    calls = []
+
+    def decide(exc, attempt):
+        calls.append((type(exc), attempt))
+        return isinstance(exc, barrage.RateLimited) and attempt < 5
+
+    async with client(mock, should_retry=decide, backoff_base=0.01) as c:
+        hdr = {"x-mock-fail-times": "2", "x-mock-fail-key": uuid.uuid4().hex,
+               "x-mock-retry-after": "0"}
+        r = await c.call(CHAT, chat("retry"), headers=hdr)
+        assert r.message_text.endswith(": retry")
+        assert calls == [(barrage.RateLimited, 1), (barrage.RateLimited, 2)]
+        assert c.stats()["retried"] == 0  # Python decided, not the engine
+        calls.clear()
+        with pytest.raises(barrage.HTTPError):
+            await c.call(CHAT, chat("x"), headers={"x-mock-status": "500"})
+        assert calls == [(barrage.HTTPError, 1)]
+
+
+async def test_no_cache_per_request(mock, tmp_path):
+    async with client(mock, cache_path=str(tmp_path / "cache.db"), cache_ttl=60) as c:
+        a = await c.call(CHAT, chat("cache me"))
+        assert not a.cached
+        await asyncio.sleep(0.2)  # the engine batches cache writes (up to 50 ms)
+        b = await c.call(CHAT, chat("cache me"))
+        assert b.cached and b.body == a.body
+        n = await c.call(CHAT, chat("cache me"), no_cache=True)
+        assert not n.cached
+
+
+async def test_batch_progress_on_loop_with_eta_and_abort(mock, tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    with open(inp, "w") as f:
+        for i in range(40):
+            f.write(json.dumps({"custom_id": f"c{i}", "method": "POST", "url": CHAT,
+                                "body": chat(f"b{i}")}) + "\n")
+    seen = []
+    main = threading.get_ident()
+    async with client(mock, max_inflight=2) as c:
+        def progress(p):
+            seen.append((threading.get_ident(), p))
+        final = await c.run_batch(str(inp), str(out), progress=progress,
+                                  headers={"x-mock-latency-ms": "20"})
+        assert final["ok"] == 40 and final["eta_s"] == 0
+        assert seen and all(t == main for t, _ in seen)
+        assert any(p["eta_s"] is not None and p["eta_s"] > 0 for _, p in seen)
+        out.unlink()
+        with pytest.raises(barrage.CancelledError) as ei:
+            await c.run_batch(str(inp), str(out), resume=False, progress=lambda p: 2,
+                              headers={"x-mock-latency-ms": "20"})
+        assert not isinstance(ei.value, asyncio.CancelledError)
