@@ -125,6 +125,47 @@ impl Error {
         }
     }
 
+    /// True for a request that ran out of time (attempt, first-token, idle,
+    /// deadline or group deadline: `BRG_E_TIMEOUT`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+    /// True for a rate-limit answer (HTTP 429) or a limit key's open breaker.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Error::Http { status: 429, .. } | Error::Unavailable(_))
+    }
+    /// True when the request was cancelled (dropped future, `cancel`).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+    /// The HTTP status of an error answer (`Error::Http`), else `None`.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    /// The `brg_status` number, as [`Error::code`].
+    pub fn status(&self) -> i32 {
+        self.code()
+    }
+    /// The server's requested wait, when the engine reported one in the
+    /// detail text ("retry after N ms" / "retry-after: N"). The C ABI has no
+    /// result field for Retry-After (0.2.x), so this is `None` when the
+    /// engine's text does not carry it; the engine itself already honoured
+    /// it between its own retries.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let m = self.message().to_ascii_lowercase();
+        let at = m.find("retry after").map(|i| i + "retry after".len())
+            .or_else(|| m.find("retry-after:").map(|i| i + "retry-after:".len()))?;
+        let rest = m[at..].trim_start();
+        let num: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let v: f64 = num.parse().ok()?;
+        let unit = rest[num.len()..].trim_start();
+        let secs = if unit.starts_with("ms") { v / 1000.0 } else { v };
+        Some(std::time::Duration::from_secs_f64(secs))
+    }
+
     /// Static name such as `"BRG_E_TIMEOUT"` (`brg_status_name`).
     pub fn name(&self) -> &'static str {
         cstr(unsafe { sys::brg_status_name(self.code()) })

@@ -47,6 +47,12 @@
 
 pub mod sys;
 
+#[cfg(feature = "tokio")]
+pub mod aio;
+pub mod batch;
+#[cfg(feature = "serde")]
+mod json;
+
 mod config;
 mod engine;
 mod error;
