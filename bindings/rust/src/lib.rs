@@ -59,7 +59,7 @@ mod error;
 mod request;
 mod response;
 
-pub use config::{Backend, Config, HttpVersion};
+pub use config::{Backend, Config, HttpVersion, OptionValue};
 pub use engine::{Engine, Stats, Stream, ThreadedEngine};
 pub use error::Error;
 pub use request::Request;
