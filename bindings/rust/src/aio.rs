@@ -226,7 +226,33 @@ impl AsyncEngine {
             window: window.max(1),
             running: HashMap::new(),
             ready: VecDeque::new(),
+            outcomes: false,
         }
+    }
+
+    /// As [`AsyncEngine::unordered`], but a request that ran and failed
+    /// comes as `Ok(response)` too (check [`Response::error`]), so that its
+    /// attempts, timings and body stay readable; `Err` only for a request
+    /// the engine refused at submit.
+    pub fn unordered_outcomes<I>(&self, reqs: I, window: usize) -> Unordered<I::IntoIter>
+    where
+        I: IntoIterator<Item = Request>,
+    {
+        let mut u = self.unordered(reqs, window);
+        u.outcomes = true;
+        u
+    }
+
+    /// Every request's final [`Response`] in input order, failures included
+    /// (see [`AsyncEngine::unordered_outcomes`]).
+    pub async fn run_all_outcomes(&self, reqs: Vec<Request>) -> Vec<Result<Response, Error>> {
+        let n = reqs.len();
+        let mut out: Vec<Option<Result<Response, Error>>> = (0..n).map(|_| None).collect();
+        let mut s = self.unordered_outcomes(reqs, usize::MAX);
+        while let Some((i, r)) = next(&mut s).await {
+            out[i] = Some(r);
+        }
+        out.into_iter().map(|r| r.expect("every request has an outcome")).collect()
     }
 
     /// As [`AsyncEngine::unordered`] but yields outcomes in submission order
@@ -418,6 +444,8 @@ pub struct Unordered<I: Iterator<Item = Request>> {
     running: HashMap<usize, RequestId>,
     /// Outcomes decided without the engine (a refused submit).
     ready: VecDeque<(usize, Result<Response, Error>)>,
+    /// Failed responses come as Ok (unordered_outcomes).
+    outcomes: bool,
 }
 
 impl<I: Iterator<Item = Request>> Unpin for Unordered<I> {}
@@ -473,7 +501,8 @@ impl<I: Iterator<Item = Request>> Stream for Unordered<I> {
                 Poll::Ready((i, r)) => {
                     this.running.remove(&i);
                     this.fill();
-                    return Poll::Ready(Some((i, r.into_result())));
+                    let r = if this.outcomes { Ok(r) } else { r.into_result() };
+                    return Poll::Ready(Some((i, r)));
                 }
             }
         }
