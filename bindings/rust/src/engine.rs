@@ -633,6 +633,12 @@ impl ThreadedEngine {
     pub fn results_fd(&self) -> i32 {
         unsafe { sys::brg_results_fd(self.raw.as_ptr()) }
     }
+    /// The raw handle, for calls this binding does not wrap. Calling
+    /// `brg_results` on it makes you the consumer: do not mix it with
+    /// [`ThreadedEngine::results`] on other threads.
+    pub fn as_raw(&self) -> *mut sys::brg_engine {
+        self.raw.as_ptr()
+    }
     /// The raw handle (for the async driver, the only consumer then).
     pub(crate) fn raw_ptr(&self) -> *mut sys::brg_engine {
         self.raw.as_ptr()
