@@ -53,9 +53,8 @@ fn link_static() {
     let build = build.canonicalize().unwrap_or_else(|_| {
         panic!(
             "barrage: no meson build dir at {}: run `meson setup build --buildtype=release && \
-             ninja -C build capi/libbarrage.so.{}` in the checkout, or set BARRAGE_BUILD_DIR",
-            build.display(),
-            env!("CARGO_PKG_VERSION")
+             ninja -C build` in the checkout, or set BARRAGE_BUILD_DIR",
+            build.display()
         )
     });
     // The C ABI's own objects are compiled only into libbarrage.so: take them
@@ -63,10 +62,12 @@ fn link_static() {
     let capi_dir = std::fs::read_dir(build.join("capi"))
         .expect("build/capi")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
+        .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
             n.starts_with("libbarrage.so.") && n.ends_with(".p") && p.is_dir()
         })
+        // After a version bump the old version's object dir stays: take the newest.
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .unwrap_or_else(|| panic!("barrage: libbarrage not built in {}: run ninja -C {0} capi/libbarrage.so.<version>", build.display()));
     let mut objects: Vec<PathBuf> = std::fs::read_dir(&capi_dir)
         .unwrap()
