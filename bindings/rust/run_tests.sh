@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs the Rust binding's tests. Usage: run_tests.sh BUILD_ROOT
-# Skips (exit 77) when cargo is not installed. Needs no network (--offline).
+# Skips (exit 77) when cargo is not installed. Fetches crates when they are
+# not in the local cargo cache yet (a clean CI machine), then runs offline.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build_root=$(cd "${1:?usage: run_tests.sh BUILD_ROOT}" && pwd)
@@ -19,7 +20,11 @@ PATH="$(dirname "$cargo"):$PATH"
 export PATH
 
 export CARGO_TARGET_DIR="$build_root/bindings/rust/target"
-export BARRAGE_LIB_DIR="$build_root/capi"
+# Static link (the default) takes the engine objects from this build dir.
+export BARRAGE_BUILD_DIR="$build_root"
 export BARRAGE_MOCKSERVER="$build_root/mockserver/barrage-mockserver"
 cd "$here"
-exec "$cargo" test --offline --release
+"$cargo" fetch --quiet || echo "cargo fetch failed (no network?): trying with the local cache"
+"$cargo" test --offline --release --features tokio,serde
+# A dependent crate outside the checkout, built as the README says.
+"$here/outside_crate_test.sh" "$build_root" "$cargo"

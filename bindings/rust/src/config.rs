@@ -37,6 +37,13 @@ pub enum HttpVersion {
     Http2,
 }
 
+/// A value for [`Config::option`].
+#[derive(Debug, Clone, Copy)]
+pub enum OptionValue<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
 /// Engine configuration (owns a `brg_config`). Builder methods take and return
 /// `self`; the first refused value is remembered and reported by
 /// [`Engine::new`](crate::Engine::new), or use [`Config::set_int`] /
@@ -113,6 +120,11 @@ impl Config {
         self
     }
 
+    fn fail(mut self, why: String) -> Self {
+        self.error.get_or_insert(Error::Invalid(why));
+        self
+    }
+
     fn string(mut self, opt: i32, v: Option<&str>) -> Self {
         if self.error.is_none() {
             if let Err(e) = self.set_str(opt, v) {
@@ -122,6 +134,20 @@ impl Config {
         self
     }
 
+    /// Longest wait a server's answer can impose (Retry-After and friends).
+    pub fn max_server_wait(self, d: Duration) -> Self { self.int(sys::BRG_OPT_MAX_SERVER_WAIT_MS, ms(d)) }
+    /// Sets an option by its header NAME (e.g. `"MAX_RETRIES"`, see
+    /// [`sys::OPTIONS`]): an integer for INT/BOOL/BACKEND options, a string
+    /// for STR ones. An unknown name or a wrong kind makes `Engine::new` fail
+    /// with `Error::Invalid`.
+    pub fn option(self, name: &str, value: OptionValue<'_>) -> Self {
+        match (sys::OPTIONS.iter().find(|o| o.0 == name), value) {
+            (Some(&(_, n, sys::OptKind::Str)), OptionValue::Str(v)) => self.string(n, Some(v)),
+            (Some(&(_, n, k)), OptionValue::Int(v)) if k != sys::OptKind::Str => self.int(n, v),
+            (Some(_), _) => self.fail(format!("option {name}: wrong value kind")),
+            (None, _) => self.fail(format!("unknown option {name}")),
+        }
+    }
     pub fn max_inflight(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_INFLIGHT, n.into()) }
     pub fn max_conns_per_host(self, n: u32) -> Self { self.int(sys::BRG_OPT_MAX_CONNS_PER_HOST, n.into()) }
     pub fn rate_limit(self, requests: u32, period: Duration) -> Self {

@@ -72,7 +72,7 @@ impl Router {
     }
 }
 
-fn take_raw(e: *mut sys::brg_engine, out: &mut Vec<Response>) -> usize {
+pub(crate) fn take_raw(e: *mut sys::brg_engine, out: &mut Vec<Response>) -> usize {
     let mut n = 0;
     let mut buf = [std::ptr::null_mut::<sys::brg_result>(); BATCH];
     loop {
@@ -567,6 +567,9 @@ impl ThreadedEngine {
     pub fn submit(&self, req: &Request) -> Result<RequestId, Error> {
         submit_raw(self.raw.as_ptr(), req, 0)
     }
+    pub(crate) fn submit_flags(&self, req: &Request, flags: u32) -> Result<RequestId, Error> {
+        submit_raw(self.raw.as_ptr(), req, flags)
+    }
     /// A cancel racing completion is harmless: the result is whichever came first.
     pub fn cancel(&self, id: RequestId) -> Result<(), Error> {
         let rc = unsafe { sys::brg_cancel(self.raw.as_ptr(), id.0) };
@@ -629,6 +632,16 @@ impl ThreadedEngine {
     }
     pub fn results_fd(&self) -> i32 {
         unsafe { sys::brg_results_fd(self.raw.as_ptr()) }
+    }
+    /// The raw handle, for calls this binding does not wrap. Calling
+    /// `brg_results` on it makes you the consumer: do not mix it with
+    /// [`ThreadedEngine::results`] on other threads.
+    pub fn as_raw(&self) -> *mut sys::brg_engine {
+        self.raw.as_ptr()
+    }
+    /// The raw handle (for the async driver, the only consumer then).
+    pub(crate) fn raw_ptr(&self) -> *mut sys::brg_engine {
+        self.raw.as_ptr()
     }
     /// Figures may be a moment old.
     pub fn stats(&self) -> Result<Stats, Error> {

@@ -125,10 +125,69 @@ impl Error {
         }
     }
 
+    /// True for a request that ran out of time (attempt, first-token, idle,
+    /// deadline or group deadline: `BRG_E_TIMEOUT`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+    /// True for a rate-limit answer (HTTP 429) or a limit key's open breaker.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Error::Http { status: 429, .. } | Error::Unavailable(_))
+    }
+    /// True when the request was cancelled (dropped future, `cancel`).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+    /// The HTTP status of an error answer (`Error::Http`), else `None`.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    /// The `brg_status` number, as [`Error::code`].
+    pub fn status(&self) -> i32 {
+        self.code()
+    }
+    /// The server's requested wait, when it can be read: OpenAI-style
+    /// error text in an HTTP error body ("Please try again in 1.5s" / "in
+    /// 20ms"), or the detail text. The C ABI has no result field for the
+    /// Retry-After header (0.2.x), so a wait given only in that header is
+    /// not visible here (`None`); the engine itself already honoured it
+    /// between its own retries (up to MAX_SERVER_WAIT_MS).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        if let Error::Http { body, .. } = self {
+            if let Some(d) = wait_in_text(&String::from_utf8_lossy(body)) {
+                return Some(d);
+            }
+        }
+        wait_in_text(self.message())
+    }
+
     /// Static name such as `"BRG_E_TIMEOUT"` (`brg_status_name`).
     pub fn name(&self) -> &'static str {
         cstr(unsafe { sys::brg_status_name(self.code()) })
     }
+}
+
+/// "try again in 1.5s", "retry after 20ms", "retry-after: 2" -> the wait.
+fn wait_in_text(text: &str) -> Option<std::time::Duration> {
+    let m = text.to_ascii_lowercase();
+    let at = ["try again in ", "retry after ", "retry-after: ", "retry-after:"]
+        .iter()
+        .find_map(|k| m.find(k).map(|i| i + k.len()))?;
+    let rest = m[at..].trim_start();
+    let num: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let v: f64 = num.parse().ok()?;
+    let unit = rest[num.len()..].trim_start();
+    let secs = if unit.starts_with("ms") {
+        v / 1000.0
+    } else if unit.starts_with('m') && !unit.starts_with("ms") && unit[1..].starts_with(|c: char| !c.is_ascii_alphabetic()) {
+        v * 60.0
+    } else {
+        v
+    };
+    Some(std::time::Duration::from_secs_f64(secs))
 }
 
 impl fmt::Display for Error {
@@ -147,3 +206,24 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn http(body: &str) -> Error {
+        Error::Http { status: 429, body: body.as_bytes().to_vec(), message: "HTTP 429 Too Many Requests".into() }
+    }
+
+    #[test]
+    fn retry_after_reads_openai_error_text() {
+        let e = http(r#"{"error":{"message":"Rate limit reached for gpt-4o-mini. Please try again in 1.5s.","type":"requests"}}"#);
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+        assert_eq!(http("... Please try again in 20ms. ...").retry_after(), Some(Duration::from_millis(20)));
+        assert_eq!(http("Please try again later.").retry_after(), None);
+        assert_eq!(Error::Timeout("attempt timed out".into()).retry_after(), None);
+        assert!(http("").is_rate_limited() && !http("").is_timeout());
+        assert_eq!(http("").http_status(), Some(429));
+    }
+}

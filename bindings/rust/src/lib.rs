@@ -47,13 +47,19 @@
 
 pub mod sys;
 
+#[cfg(feature = "tokio")]
+pub mod aio;
+pub mod batch;
+#[cfg(feature = "serde")]
+mod json;
+
 mod config;
 mod engine;
 mod error;
 mod request;
 mod response;
 
-pub use config::{Backend, Config, HttpVersion};
+pub use config::{Backend, Config, HttpVersion, OptionValue};
 pub use engine::{Engine, Stats, Stream, ThreadedEngine};
 pub use error::Error;
 pub use request::Request;

@@ -66,6 +66,56 @@ pub const BRG_OPT_HTTP_VERSION: brg_option = 30;
 pub const BRG_OPT_PROXY: brg_option = 31;
 pub const BRG_OPT_NO_PROXY: brg_option = 32;
 pub const BRG_OPT_DNS_SERVERS: brg_option = 33;
+pub const BRG_OPT_MAX_SERVER_WAIT_MS: brg_option = 34;
+
+/// How an option is set: `brg_config_set_int` or `brg_config_set_str`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptKind {
+    Int,
+    Bool,
+    Backend,
+    Str,
+}
+
+/// Every option of `capi/barrage_options.h`: (NAME, number, kind). Checked
+/// against the header's table (tests/abi_layout.rs); all are exposed,
+/// through [`crate::Config::option`] and the typed `Config` methods.
+pub const OPTIONS: &[(&str, brg_option, OptKind)] = &[
+    ("MAX_INFLIGHT", BRG_OPT_MAX_INFLIGHT, OptKind::Int),
+    ("MAX_CONNS_PER_HOST", BRG_OPT_MAX_CONNS_PER_HOST, OptKind::Int),
+    ("RATE_LIMIT", BRG_OPT_RATE_LIMIT, OptKind::Int),
+    ("RATE_PERIOD_MS", BRG_OPT_RATE_PERIOD_MS, OptKind::Int),
+    ("RATE_BURST", BRG_OPT_RATE_BURST, OptKind::Int),
+    ("TOKENS_PER_MINUTE", BRG_OPT_TOKENS_PER_MINUTE, OptKind::Int),
+    ("TIMEOUT_MS", BRG_OPT_TIMEOUT_MS, OptKind::Int),
+    ("CONNECT_TIMEOUT_MS", BRG_OPT_CONNECT_TIMEOUT_MS, OptKind::Int),
+    ("MAX_RETRIES", BRG_OPT_MAX_RETRIES, OptKind::Int),
+    ("BACKOFF_BASE_MS", BRG_OPT_BACKOFF_BASE_MS, OptKind::Int),
+    ("BACKOFF_MAX_MS", BRG_OPT_BACKOFF_MAX_MS, OptKind::Int),
+    ("BACKEND", BRG_OPT_BACKEND, OptKind::Backend),
+    ("CA_FILE", BRG_OPT_CA_FILE, OptKind::Str),
+    ("VERIFY_PEER", BRG_OPT_VERIFY_PEER, OptKind::Bool),
+    ("MAX_RESPONSE_BYTES", BRG_OPT_MAX_RESPONSE_BYTES, OptKind::Int),
+    ("CACHE_PATH", BRG_OPT_CACHE_PATH, OptKind::Str),
+    ("CACHE_TTL_S", BRG_OPT_CACHE_TTL_S, OptKind::Int),
+    ("ALLOW_HTTP", BRG_OPT_ALLOW_HTTP, OptKind::Bool),
+    ("MAX_PENDING", BRG_OPT_MAX_PENDING, OptKind::Int),
+    ("MAX_HEADER_BYTES", BRG_OPT_MAX_HEADER_BYTES, OptKind::Int),
+    ("IDLE_TIMEOUT_MS", BRG_OPT_IDLE_TIMEOUT_MS, OptKind::Int),
+    ("TOKENS_BURST", BRG_OPT_TOKENS_BURST, OptKind::Int),
+    ("RETRY_STATUSES", BRG_OPT_RETRY_STATUSES, OptKind::Str),
+    ("BREAKER_THRESHOLD", BRG_OPT_BREAKER_THRESHOLD, OptKind::Int),
+    ("BREAKER_PAUSE_MS", BRG_OPT_BREAKER_PAUSE_MS, OptKind::Int),
+    ("TLS_RESUME", BRG_OPT_TLS_RESUME, OptKind::Bool),
+    ("MAX_HANDSHAKES", BRG_OPT_MAX_HANDSHAKES, OptKind::Int),
+    ("FIRST_TOKEN_TIMEOUT_MS", BRG_OPT_FIRST_TOKEN_TIMEOUT_MS, OptKind::Int),
+    ("STREAM_IDLE_TIMEOUT_MS", BRG_OPT_STREAM_IDLE_TIMEOUT_MS, OptKind::Int),
+    ("HTTP_VERSION", BRG_OPT_HTTP_VERSION, OptKind::Int),
+    ("PROXY", BRG_OPT_PROXY, OptKind::Str),
+    ("NO_PROXY", BRG_OPT_NO_PROXY, OptKind::Str),
+    ("DNS_SERVERS", BRG_OPT_DNS_SERVERS, OptKind::Str),
+    ("MAX_SERVER_WAIT_MS", BRG_OPT_MAX_SERVER_WAIT_MS, OptKind::Int),
+];
 
 // ---- brg_backend ----
 pub type brg_backend = c_int;
