@@ -2,7 +2,8 @@
 """Runs the Python binding's pytest suite in a venv it creates when missing
 (the real openai/anthropic SDKs, httpx, pytest from PyPI).
 
-usage: run_tests.py VENV_DIR [pytest args...]"""
+usage: run_tests.py VENV_DIR [pytest args...]
+       run_tests.py VENV_DIR --install-only   (scripts/dev's install step)"""
 import os
 import subprocess
 import sys
@@ -22,6 +23,8 @@ def main():
     probe = subprocess.run([py, "-c", "import " + ", ".join(MODULES)], capture_output=True)
     if probe.returncode != 0:
         subprocess.check_call([py, "-m", "pip", "install", "-q", *REQUIREMENTS])
+    if sys.argv[2:] == ["--install-only"]:
+        return 0
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # conftest puts this checkout's package first
     os.chdir(HERE)

@@ -57,26 +57,8 @@ fn link_static() {
             build.display()
         )
     });
-    // The C ABI's own objects are compiled only into libbarrage.so: take them
-    // from its object dir (built with -fPIC, hidden visibility: fine statically).
-    let capi_dir = std::fs::read_dir(build.join("capi"))
-        .expect("build/capi")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("libbarrage.so.") && n.ends_with(".p") && p.is_dir()
-        })
-        // After a version bump the old version's object dir stays: take the newest.
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| panic!("barrage: libbarrage not built in {}: run ninja -C {0} capi/libbarrage.so.<version>", build.display()));
-    let mut objects: Vec<PathBuf> = std::fs::read_dir(&capi_dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "o"))
-        .collect();
-    objects.sort();
-    assert!(!objects.is_empty(), "barrage: no objects in {}", capi_dir.display());
-    for a in ["batch/libbarrage_batch.a", "libbarrage_engine.a", "libllhttp.a"] {
+    let mut objects: Vec<PathBuf> = Vec::new();
+    for a in ["capi/libbarrage_capi.a", "batch/libbarrage_batch.a", "libbarrage_engine.a", "libllhttp.a"] {
         let path = build.join(a);
         assert!(path.exists(), "barrage: {} missing (ninja -C {} capi/libbarrage.so.*)", path.display(), build.display());
         println!("cargo:rerun-if-changed={}", path.display());

@@ -243,7 +243,10 @@ int64_t retry_after_ms(std::string_view retry_after, std::string_view retry_afte
     double s = parse_number(retry_after);
     if (s >= 0) return int64_t(s * 1000 + 0.999);
     int64_t date_s = 0;
-    if (now_unix_ms >= 0 && parse_http_date(retry_after, now_unix_ms, &date_s)) {
+    // A clock past year 9999 (a broken one: the caller passes it in) would
+    // overflow the date arithmetic; dates are then not understood.
+    constexpr int64_t kYear10000Ms = 253402300800000;
+    if (now_unix_ms >= 0 && now_unix_ms < kYear10000Ms && parse_http_date(retry_after, now_unix_ms, &date_s)) {
       const int64_t wait = date_s * 1000 - now_unix_ms;
       // The same horizon as the seconds form: beyond it, not understood.
       if (wait > int64_t(1e12)) return -1;

@@ -100,6 +100,14 @@ TEST(RetryPolicy, Rfc850TwoDigitYearsNeverLieMoreThanFiftyYearsAhead) {
   EXPECT_EQ(retry_after_ms("Monday, 01-Mar-76 00:00:00 GMT", "", k2025Ms), 0);
 }
 
+TEST(RetryPolicy, AClockBeyondYear9999NeverOverflows) {
+  // Found by tests/fuzz (fuzz_rate_headers): a two-digit year is read
+  // against the clock, and a clock near INT64_MAX overflowed (UBSan).
+  EXPECT_EQ(retry_after_ms("Sunday, 06-Nov-94 08:49:37 GMT", "", INT64_MAX - 1), -1);
+  EXPECT_EQ(retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", "", INT64_MAX), -1);
+  EXPECT_EQ(retry_after_ms("120", "", INT64_MAX), 120000) << "the seconds form needs no clock";
+}
+
 TEST(RetryPolicy, MalformedHttpDatesAreNotUnderstood) {
   const int64_t now = kRfcExampleMs - 1000;
   for (const char* bad : {
