@@ -4,13 +4,15 @@
 # scratch copy of its seed corpus (tests/fuzz/corpus/<target>), so the
 # committed seeds stay small; a crash or property violation leaves its input
 # in <build-dir>/fuzz-artifacts/ and makes the script fail.
+# BARRAGE_FUZZ_SECONDS, when set, overrides <seconds-per-target> (so CI can
+# lengthen the meson 'fuzz' suite's runs without editing meson.build).
 set -eu
 if [ $# -lt 2 ]; then
   echo "usage: $0 <build-dir> <seconds-per-target> [target...]" >&2
   exit 2
 fi
 build=$(cd "$1" && pwd)
-seconds=$2
+seconds=${BARRAGE_FUZZ_SECONDS:-$2}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 targets=${*:-"response_parser sse_stream rate_headers request_writer connect_proxy hosts_file h2_session batch_input"}
