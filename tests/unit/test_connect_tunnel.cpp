@@ -56,8 +56,10 @@ TEST(WriteConnect, RefusesWhatCouldInjectOrIsNotAHost) {
   EXPECT_EQ(write_connect("api.openai.com", 443, "Basic x\r\nX-Injected: 1"), "");
   EXPECT_EQ(write_connect("api.openai.com", 443, std::string("Basic \0x", 8)), "");
   // An IPv6 literal is checked whole, not up to its first NUL.
-  EXPECT_EQ(write_connect(std::string("::\0\r\nX-Injected: 1", 19), 443, ""), "");
-  EXPECT_EQ(write_connect(std::string("[::\0\r\nX-Injected: 1]", 21), 443, ""), "");
+  static constexpr char kBare[] = "::\0\r\nX-Injected: 1";
+  static constexpr char kBracketed[] = "[::\0\r\nX-Injected: 1]";
+  EXPECT_EQ(write_connect(std::string_view(kBare, sizeof kBare - 1), 443, ""), "");
+  EXPECT_EQ(write_connect(std::string_view(kBracketed, sizeof kBracketed - 1), 443, ""), "");
 }
 
 // --- ConnectResponse: success ------------------------------------------------

@@ -176,7 +176,8 @@ TEST(ProxyConfig, BadHosts) {
   EXPECT_EQ(parse_err("http://pro xy:3128"), "HTTPS_PROXY: invalid character in proxy URL");
   EXPECT_EQ(parse_err("http://proxy\x01:3128"), "HTTPS_PROXY: invalid character in proxy URL");
   // A NUL inside an IPv6 literal is refused, not read up to the NUL.
-  EXPECT_NE(parse_err(std::string("http://[::\0\r\nX: 1]:3128", 25)), "");
+  static constexpr char kNulHost[] = "http://[::\0\r\nX: 1]:3128";
+  EXPECT_NE(parse_err(std::string_view(kNulHost, sizeof kNulHost - 1)), "");
 }
 
 TEST(ProxyConfig, PathQueryFragmentRefused) {
