@@ -100,7 +100,10 @@ void H2Session::fail_all(int status, std::string_view message) noexcept {
   // unlinked while the list is walked.
   ++depth_;
   live_.for_each([&](Stream* s) {
-    if (!s->reported) report_error(s, status, text({message}), !s->headers_sent);
+    // Never sent, or above a GOAWAY's last-stream-id (RFC 9113 6.8: not
+    // processed): safe to send again, whatever ended the connection.
+    const bool unprocessed = !s->headers_sent || (goaway_received_ && s->id > goaway_last_id_);
+    if (!s->reported) report_error(s, status, text({message}), unprocessed);
   });
   --depth_;
 }

@@ -386,13 +386,13 @@ void H2Peer::run() noexcept {
       }
       if (!H2PeerCallbacks::pump_out(*c)) c->dead = true;
     }
-    // Drop dead connections, and close those that we sent GOAWAY on once
-    // nghttp2 has finished with them. Others stay open until the client
-    // closes them, so that its EOF is seen (and recorded) after its GOAWAY.
-    std::erase_if(conns, [](const std::unique_ptr<Conn>& c) {
-      return c->dead || (c->handshaken && c->goaway_last >= 0 && c->out.empty() &&
-                         !nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session));
-    });
+    // Drop dead connections. The others, those we sent GOAWAY on included,
+    // stay open until the client closes them, as RFC 9113 6.8 asks of a
+    // graceful shutdown: closing with the client's in-flight HEADERS unread
+    // makes the kernel send RST, which can destroy the GOAWAY before the
+    // client reads it (then nobody can tell those streams were never
+    // processed), and the client's EOF is seen (and recorded) after its GOAWAY.
+    std::erase_if(conns, [](const std::unique_ptr<Conn>& c) { return c->dead; });
 
     std::vector<pollfd> pfds;
     pfds.push_back({wake_fd_, POLLIN, 0});
