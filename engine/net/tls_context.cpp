@@ -79,21 +79,42 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& opts, std::stri
 }
 
 TlsContext::~TlsContext() {
-  for (auto& [k, s] : sessions_) SSL_SESSION_free(s);
+  for (auto& [origin, t] : sessions_) {
+    for (SSL_SESSION* s : t.fresh) SSL_SESSION_free(s);
+    if (t.last) SSL_SESSION_free(t.last);
+  }
   if (ctx_) SSL_CTX_free(ctx_);
   if (bio_method_) BIO_meth_free(bio_method_);
 }
 
 SSL_SESSION* TlsContext::session_for(const std::string& origin) const noexcept {
   auto it = sessions_.find(origin);
-  return it == sessions_.end() ? nullptr : it->second;
+  if (it == sessions_.end()) return nullptr;
+  return it->second.fresh.empty() ? it->second.last : it->second.fresh.back();
+}
+
+SSL_SESSION* TlsContext::take_session(const std::string& origin) noexcept {
+  auto it = sessions_.find(origin);
+  if (it == sessions_.end()) return nullptr;
+  OriginTickets& t = it->second;
+  if (!t.fresh.empty()) {
+    if (t.last) SSL_SESSION_free(t.last);
+    t.last = t.fresh.back();
+    t.fresh.pop_back();
+  }
+  return t.last;
 }
 
 void TlsContext::store_session(const std::string& origin, SSL_SESSION* session) noexcept {
-  auto [it, inserted] = sessions_.try_emplace(origin, session);
-  if (!inserted) {
-    SSL_SESSION_free(it->second);
-    it->second = session;
+  try {
+    OriginTickets& t = sessions_[origin];
+    if (t.fresh.size() >= kFreshTickets) {
+      SSL_SESSION_free(t.fresh.front());
+      t.fresh.erase(t.fresh.begin());
+    }
+    t.fresh.push_back(session);
+  } catch (...) {  // out of memory: this ticket is lost, resumption goes on with the others
+    SSL_SESSION_free(session);
   }
 }
 

@@ -1,5 +1,6 @@
 // One SSL_CTX per engine: trust store, verification policy and the client
-// session cache (one resumable session per origin).
+// session cache (per origin: the tickets not yet offered, and the last one
+// offered).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -7,13 +8,14 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace barrage {
 
 struct TlsOptions {
   bool verify_peer = true;
   std::string ca_file;  // extra trusted CAs (PEM), added to the system store
-  bool resume = true;   // keep one session per origin and offer it on new connections
+  bool resume = true;   // keep sessions per origin and offer them on new connections
   int http_version = 0; // ALPN offer: 0 h2 and http/1.1, 1 http/1.1 only, 2 h2 only
 };
 
@@ -31,10 +33,21 @@ class TlsContext {
   bool verify_peer() const noexcept { return verify_peer_; }
   int http_version() const noexcept { return http_version_; }
 
-  // Borrowed; nullptr when the origin has no resumable session yet.
+  // The session the next handshake to origin would offer, without taking it;
+  // nullptr when the origin has none yet. Borrowed.
   SSL_SESSION* session_for(const std::string& origin) const noexcept;
-  // Takes ownership of a new session for origin (replacing the previous one).
+  // The session a handshake starting now offers: a ticket no connection was
+  // offered yet, newest first, while one is left; else the last one offered
+  // again. Servers may accept each TLS 1.3 ticket once (RFC 8446 8.1, C.4:
+  // nginx refused an offered-before ticket once another connection had
+  // resumed with it), so a spent one is the last resort. Borrowed until the
+  // next take or store for origin (SSL_set_session takes its own reference).
+  SSL_SESSION* take_session(const std::string& origin) noexcept;
+  // Takes ownership of a new session (ticket) for origin. At most
+  // kFreshTickets wait; a newer one pushes the oldest out.
   void store_session(const std::string& origin, SSL_SESSION* session) noexcept;
+
+  static constexpr size_t kFreshTickets = 16;
 
  private:
   TlsContext() = default;
@@ -42,7 +55,11 @@ class TlsContext {
   BIO_METHOD* bio_method_ = nullptr;
   bool verify_peer_ = true;
   int http_version_ = 0;
-  std::unordered_map<std::string, SSL_SESSION*> sessions_;
+  struct OriginTickets {
+    std::vector<SSL_SESSION*> fresh;  // never offered; newest last
+    SSL_SESSION* last = nullptr;      // offered most recently
+  };
+  std::unordered_map<std::string, OriginTickets> sessions_;
 };
 
 // The OpenSSL error queue as one line (and clears it).

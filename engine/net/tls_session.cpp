@@ -125,8 +125,8 @@ TlsSession::Status TlsSession::handshake() noexcept {
   if (ctx_) {
     // The ticket is picked when the handshake starts, not when the SSL was
     // made: a connection that waited for a handshake slot can resume a
-    // session an earlier connection got meanwhile.
-    if (SSL_SESSION* s = ctx_->session_for(origin_)) SSL_set_session(ssl_, s);
+    // ticket an earlier connection got meanwhile.
+    if (SSL_SESSION* s = ctx_->take_session(origin_)) SSL_set_session(ssl_, s);
     ctx_ = nullptr;
   }
   ERR_clear_error();

@@ -678,6 +678,40 @@ TEST_P(TlsResumptionTest, ResetAfterCleanExchangeKeepsSessionResumable) {
   }
 }
 
+// A server that accepts each TLS 1.3 ticket once (OpenSSL's anti-replay: a
+// used ticket's session leaves the server's cache). Connections that start
+// before the previous one's new ticket arrived must offer different tickets,
+// or all but one do a full handshake: the full handshake leaves two, so two
+// such connections both resume; a third, with no unoffered ticket left,
+// offers a spent one again and still completes (with a full handshake).
+TEST_F(TlsSessionTest, ConnectionsOfferTicketsNotOfferedBefore) {
+  Server srv(trusted_->leaf.get(), trusted_->leaf_key.get(), TLS1_3_VERSION);
+  // Stateful tickets (the session stays in the server's cache) with early
+  // data allowed turn on OpenSSL's anti-replay: a resumed session leaves the
+  // cache, so each ticket resumes once.
+  SSL_CTX_set_options(srv.ctx(), SSL_OP_NO_TICKET);
+  SSL_CTX_set_max_early_data(srv.ctx(), 16384);
+  const std::string origin = "https://localhost:443";
+  SSL_SESSION* offered[4] = {};
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE("connection " + std::to_string(i + 1));
+    offered[i] = ctx_->session_for(origin);
+    ServerConn s(srv);
+    Client c;
+    ASSERT_TRUE(c.init(*ctx_, "localhost", false, origin));
+    ASSERT_EQ(handshake(c, s), Status::done) << c.tls.error();
+    if (i == 0) read_tickets(c, s);  // later connections' new tickets stay unread
+    EXPECT_EQ(c.tls.resumed(), s.resumed());
+    if (i == 0) EXPECT_FALSE(c.tls.resumed());
+    if (i == 1 || i == 2) EXPECT_TRUE(c.tls.resumed()) << "a ticket another connection had used was offered";
+    if (i == 3) EXPECT_FALSE(c.tls.resumed()) << "a spent ticket was accepted: the server is not single-use";
+    // A server SSL freed before a shutdown drops its session from the cache.
+    SSL_set_shutdown(s.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  EXPECT_NE(offered[1], offered[2]);
+  EXPECT_EQ(offered[2], offered[3]) << "with none left unoffered, the last one offered is offered again";
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, TlsResumptionTest,
                          ::testing::Values(TLS1_3_VERSION, TLS1_2_VERSION), version_name);
 
@@ -754,18 +788,35 @@ TEST(TlsContextTest, MissingCaFileIsReportedWithItsPath) {
   EXPECT_NE(err.find("/nonexistent/barrage-ca.pem"), std::string::npos) << err;
 }
 
-TEST(TlsContextTest, StoreSessionReplacesThePreviousOne) {
+TEST(TlsContextTest, TicketsAreTakenNewestFirstThenTheLastIsOfferedAgain) {
   std::string err;
   auto ctx = TlsContext::create(TlsOptions{}, &err);
   ASSERT_NE(ctx, nullptr) << err;
-  EXPECT_EQ(ctx->session_for("o"), nullptr);
+  EXPECT_EQ(ctx->take_session("o"), nullptr);
   SSL_SESSION* a = SSL_SESSION_new();
   SSL_SESSION* b = SSL_SESSION_new();
   ctx->store_session("o", a);
-  EXPECT_EQ(ctx->session_for("o"), a);
-  ctx->store_session("o", b);  // frees a (ASan/LSan would see a leak or double free)
+  ctx->store_session("o", b);
   EXPECT_EQ(ctx->session_for("o"), b);
+  EXPECT_EQ(ctx->take_session("o"), b);
+  EXPECT_EQ(ctx->take_session("o"), a);  // frees b (ASan/LSan would see a leak or double free)
+  EXPECT_EQ(ctx->take_session("o"), a);
+  EXPECT_EQ(ctx->session_for("o"), a);
   EXPECT_EQ(ctx->session_for("other"), nullptr);
+  EXPECT_EQ(ctx->take_session("other"), nullptr);
+}
+
+TEST(TlsContextTest, FreshTicketsAreCappedOldestOut) {
+  std::string err;
+  auto ctx = TlsContext::create(TlsOptions{}, &err);
+  ASSERT_NE(ctx, nullptr) << err;
+  std::vector<SSL_SESSION*> made;
+  for (size_t i = 0; i < TlsContext::kFreshTickets + 3; ++i) {
+    made.push_back(SSL_SESSION_new());
+    ctx->store_session("o", made.back());  // the three oldest are freed (LSan checks)
+  }
+  for (size_t i = made.size(); i-- > 3;) EXPECT_EQ(ctx->take_session("o"), made[i]) << i;
+  EXPECT_EQ(ctx->take_session("o"), made[3]) << "the oldest kept one is offered again";
 }
 
 }  // namespace
