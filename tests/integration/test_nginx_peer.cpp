@@ -190,6 +190,42 @@ void expect_paced_sse(int backend, int http_version) {
 TEST_P(H2Nginx, SseStreamsAtTheServersPaceOverHttp2) { expect_paced_sse(backend(), 2); }
 TEST_P(H2Nginx, SseStreamsAtTheServersPaceOverHttp11) { expect_paced_sse(backend(), 1); }
 
+// BRG_REQ_HEADERS over both protocols from the same server: one block
+// format, names in lower case (nginx writes "Content-Type" over HTTP/1.1),
+// no HTTP/2 pseudo-header.
+void expect_header_block(int backend, int http_version) {
+  NginxPeer peer("--h2");
+  if (peer.missing()) GTEST_SKIP() << "nginx is not installed";
+  ASSERT_TRUE(peer.ok());
+  Engine e(backend, peer.ca(), {{BRG_OPT_HTTP_VERSION, http_version}});
+  std::string url = peer.url("/status429"), body = "{}";
+  brg_request req{};
+  req.size = sizeof req;
+  req.flags = BRG_REQ_HEADERS;
+  req.url = url.c_str();
+  req.body = body.data();
+  req.body_len = body.size();
+  req.max_retries = 0;
+  uint64_t id = 0;
+  ASSERT_EQ(brg_submit(e.get(), &req, &id), 0) << brg_last_error();
+  auto results = e.collect(1);
+  const brg_result& r = *results[id];
+  EXPECT_EQ(r.http_status, 429);
+  EXPECT_EQ(r.retry_after_ms, 1000);
+  const std::string head(r.headers, r.headers_len);
+  EXPECT_NE(head.find("content-type: application/json\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("retry-after: 1\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("server: nginx"), std::string::npos) << head;
+  EXPECT_EQ(head.find(':'), head.find(": ")) << "a pseudo-header or an empty name: " << head;
+  for (size_t at = 0; at < head.size(); at = head.find('\n', at) + 1) {
+    const std::string name = head.substr(at, head.find(':', at) - at);
+    for (char ch : name) EXPECT_FALSE(ch >= 'A' && ch <= 'Z') << name;
+  }
+}
+
+TEST_P(H2Nginx, HeaderBlockOverHttp2) { expect_header_block(backend(), 2); }
+TEST_P(H2Nginx, HeaderBlockOverHttp11) { expect_header_block(backend(), 1); }
+
 INSTANTIATE_TEST_SUITE_P(Backends, H2Nginx, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
                          backend_label);
 
