@@ -619,6 +619,52 @@ TEST_P(CapiMock, ResponseCacheAnswersRepeatsWithoutANetworkCall) {
   std::system(("rm -rf " + std::string(dir)).c_str());
 }
 
+// Read-your-writes in one engine: a repeat submitted right after its
+// answer's result arrived is served from the cache, though the cache's
+// writer has not committed it yet (it batches for up to 50 ms).
+TEST_P(CapiMock, ARepeatRightAfterItsResultIsACacheHit) {
+  MockEndpoint m = MockEndpoint::start();
+  char dir[] = "/tmp/barrage-cache-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/cache.sqlite";
+  {
+    auto e = make_engine(backend(), [&](brg_config* c) {
+      brg_config_set_str(c, BRG_OPT_CA_FILE, m.ca->path().c_str());
+      brg_config_set_str(c, BRG_OPT_CACHE_PATH, path.c_str());
+    });
+    const std::string url = m.url();
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 10; ++i) bodies.push_back(chat_body("again " + std::to_string(i)));
+    for (int round = 0; round < 2; ++round) {
+      for (auto& b : bodies) {
+        brg_request r{};
+        r.size = sizeof r;
+        r.url = url.c_str();
+        r.body = b.data();
+        r.body_len = b.size();
+        r.max_retries = -1;
+        ASSERT_EQ(brg_submit(e.get(), &r, nullptr), 0) << brg_last_error();
+      }
+      size_t got = 0, cached = 0;
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (got < bodies.size() && std::chrono::steady_clock::now() < until) {
+        brg_poll(e.get(), 20);
+        brg_result* buf[16];
+        for (size_t n; (n = brg_results(e.get(), buf, 16)) > 0;)
+          for (size_t i = 0; i < n; ++i, ++got) {
+            EXPECT_EQ(buf[i]->status, BRG_OK) << buf[i]->error;
+            cached += (buf[i]->flags & BRG_RES_CACHED) != 0;
+            brg_result_free(buf[i]);
+          }
+      }
+      ASSERT_EQ(got, bodies.size());
+      EXPECT_EQ(cached, round == 0 ? 0u : bodies.size()) << "round " << round;
+    }
+    EXPECT_EQ(m.server->stats().requests, 10u);
+  }
+  std::system(("rm -rf " + std::string(dir)).c_str());
+}
+
 TEST_P(CapiMock, UnusableCachePathFailsEngineCreation) {
   brg_config* c = brg_config_new();
   brg_config_set_int(c, BRG_OPT_BACKEND, backend());
