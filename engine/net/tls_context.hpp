@@ -38,10 +38,11 @@ class TlsContext {
   SSL_SESSION* session_for(const std::string& origin) const noexcept;
   // The session a handshake starting now offers: a ticket no connection was
   // offered yet, newest first, while one is left; else the last one offered
-  // again. Servers may accept each TLS 1.3 ticket once (RFC 8446 8.1, C.4:
-  // nginx refused an offered-before ticket once another connection had
-  // resumed with it), so a spent one is the last resort. Borrowed until the
-  // next take or store for origin (SSL_set_session takes its own reference).
+  // again. A ticket offered on one connection only is what RFC 8446 C.4
+  // asks of clients (reuse lets observers link connections), and servers
+  // with anti-replay accept each ticket once (8.1), so a spent one is the
+  // last resort. Borrowed until the next take or store for origin; the
+  // handshake offers a copy (TlsSession::handshake says why).
   SSL_SESSION* take_session(const std::string& origin) noexcept;
   // Takes ownership of a new session (ticket) for origin. At most
   // kFreshTickets wait; a newer one pushes the oldest out.
