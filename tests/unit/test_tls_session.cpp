@@ -712,14 +712,15 @@ TEST_F(TlsSessionTest, ConnectionsOfferTicketsNotOfferedBefore) {
   EXPECT_EQ(offered[2], offered[3]) << "with none left unoffered, the last one offered is offered again";
 }
 
-// One connection's fatal error does not spoil the ticket for the others.
-// OpenSSL marks the session its SSL uses non-resumable when a fatal alert
-// ends the connection; a resumed connection uses the offered session until
-// its own new ticket arrives, so an offered ticket shared by pointer was
+// One connection's use of a ticket does not spoil it for the others.
+// OpenSSL marks the session an SSL offered as spent when its TLS 1.3
+// handshake ends, and any SSL's session when a fatal alert ends the
+// connection (both TLS versions); offered by pointer, the stored ticket was
 // spoilt for every later connection (bench_e2e against nginx: 7 of 400
-// connections did full handshakes that way, up to 100 under ASan). With one ticket per full handshake, the next
-// connection must offer that same ticket again and still resume.
-TEST_P(TlsResumptionTest, AConnectionThatFailsDoesNotSpoilItsTicketForOthers) {
+// connections did full handshakes that way, up to 100 under ASan). With one
+// ticket per full handshake, the next connection must offer that same
+// ticket again and still resume.
+TEST_P(TlsResumptionTest, AConnectionUsingATicketDoesNotSpoilItForOthers) {
   Server srv(trusted_->leaf.get(), trusted_->leaf_key.get(), GetParam());
   SSL_CTX_set_num_tickets(srv.ctx(), 1);
   const std::string origin = "https://localhost:443";
