@@ -51,9 +51,10 @@ void BM_Handshake(benchmark::State& state, brg_backend backend) {
   // Every connection resumes now; the check allows 10% so that a server's
   // occasional refusal does not fail the smoke run, and full_handshakes
   // shows the exact count. (Until 0.4.0, 2 to 100 in 400 did full handshakes:
-  // a connection that ended in a fatal alert made OpenSSL mark the session
-  // it had offered non-resumable, and that object was the one every
-  // connection offered. Each handshake now offers its own copy.)
+  // OpenSSL marks the session a TLS 1.3 handshake offered as spent when that
+  // handshake ends, and every connection offered the same object, so those
+  // the gate started after the first ones finished offered a spent one.
+  // Each handshake now offers its own copy.)
   const uint64_t full = opened - resumed;
   if (resume ? full * 10 > opened : resumed != 0)
     return fail(state, std::to_string(resumed) + " of " + std::to_string(opened) + " connections resumed (want " +
