@@ -113,6 +113,7 @@ OriginPool* ConnectionPool::origin(const http::Url& url) noexcept {
     o->tls = url.scheme == http::Scheme::https;
     o->host_is_ip = url.host_is_ip;
     if (!o->tls || settings_.http_version == 1) o->protocol = OriginPool::Protocol::h1;
+    if (o->tls && settings_.http_version == 2) o->protocol = OriginPool::Protocol::h2;
     o->max_open = settings_.max_conns_per_host > 0 ? size_t(settings_.max_conns_per_host) : SIZE_MAX;
     // Only https goes through the proxy (HTTPS_PROXY); the proxy resolves the origin's name.
     o->via_proxy = o->tls && proxy_.is_set() && !proxy_.bypass(url.host, url.port);
