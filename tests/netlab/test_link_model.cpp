@@ -16,10 +16,11 @@ TEST(LinkModel, DelaysEveryPacketByTheSetting) {
   m.set({.delay_ns = 40 * kMs});
   EXPECT_EQ(m.admit(0, 100), 40 * kMs);
   EXPECT_EQ(m.admit(7 * kMs, 1500), 47 * kMs);
-  EXPECT_TRUE(m.depart(40 * kMs, 100));
+  EXPECT_TRUE(m.depart(40 * kMs + 3000, 40 * kMs, 100));
   EXPECT_EQ(m.counters().passed, 1u);
   EXPECT_EQ(m.counters().bytes, 100u);
   EXPECT_EQ(m.counters().reordered, 0u);
+  EXPECT_EQ(m.counters().late_max_ns, 3000u);
 }
 
 TEST(LinkModel, JitterStaysInItsBandAndReorders) {
@@ -72,10 +73,10 @@ TEST(LinkModel, DownDropsArrivalsAndDeparturesUntilItEnds) {
   const auto before = m.admit(0, 100);  // leaves at 10 ms
   m.set_down_until(100 * kMs);
   EXPECT_FALSE(m.admit(50 * kMs, 100));
-  EXPECT_FALSE(m.depart(*before, 100));  // in flight when the link went down
+  EXPECT_FALSE(m.depart(*before, *before, 100));  // in flight when the link went down
   EXPECT_EQ(m.counters().down, 2u);
   EXPECT_EQ(m.admit(100 * kMs, 100), 110 * kMs);
-  EXPECT_TRUE(m.depart(110 * kMs, 100));
+  EXPECT_TRUE(m.depart(110 * kMs, 110 * kMs, 100));
   EXPECT_EQ(m.counters().passed, 1u);
 }
 
@@ -106,8 +107,9 @@ TEST(Control, DownUpStatsQuitAndErrors) {
   EXPECT_FALSE(to.down_at(7 * kMs));
   to.admit(0, 100);
   EXPECT_EQ(apply_command("stats", to, from, 0, 42).text,
-            "stats to.passed=0 to.bytes=0 to.lost=0 to.down=0 to.queue=0 to.reordered=0 from.passed=0 "
-            "from.bytes=0 from.lost=0 from.down=0 from.queue=0 from.reordered=0 cpu_us=42");
+            "stats to.passed=0 to.bytes=0 to.lost=0 to.down=0 to.queue=0 to.reordered=0 to.late_max_us=0 "
+            "to.late_mean_us=0 from.passed=0 from.bytes=0 from.lost=0 from.down=0 from.queue=0 "
+            "from.reordered=0 from.late_max_us=0 from.late_mean_us=0 cpu_us=42");
   EXPECT_TRUE(apply_command("quit", to, from, 0, 0).quit);
   for (const char* bad : {"", "loss 1.5", "delay -1", "delay x", "rate 10 sideways", "teleport 3", "queue 10",
                           "down", "stats now"})

@@ -23,7 +23,9 @@ void append(std::string& out, const char* dir, const LinkCounters& c) {
   const std::string p = std::string(" ") + dir + ".";
   out += p + "passed=" + std::to_string(c.passed) + p + "bytes=" + std::to_string(c.bytes) + p +
          "lost=" + std::to_string(c.lost) + p + "down=" + std::to_string(c.down) + p +
-         "queue=" + std::to_string(c.queue) + p + "reordered=" + std::to_string(c.reordered);
+         "queue=" + std::to_string(c.queue) + p + "reordered=" + std::to_string(c.reordered) + p +
+         "late_max_us=" + std::to_string(c.late_max_ns / 1000) + p +
+         "late_mean_us=" + std::to_string(c.passed ? c.late_sum_ns / c.passed / 1000 : 0);
 }
 
 }  // namespace

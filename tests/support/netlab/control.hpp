@@ -14,7 +14,8 @@
 // "to" is the caller's namespace towards the lab's, "from" the way back;
 // without a direction a setting applies to both. Replies: "ok", "error: ..."
 // or for stats "stats to.passed=N to.bytes=N to.lost=N to.down=N to.queue=N
-// to.reordered=N from.passed=N ... cpu_us=N".
+// to.reordered=N to.late_max_us=N to.late_mean_us=N from.passed=N ...
+// cpu_us=N" (late: how long after its due time a packet really left).
 #pragma once
 
 #include <cstdint>

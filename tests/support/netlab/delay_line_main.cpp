@@ -8,6 +8,12 @@
 //   barrage_delay_line --netns NAME --local-if IF --ns-if IF
 //                      --local A.B.C.D --peer A.B.C.D [--mtu 1500] [--seed N]
 //                      [--delay MS] [--jitter MS] [--loss P] [--rate BPS] [--queue BYTES]
+//                      [--realtime 0|1]
+// With --realtime 1 (the default) it runs SCHED_FIFO priority 1 when allowed:
+// on a busy 2-core machine a normal-priority delay line let packets leave up
+// to 176 ms late (mean 4 ms) while 1,000 connections ramped up; at FIFO 1 the
+// mean lag was 38-57 µs and the maximum 8 ms (a burst of due packets written
+// in series). It only runs when a packet or timer is due, so it cannot spin.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -125,7 +131,7 @@ void release_due(Direction& d, Slots& slots, uint64_t now) {
   while (!d.heap.empty() && d.heap.top().due_ns <= now) {
     const InFlight p = d.heap.top();
     d.heap.pop();
-    if (d.link.depart(now, p.len) && write(d.out, slots.at(p.slot), p.len) != ssize_t(p.len))
+    if (d.link.depart(now, p.due_ns, p.len) && write(d.out, slots.at(p.slot), p.len) != ssize_t(p.len))
       d.link.count_overflow();
     slots.give(p.slot);
   }
@@ -135,6 +141,7 @@ struct Args {
   std::string netns, local_if, ns_if, local, peer;
   int mtu = 1500;
   uint64_t seed = 1;
+  bool realtime = true;
   std::vector<std::string> commands;  // start settings as control commands
 };
 
@@ -153,6 +160,7 @@ Args parse(int argc, char** argv) {
     else if (f == "--peer") a.peer = v;
     else if (f == "--mtu") a.mtu = std::atoi(v.c_str());
     else if (f == "--seed") a.seed = std::strtoull(v.c_str(), nullptr, 10);
+    else if (f == "--realtime") a.realtime = v != "0";
     else if (auto it = kSettings.find(f); it != kSettings.end()) a.commands.push_back(it->second + " " + v);
     else die("unknown option " + f);
   }
@@ -183,6 +191,10 @@ void add_watch(int ep, int fd) {
 int run(const Args& a) {
   // Timers wake us within a few µs of the due time, not the default 50 µs.
   prctl(PR_SET_TIMERSLACK, 1UL);
+  if (a.realtime) {
+    const sched_param sp{.sched_priority = 1};
+    sched_setscheduler(0, SCHED_FIFO, &sp);  // best effort: without the right, normal priority
+  }
   std::string err;
   const in_addr local = ipv4(a.local), peer = ipv4(a.peer);
   const int outer = open_tun(a.local_if, &err);

@@ -48,13 +48,16 @@ std::optional<uint64_t> LinkModel::admit(uint64_t now_ns, uint32_t bytes) noexce
   return departure;
 }
 
-bool LinkModel::depart(uint64_t now_ns, uint32_t bytes) noexcept {
+bool LinkModel::depart(uint64_t now_ns, uint64_t due_ns, uint32_t bytes) noexcept {
   if (down_at(now_ns)) {
     ++counters_.down;
     return false;
   }
   ++counters_.passed;
   counters_.bytes += bytes;
+  const uint64_t late = now_ns > due_ns ? now_ns - due_ns : 0;
+  counters_.late_max_ns = std::max(counters_.late_max_ns, late);
+  counters_.late_sum_ns += late;
   return true;
 }
 

@@ -34,6 +34,8 @@ struct LinkCounters {
   uint64_t down = 0;           // dropped while the link was down
   uint64_t queue = 0;          // dropped because the rate cap's queue was full
   uint64_t reordered = 0;      // admitted to leave before a packet admitted earlier
+  uint64_t late_max_ns = 0;    // how long after its departure time a packet really left, at most
+  uint64_t late_sum_ns = 0;    // and summed over the passed packets (the delay line's own lag)
 };
 
 class LinkModel {
@@ -51,9 +53,10 @@ class LinkModel {
   // nothing when it is dropped (and counted).
   std::optional<uint64_t> admit(uint64_t now_ns, uint32_t bytes) noexcept;
 
-  // Rule 5 at the departure time: true when the packet goes out (counted as
-  // passed), false when the link went down meanwhile (counted as down).
-  bool depart(uint64_t now_ns, uint32_t bytes) noexcept;
+  // Rule 5 for a packet due at due_ns and leaving at now_ns: true when it
+  // goes out (counted as passed, with its lateness), false when the link went
+  // down meanwhile (counted as down).
+  bool depart(uint64_t now_ns, uint64_t due_ns, uint32_t bytes) noexcept;
 
   // A drop the caller made (no buffer, write error), counted as queue.
   void count_overflow() noexcept { ++counters_.queue; }

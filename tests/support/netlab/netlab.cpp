@@ -327,6 +327,8 @@ bool NetLab::counters(LabCounters* out) {
     else if (f == "down") d.down = v;
     else if (f == "queue") d.queue = v;
     else if (f == "reordered") d.reordered = v;
+    else if (f == "late_max_us") d.late_max_us = v;
+    else if (f == "late_mean_us") d.late_mean_us = v;
   }
   return true;
 }

@@ -51,6 +51,7 @@ struct NetLabOptions {
 
 struct DirectionCounters {
   uint64_t passed = 0, bytes = 0, lost = 0, down = 0, queue = 0, reordered = 0;
+  uint64_t late_max_us = 0, late_mean_us = 0;  // the delay line's lag behind the due times
 };
 
 struct LabCounters {
