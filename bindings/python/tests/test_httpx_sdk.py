@@ -240,10 +240,13 @@ async def test_anthropic_errors_map_to_sdk_types(mock):
     c = anthropic.AsyncAnthropic(base_url=mock.url, api_key="test", max_retries=0,
                                  http_client=httpx2.AsyncClient(transport=t))
     async with c:
-        with pytest.raises(anthropic.RateLimitError):
+        with pytest.raises(anthropic.RateLimitError) as ei:
             await c.messages.create(model="claude", max_tokens=10, messages=MSG,
                                     extra_headers={"x-mock-status": "429",
                                                    "x-mock-retry-after": "0"})
+        # httpx2 gets the server's header fields too
+        assert ei.value.response.headers["retry-after"] == "0"
+        assert ei.value.response.headers["openai-processing-ms"] == "0"
         with pytest.raises(anthropic.APITimeoutError):
             await c.messages.create(model="claude", max_tokens=10, messages=MSG, timeout=0.3,
                                     extra_headers={"x-mock-fault": "stall"})
