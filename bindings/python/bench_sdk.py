@@ -227,6 +227,7 @@ def main():
             json.dump(doc, f, indent=1)
         import bench_sdk_chart
         why = bench_sdk_chart.draw(doc, os.path.join(a.out, "sdk.png"))
+        print(bench_sdk_chart.table(doc))
         print(why or f"wrote {a.out}/sdk.json and sdk.png")
     return 1 if failures else 0
 

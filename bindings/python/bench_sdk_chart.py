@@ -1,6 +1,7 @@
 """The PNG of bench_sdk.py --out, drawn by gnuplot (as bench/peers/chart.py
 does): per latency, one bar per variant for client CPU per request (log
-scale: the variants span two orders of magnitude), wall time and peak RSS."""
+scale: the variants span two orders of magnitude), wall time and peak RSS;
+and the same figures as a Markdown table (table())."""
 import os
 import shutil
 import subprocess
@@ -66,3 +67,22 @@ unset multiplot
 """
         p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
     return None if p.returncode == 0 else f"gnuplot failed: {p.stderr.strip()}"
+
+
+def table(doc):
+    """The rows and ratios of bench_sdk.py's document as Markdown."""
+    out = ["| latency | variant | wall s | req/s | client CPU µs/req | peak RSS MiB |",
+           "|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        out.append(f"| {PATH_LABEL.get(r['path'], r['path'])[8:]} | {LABELS[r['kind']]} | "
+                   f"{r['wall_s']:.2f} | {r['rps']:,.0f} | {r['cpu_us_per_req']:,.0f} | "
+                   f"{r['peak_rss_mib']:.1f} |")
+    for f in doc.get("failures", []):
+        out.append(f"| {PATH_LABEL.get(f['path'], f['path'])[8:]} | {LABELS[f['kind']]} | "
+                   f"failed: {f['error']} | | | |")
+    out += ["", "| latency | ratio | CPU/request | wall | peak RSS |", "|---|---|---|---|---|"]
+    for x in doc["ratios"]:
+        a, b = x["pair"].split("/")
+        out.append(f"| {PATH_LABEL.get(x['path'], x['path'])[8:]} | {LABELS[a]} / {LABELS[b]} | "
+                   f"{x['cpu']:.2f} | {x['wall']:.2f} | {x['rss']:.2f} |")
+    return "\n".join(out)
