@@ -20,7 +20,7 @@ int64_t LeaseSchedule::Segment::due(uint64_t now_ns) const noexcept {
 
 void LeaseSchedule::add(uint64_t now_ns, int64_t base_us, int64_t count, double interval_ns) {
   if (count <= 0) return;
-  segs_.push_back(Segment{double(now_ns) + double(base_us) * 1000, interval_ns, count, 0});
+  segs_.push_back(Segment{double(now_ns) + double(base_us) * 1000, interval_ns, now_ns, count, 0});
   held_ += count;
 }
 
@@ -58,6 +58,31 @@ void LeaseSchedule::take(int64_t n, uint64_t now_ns) noexcept {
   while (!segs_.empty() && segs_.front().used == segs_.front().count) segs_.erase(segs_.begin());
 }
 
+void LeaseSchedule::expire(uint64_t before_ns) noexcept {
+  for (Segment& s : segs_) {
+    if (before_ns < s.arrived_ns) continue;
+    int64_t stale = s.due(before_ns);
+    if (stale > s.used) {
+      held_ -= stale - s.used;
+      s.used = stale;
+    }
+  }
+  while (!segs_.empty() && segs_.front().used == segs_.front().count) segs_.erase(segs_.begin());
+}
+
+int64_t LeaseSchedule::forfeit(int64_t n) noexcept {
+  int64_t done = 0;
+  while (done < n && !segs_.empty()) {
+    Segment& s = segs_.back();
+    int64_t k = std::min(n - done, s.count - s.used);
+    s.count -= k;
+    held_ -= k;
+    done += k;
+    if (s.count == s.used) segs_.pop_back();
+  }
+  return done;
+}
+
 int64_t LeaseSchedule::clear() noexcept {
   int64_t n = held_;
   segs_.clear();
@@ -85,6 +110,7 @@ bool SharedQuota::try_take(int64_t tokens, uint64_t now_ns) noexcept {
     share_req_.try_take(nr, now_ns);
     share_tok_.try_take(nt, now_ns);
   } else {
+    drop_stale(now_ns);
     if (req_.available(now_ns) < nr || tok_.available(now_ns) < nt) return false;
     req_.take(nr, now_ns);
     tok_.take(nt, now_ns);
@@ -95,10 +121,18 @@ bool SharedQuota::try_take(int64_t tokens, uint64_t now_ns) noexcept {
   return true;
 }
 
-uint64_t SharedQuota::ready_at(int64_t tokens, uint64_t now_ns) const noexcept {
+// Request units are single takes: one left unspent well past its instant
+// found no request waiting. Token units gather for one take, so they stay.
+void SharedQuota::drop_stale(uint64_t now_ns) noexcept {
+  const uint64_t slack = uint64_t(std::max(4 * req_interval_ns_, 20e6));
+  if (now_ns > slack) req_.expire(now_ns - slack);
+}
+
+uint64_t SharedQuota::ready_at(int64_t tokens, uint64_t now_ns) noexcept {
   const int64_t nr = req_interval_ns_ > 0 ? 1 : 0;
   const int64_t nt = tok_interval_ns_ > 0 ? std::max<int64_t>(tokens, 0) : 0;
   if (fallback_) return std::max(share_req_.ready_at(nr, now_ns), share_tok_.ready_at(nt, now_ns));
+  drop_stale(now_ns);
   return std::max(req_.ready_at(nr, now_ns), tok_.ready_at(nt, now_ns));
 }
 
@@ -117,18 +151,20 @@ bool SharedQuota::urgent() const noexcept {
   return pending_.cooldown_ms > 0 || pending_.requests.clamp >= 0 || pending_.tokens.clamp >= 0;
 }
 
-uint64_t SharedQuota::next_ask_at(size_t waiting, uint64_t now_ns) const noexcept {
+uint64_t SharedQuota::next_ask_at(size_t waiting, int64_t head_tokens, uint64_t now_ns) const noexcept {
   if (in_flight_) return UINT64_MAX;
   if (urgent()) return now_ns;
   if (fallback_) return std::max(now_ns, not_before_);
   uint64_t at = UINT64_MAX;
-  const bool busy = waiting > 0 || now_ns - last_take_ < tuning_.horizon_ns;
-  if (busy) {
-    // Ask again once the units held fall to half a lease (or run out).
+  // Only waiting requests reserve units: a lease taken for nobody would
+  // hold units others need, and spent late it would add to a burst.
+  if (waiting > 0) {
+    // Ask again once the units held fall to half a lease, or cannot cover
+    // the first waiting request.
     const int64_t kr = lease_size(req_rate_, req_interval_ns_, int64_t(waiting));
     const int64_t kt = lease_size(tok_rate_, tok_interval_ns_, 0);
-    const bool short_r = req_interval_ns_ > 0 && req_.held() <= kr / 2;
-    const bool short_t = tok_interval_ns_ > 0 && tok_.held() <= kt / 2;
+    const bool short_r = req_interval_ns_ > 0 && (req_.held() <= kr / 2 || req_.held() < 1);
+    const bool short_t = tok_interval_ns_ > 0 && (tok_.held() <= kt / 2 || tok_.held() < head_tokens);
     if (short_r || short_t) at = std::max(now_ns, not_before_);
   }
   const bool adjusting = pending_.requests.adjust != 0 || pending_.tokens.adjust != 0;
@@ -140,7 +176,7 @@ uint64_t SharedQuota::next_ask_at(size_t waiting, uint64_t now_ns) const noexcep
 }
 
 std::optional<LeaseAsk> SharedQuota::ask(size_t waiting, int64_t head_tokens, uint64_t now_ns) noexcept {
-  if (next_ask_at(waiting, now_ns) > now_ns) return std::nullopt;
+  if (next_ask_at(waiting, head_tokens, now_ns) > now_ns) return std::nullopt;
   // The rates the lease sizes follow, smoothed over at least 100 ms.
   const uint64_t dt = now_ns - rate_since_;
   if (dt >= 100 * kNsPerMs) {
@@ -158,7 +194,7 @@ std::optional<LeaseAsk> SharedQuota::ask(size_t waiting, int64_t head_tokens, ui
     // Nobody here wants them: units held go back for others.
     a.requests.adjust -= req_.clear();
     a.tokens.adjust -= tok_.clear();
-  } else if (waiting > 0 || now_ns - last_take_ < tuning_.horizon_ns || fallback_) {
+  } else if (waiting > 0 || fallback_) {
     const int64_t head = std::max<int64_t>(head_tokens, 0);
     const int64_t kr = lease_size(req_rate_, req_interval_ns_, int64_t(waiting));
     const int64_t kt = std::max(lease_size(tok_rate_, tok_interval_ns_, 0), head);
@@ -232,10 +268,15 @@ void SharedQuota::configure_share(uint64_t now_ns) noexcept {
 
 void SharedQuota::settle(int64_t estimated, int64_t actual, uint64_t now_ns) noexcept {
   if (actual < 0 || estimated < 0 || tok_interval_ns_ <= 0) return;
-  if (fallback_)
+  if (fallback_) {
     share_tok_.adjust(estimated - actual, now_ns);
-  else
-    pending_.tokens.adjust += actual - estimated;
+    return;
+  }
+  int64_t debt = actual - estimated;
+  // A debt is paid from the units held first: sent with the next ask only,
+  // it would let leases taken before then ignore it.
+  if (debt > 0) debt -= tok_.forfeit(debt);
+  pending_.tokens.adjust += debt;
 }
 
 void SharedQuota::refund(int64_t tokens, uint64_t now_ns) noexcept {

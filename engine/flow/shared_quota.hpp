@@ -38,12 +38,20 @@ class LeaseSchedule {
   // Earliest instant n units are available; UINT64_MAX when fewer are held.
   uint64_t ready_at(int64_t n, uint64_t now_ns) const noexcept;
   void take(int64_t n, uint64_t now_ns) noexcept;  // n <= available(now_ns)
+  // Units whose instant is older than before_ns and still unspent are
+  // dropped: spent now, they would join the units due now and beat the
+  // bucket (a unit nobody wanted at its instant is lost, as in any bucket).
+  void expire(uint64_t before_ns) noexcept;
   int64_t clear() noexcept;                        // drops everything, returns how much
+  // Gives up to n unspent units, the latest first (a debt paid from the
+  // lease); returns how many.
+  int64_t forfeit(int64_t n) noexcept;
 
  private:
   struct Segment {
     double start_ns;
     double interval_ns;
+    uint64_t arrived_ns;  // units due before the lease arrived count from its arrival
     int64_t count, used;
     int64_t due(uint64_t now_ns) const noexcept;  // units whose instant has come, spent or not
   };
@@ -80,7 +88,7 @@ class SharedQuota {
   bool try_take(int64_t tokens, uint64_t now_ns) noexcept;
   // When try_take(tokens) will succeed with what is held (or, fallen back,
   // with the local share); UINT64_MAX when only an answer can tell.
-  uint64_t ready_at(int64_t tokens, uint64_t now_ns) const noexcept;
+  uint64_t ready_at(int64_t tokens, uint64_t now_ns) noexcept;
 
   // The round trip to make now, if any: `waiting` requests queue on the key,
   // the first wanting `head_tokens`. Marks the ask as in flight.
@@ -88,7 +96,7 @@ class SharedQuota {
   // The earliest instant ask() may want a round trip with nothing else
   // happening (a wait ends, units to give back, a rejoin attempt);
   // UINT64_MAX: only an event will.
-  uint64_t next_ask_at(size_t waiting, uint64_t now_ns) const noexcept;
+  uint64_t next_ask_at(size_t waiting, int64_t head_tokens, uint64_t now_ns) const noexcept;
   // The answer to the ask in flight. Returns the cooldown (ms) Redis holds for the key.
   int64_t answered(const LeaseAnswer& a, uint64_t now_ns) noexcept;
   // The ask in flight got no answer (timeout, link down): use the local share.
@@ -105,6 +113,7 @@ class SharedQuota {
 
  private:
   bool urgent() const noexcept;
+  void drop_stale(uint64_t now_ns) noexcept;
   int64_t lease_size(double rate_per_s, double interval_ns, int64_t waiting) const noexcept;
   void configure_share(uint64_t now_ns) noexcept;
 

@@ -4,9 +4,11 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -304,7 +306,7 @@ void RedisLink::command(const std::vector<std::string>& argv, Callback cb) {
 
 void RedisLink::eval(const std::string& script, const std::string& sha, const std::vector<std::string>& keys_args,
                      Callback cb) {
-  std::vector<std::string> argv = {"EVALSHA", sha};
+  std::vector<std::string> argv = {sha.empty() ? "EVAL" : "EVALSHA", sha.empty() ? script : sha};
   argv.insert(argv.end(), keys_args.begin(), keys_args.end());
   command(argv, [this, script, keys_args, cb = std::move(cb)](const RedisReply& r) mutable {
     if (!r.ok && r.error.starts_with("NOSCRIPT")) {
@@ -408,6 +410,26 @@ void RedisLink::on_timer(void* p) noexcept {
   if (self->deadlines_.front() > self->clock_.now_ms()) {
     self->arm();
     return;
+  }
+  // A host that did not poll for a while (inline mode) may have left the
+  // command unwritten, or its answer unread: timers run before I/O in a
+  // turn. Neither is Redis's delay: write (and count from now), read first.
+  if (self->ctx_ && self->want_write_) {
+    redisAsyncHandleWrite(self->ctx_);
+    const uint64_t from_now = self->clock_.expiry_after(self->timeout_ms_);
+    for (uint64_t& d : self->deadlines_) d = std::max(d, from_now);
+    self->arm();
+    return;
+  }
+  if (self->ctx_) {
+    pollfd pfd{self->ctx_->c.fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 0) == 1) {
+      redisAsyncHandleRead(self->ctx_);
+      if (self->deadlines_.empty() || self->deadlines_.front() > self->clock_.now_ms()) {
+        self->arm();
+        return;
+      }
+    }
   }
   self->fail("Redis did not answer within " + std::to_string(self->timeout_ms_) + " ms");
 }

@@ -43,6 +43,64 @@ TEST(LeaseSchedule, SecondLeaseIsSpentAfterTheFirst) {
   EXPECT_EQ(s.ready_at(2, kT0), kT0 + 10 * kMs);
 }
 
+TEST(LeaseSchedule, ForfeitGivesTheLatestUnitsFirst) {
+  LeaseSchedule s;
+  s.add(kT0, -5000, 2, 5.0 * kMs);  // due now and at +5 ms
+  s.add(kT0, 5000, 3, 5.0 * kMs);   // +10, +15, +20 ms
+  EXPECT_EQ(s.forfeit(4), 4);
+  EXPECT_EQ(s.held(), 1);
+  EXPECT_EQ(s.available(kT0), 1);  // the first unit stays
+  EXPECT_EQ(s.forfeit(3), 1);
+}
+
+TEST(LeaseSchedule, UnitsNobodyTookExpire) {
+  LeaseSchedule s;
+  s.add(kT0, -100000, 30, 5.0 * kMs);  // 20 due on arrival, then one every 5 ms
+  s.expire(kT0 - 1);                   // due on arrival: nothing is stale before it
+  EXPECT_EQ(s.held(), 30);
+  s.expire(kT0 + 10 * kMs);  // the 20 burst units and the two since
+  EXPECT_EQ(s.held(), 8);
+  EXPECT_EQ(s.available(kT0 + 10 * kMs), 0);
+}
+
+TEST(SharedQuota, UsageAboveTheEstimateIsPaidFromTheLease) {
+  FlowLimits l;
+  l.tokens_per_minute = 60000;  // 1000/s, 1 ms a token
+  SharedQuota q(l, SharedTuning{}, kT0);
+  ASSERT_TRUE(q.ask(1, 100, kT0));
+  LeaseAnswer ans;
+  ans.tokens = 500;
+  ans.tokens_base_us = -60000000;  // a full bucket
+  q.answered(ans, kT0);
+  ASSERT_TRUE(q.try_take(100, kT0));
+  q.settle(100, 450, kT0);  // 350 more than estimated: from the 400 held
+  EXPECT_TRUE(q.try_take(50, kT0));
+  EXPECT_FALSE(q.try_take(1, kT0));
+  q.settle(10, 200, kT0);  // 190 more, none held: owed to Redis
+  auto a = q.ask(0, 0, kT0 + 2000 * kMs);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->tokens.adjust, 190);
+}
+
+// Regression: tokens held but fewer than the first waiter needs, and more
+// than half a (rate-sized) lease: the key must still ask, or it waits for
+// its attempt timeout.
+TEST(SharedQuota, TokensShortOfTheHeadRequestAsk) {
+  FlowLimits l;
+  l.tokens_per_minute = 60000;
+  SharedQuota q(l, SharedTuning{}, kT0);
+  ASSERT_TRUE(q.ask(1, 10, kT0));
+  LeaseAnswer ans;
+  ans.tokens = 10;
+  ans.tokens_base_us = -60000000;
+  q.answered(ans, kT0);
+  ASSERT_TRUE(q.try_take(5, kT0));  // 5 held, the next request wants 23
+  EXPECT_EQ(q.next_ask_at(1, 23, kT0), kT0);
+  auto a = q.ask(1, 23, kT0);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->tokens.min, 18);
+}
+
 TEST(SharedQuota, WaitingRequestAsksForOneAtLeast) {
   SharedQuota q(limits_200_per_s_burst_20(), SharedTuning{}, kT0);
   EXPECT_DOUBLE_EQ(q.request_interval_us(), 5000);
@@ -89,7 +147,7 @@ TEST(SharedQuota, RedisSaysWaitThenNoAskBeforeIt) {
   LeaseAnswer ans;
   ans.wait_us = 30000;
   q.answered(ans, kT0);
-  EXPECT_EQ(q.next_ask_at(1, kT0), kT0 + 30 * kMs);
+  EXPECT_EQ(q.next_ask_at(1, 0, kT0), kT0 + 30 * kMs);
   EXPECT_FALSE(q.ask(1, 0, kT0 + 29 * kMs));
   EXPECT_TRUE(q.ask(1, 0, kT0 + 30 * kMs));
 }
@@ -103,7 +161,7 @@ TEST(SharedQuota, IdleUnitsGoBack) {
   ans.requests_base_us = -100000;
   q.answered(ans, kT0);
   ASSERT_TRUE(q.try_take(0, kT0));
-  EXPECT_EQ(q.next_ask_at(0, kT0), kT0 + t.idle_return_ns);
+  EXPECT_EQ(q.next_ask_at(0, 0, kT0), kT0 + t.idle_return_ns);
   auto a = q.ask(0, 0, kT0 + t.idle_return_ns);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->requests.adjust, -9);
@@ -125,10 +183,10 @@ TEST(SharedQuota, RefundsAndUsageTravelWithTheNextAsk) {
 
 TEST(SharedQuota, CooldownAndClampAreSentAtOnce) {
   SharedQuota q(limits_200_per_s_burst_20(), SharedTuning{}, kT0);
-  EXPECT_EQ(q.next_ask_at(0, kT0), UINT64_MAX);
+  EXPECT_EQ(q.next_ask_at(0, 0, kT0), UINT64_MAX);
   q.cool_down(2000);
   q.clamp(3, 7);  // no token bucket: the token count is ignored
-  EXPECT_EQ(q.next_ask_at(0, kT0), kT0);
+  EXPECT_EQ(q.next_ask_at(0, 0, kT0), kT0);
   auto a = q.ask(0, 0, kT0);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->cooldown_ms, 2000);
@@ -160,7 +218,7 @@ TEST(SharedQuota, FailureFallsBackToLocalShareThenRejoins) {
     while (q.try_take(0, now + ms * kMs)) ++granted;
   EXPECT_EQ(granted, 50);  // a quarter of 200/s over 1 s
   // Rejoin attempts every rejoin_ns, with nothing else asked of it.
-  EXPECT_EQ(q.next_ask_at(0, now), now + t.rejoin_ns);
+  EXPECT_EQ(q.next_ask_at(0, 0, now), now + t.rejoin_ns);
   uint64_t later = now + t.rejoin_ns;
   auto a = q.ask(0, 0, later);
   ASSERT_TRUE(a);

@@ -1,0 +1,243 @@
+// Shared limits (BRG_OPT_SHARED_LIMITS) through the C ABI: four engines,
+// each driven by its own thread as four processes would drive theirs, share
+// one quota through a redis-server the test starts on loopback (own port,
+// own directory), against the in-process mock endpoint. Send instants are
+// the client's (submit time + sent_us); on loopback they are the arrival
+// times within a fraction of a millisecond. Both backends.
+//
+// Run length: 5 s in CI; BARRAGE_SHARED_TEST_SECONDS=20 gives the 20 s.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <functional>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "capi_harness.hpp"
+#include "redis_server.hpp"
+
+namespace barrage::testing {
+namespace {
+
+int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t max_in_window(const std::vector<int64_t>& sorted, int64_t window_us) {
+  size_t best = 0, lo = 0;
+  for (size_t hi = 0; hi < sorted.size(); ++hi) {
+    while (sorted[hi] - sorted[lo] >= window_us) ++lo;
+    best = std::max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+int run_seconds() {
+  const char* s = std::getenv("BARRAGE_SHARED_TEST_SECONDS");
+  int v = s ? std::atoi(s) : 0;
+  return v > 0 ? v : 5;
+}
+
+struct Limits {
+  int64_t rate = 200, burst = 20, tpm = 0, tokens_burst = 0, lease_ms = 0;
+};
+
+// One "process": its own engine, submits n requests at once, polls until all
+// are answered or stop_at_us passes (then the engine cancels the rest).
+struct Proc {
+  std::vector<int64_t> sent;  // absolute µs of each answered request
+  std::vector<std::pair<int64_t, int64_t>> sent_tokens;  // (µs, prompt + completion tokens)
+  size_t ok = 0, failed = 0, answered = 0;
+  std::vector<std::pair<int64_t, uint64_t>> fallback_keys;  // (µs, brg_stats.shared_fallback_keys) changes
+  uint64_t round_trips = 0;
+  std::string first_error;
+  int64_t t0 = 0;
+};
+
+// start(): waits for the other processes and returns the common start instant.
+void run_proc(int backend, const std::string& url, const std::string& redis, const std::string& ns,
+              const Limits& l, int n, int64_t run_us, const std::function<int64_t()>& start, Proc& out,
+              std::vector<std::pair<std::string, std::string>> headers = {}, const std::string& body = "") {
+  EnginePtr e = make_engine(backend, [&](brg_config* c) {
+    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_ALLOW_HTTP, 1), 0);
+    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_INFLIGHT, 256), 0);
+    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_RATE_LIMIT, l.rate), 0);
+    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_RATE_PERIOD_MS, 1000), 0);
+    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_RATE_BURST, l.burst), 0);
+    if (l.tpm) EXPECT_EQ(brg_config_set_int(c, BRG_OPT_TOKENS_PER_MINUTE, l.tpm), 0);
+    if (l.tokens_burst) EXPECT_EQ(brg_config_set_int(c, BRG_OPT_TOKENS_BURST, l.tokens_burst), 0);
+    if (l.lease_ms) EXPECT_EQ(brg_config_set_int(c, BRG_OPT_SHARED_LEASE_MS, l.lease_ms), 0);
+    EXPECT_EQ(brg_config_set_int(c, BRG_OPT_TIMEOUT_MS, 60000), 0);
+    EXPECT_EQ(brg_config_set_str(c, BRG_OPT_SHARED_LIMITS, redis.c_str()), 0);
+    EXPECT_EQ(brg_config_set_str(c, BRG_OPT_SHARED_NAMESPACE, ns.c_str()), 0);
+  });
+  if (!e) return;
+  std::string b = body.empty() ? chat_body("hello") : body;
+  std::vector<brg_header> hs;
+  for (auto& [k, v] : headers) hs.push_back({k.c_str(), v.c_str()});
+  // Warm a few keep-alive connections first, so that the measured run is
+  // the limiter's and not the time new connections take.
+  for (int i = 0; i < 5; ++i) {
+    brg_request r{};
+    r.size = sizeof r;
+    r.url = url.c_str();
+    r.body = b.data();
+    r.body_len = b.size();
+    r.max_retries = 0;
+    EXPECT_EQ(brg_submit(e.get(), &r, nullptr), 0) << brg_last_error();
+  }
+  for (int got = 0; got < 5;) {
+    EXPECT_GE(brg_poll(e.get(), 5), 0);
+    brg_result* w[8];
+    size_t k = brg_results(e.get(), w, 8);
+    for (size_t i = 0; i < k; ++i) ResultPtr(w[i]);
+    got += int(k);
+  }
+  const int64_t t0 = start();
+  std::this_thread::sleep_until(std::chrono::steady_clock::time_point(std::chrono::microseconds(t0)));
+  const int64_t stop_at_us = t0 + run_us;
+  out.t0 = t0;
+  std::map<uint64_t, int64_t> submitted_at;
+  for (int i = 0; i < n; ++i) {
+    brg_request r{};
+    r.size = sizeof r;
+    r.url = url.c_str();
+    r.body = b.data();
+    r.body_len = b.size();
+    r.headers = hs.data();
+    r.n_headers = uint32_t(hs.size());
+    r.max_retries = 0;
+    uint64_t id = 0;
+    int64_t before = steady_us();
+    EXPECT_EQ(brg_submit(e.get(), &r, &id), 0) << brg_last_error();
+    submitted_at[id] = before;
+  }
+  std::set<uint64_t> seen;
+  uint64_t last_fb = 0;
+  while (out.answered < size_t(n) && steady_us() < stop_at_us) {
+    EXPECT_GE(brg_poll(e.get(), 5), 0);
+    brg_result* buf[64];
+    size_t k;
+    while ((k = brg_results(e.get(), buf, 64)) > 0) {
+      for (size_t i = 0; i < k; ++i) {
+        ResultPtr res(buf[i]);
+        EXPECT_TRUE(seen.insert(res->id).second) << "a second result for one request";
+        ++out.answered;
+        if (res->status == BRG_OK && res->http_status == 200) {
+          ++out.ok;
+          out.sent.push_back(submitted_at[res->id] + res->sent_us);
+          out.sent_tokens.emplace_back(out.sent.back(), res->prompt_tokens + res->completion_tokens);
+        } else {
+          ++out.failed;
+          if (out.first_error.empty()) out.first_error = std::to_string(res->http_status) + " " + brg_strerror(res->status);
+        }
+      }
+    }
+    struct brg_stats s {};
+    s.size = sizeof s;
+    brg_stats(e.get(), &s);
+    if (s.shared_fallback_keys != last_fb) {
+      last_fb = s.shared_fallback_keys;
+      out.fallback_keys.emplace_back(steady_us(), last_fb);
+    }
+    out.round_trips = s.shared_round_trips;
+  }
+}
+
+class SharedLimits : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    if (redis_.missing()) GTEST_SKIP() << "redis-server is not installed";
+    ASSERT_TRUE(redis_.running());
+    mock::MockOptions o;
+    o.tls = false;
+    mock_ = MockEndpoint::start(o);
+    ASSERT_TRUE(mock_.server);
+  }
+  // Four "processes" at once; returns every answered request's send instant, sorted.
+  // The run starts 300 ms after all four warmed up (the shared bucket is full
+  // again by then) and stops after run_us; returns its t0.
+  std::vector<int64_t> run4(const Limits& l, int per_proc, int64_t run_us, std::vector<Proc>& procs,
+                            const std::string& ns, int64_t* t0_out) {
+    procs.assign(4, Proc{});
+    std::atomic<int64_t> t0{0};
+    std::barrier sync(4, [&]() noexcept { t0 = steady_us() + 300000; });
+    auto start = [&] {
+      sync.arrive_and_wait();
+      return t0.load();
+    };
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i)
+      ts.emplace_back([&, i] { run_proc(GetParam(), mock_.url(), redis_.url(), ns, l, per_proc, run_us, start, procs[i]); });
+    for (auto& t : ts) t.join();
+    std::vector<int64_t> all;
+    for (auto& p : procs) all.insert(all.end(), p.sent.begin(), p.sent.end());
+    std::sort(all.begin(), all.end());
+    *t0_out = t0.load();
+    return all;
+  }
+
+  RedisServer redis_;
+  MockEndpoint mock_;
+};
+
+TEST_P(SharedLimits, FourProcessesShareTwoHundredPerSecond) {
+  const int secs = run_seconds();
+  int64_t t0 = 0;
+  std::vector<Proc> procs;
+  // Each process alone would take the whole limit: twice its share waits.
+  std::vector<int64_t> t = run4(Limits{}, 100 * secs, secs * 1000000 + 200000, procs, "share" + std::to_string(GetParam()), &t0);
+  size_t in_run = 0;
+  for (int64_t x : t) in_run += x < t0 + secs * 1000000;
+  size_t busiest = max_in_window(t, 1000000);
+  uint64_t trips = 0;
+  for (auto& p : procs) trips += p.round_trips;
+  std::printf("4 processes, 200/s burst 20, %d s: %zu started (%.1f%% of 200/s), busiest 1 s window %zu, "
+              "%llu Redis round trips (%.1f per 1000 requests)\n",
+              secs, in_run, 100.0 * double(in_run) / (200.0 * secs), busiest, (unsigned long long)trips,
+              1000.0 * double(trips) / double(std::max<size_t>(t.size(), 1)));
+  for (auto& p : procs) EXPECT_EQ(p.failed, 0u) << p.first_error;
+  EXPECT_LE(busiest, 220u);
+  EXPECT_GE(double(in_run), 0.98 * 200 * secs);
+}
+
+TEST_P(SharedLimits, SharedTokensPerMinute) {
+  // 60,000 tokens a minute (1,000 a second) and no request limit that binds:
+  // each request is estimated at 15 tokens (the mock's body) and settles at
+  // the mock's usage, so the token bucket alone paces the four.
+  const int secs = run_seconds();
+  Limits l;
+  l.rate = 100000;
+  l.burst = 100000;
+  l.tpm = 60000;
+  l.tokens_burst = 1000;
+  int64_t t0 = 0;
+  std::vector<Proc> procs;
+  std::vector<int64_t> t = run4(l, 40 * secs, secs * 1000000 + 200000, procs, "tokens" + std::to_string(GetParam()), &t0);
+  int64_t used = 0;
+  size_t in_run = 0;
+  for (auto& p : procs) {
+    EXPECT_EQ(p.failed, 0u) << p.first_error;
+    for (auto [at, tokens] : p.sent_tokens)
+      if (at < t0 + secs * 1000000) used += tokens, ++in_run;
+  }
+  // What the answers' usage says was spent, against the limit over the run
+  // plus the burst: estimates settle, so the real figure must fit.
+  const double cap = secs * 1000.0 + 1000;
+  std::printf("4 processes, 60,000 tokens/min burst 1000: %zu requests, %lld tokens in %d s (limit allows %.0f)\n",
+              in_run, (long long)used, secs, cap);
+  EXPECT_LE(double(used), cap * 1.05);
+  EXPECT_GE(double(used), cap * 0.80);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SharedLimits, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return std::string(i.param == BRG_BACKEND_IO_URING ? "io_uring" : "epoll");
+                         });
+
+}  // namespace
+}  // namespace barrage::testing
