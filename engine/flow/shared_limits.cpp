@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "flow/shared_quota_lua.h"
@@ -35,11 +36,55 @@ SharedLimits::SharedLimits(const SharedSettings& s, Backend& backend, TimerWheel
       clock_(clock),
       keys_(keys),
       link_(backend, wheel, clock, s.endpoint, s.timeout_ms),
-      process_id_(make_process_id()) {}
+      sub_link_(backend, wheel, clock, s.endpoint, s.timeout_ms),
+      process_id_(make_process_id()) {
+  // Every key falls back together the moment the link drops, not each at
+  // its next round trip: keys still on leases while others have left Redis
+  // would take the whole limit on top of the others' local shares.
+  link_.on_down([this] {
+    if (closing_) return;
+    const uint64_t now = clock_.now_ns();
+    for (auto& [channel, k] : by_channel_) {
+      const bool was = k->shared->fallen_back();
+      k->shared->failed(now);
+      note_mode(*k, was);
+      keys_.wake(*k);
+    }
+  });
+}
 
 SharedLimits::~SharedLimits() { closing_ = true; }
 
-void SharedLimits::forget(LimitKey& k) noexcept { wheel_.cancel(k.ask_timer); }
+void SharedLimits::forget(LimitKey& k) noexcept {
+  wheel_.cancel(k.ask_timer);
+  by_channel_.erase(redis_key(k) + ":cool");
+}
+
+// Every key's Redis names share one hash tag, so a cluster keeps them together.
+std::string SharedLimits::redis_key(const LimitKey& k) const { return "{" + settings_.name_space + ":" + k.name + "}"; }
+
+void SharedLimits::subscribe() {
+  subscribed_ = true;
+  sub_link_.psubscribe("{" + settings_.name_space + ":*}:cool", [this](const RedisReply& r) {
+    if (closing_) return;
+    if (!r.ok) {
+      subscribed_ = false;  // the next poke subscribes again
+      return;
+    }
+    on_cooldown(r);
+  });
+}
+
+void SharedLimits::on_cooldown(const RedisReply& r) {
+  if (r.strings.size() != 4 || r.strings[0] != "pmessage") return;  // the confirmation
+  auto it = by_channel_.find(r.strings[2]);
+  if (it == by_channel_.end()) return;
+  int64_t ms = std::atoll(r.strings[3].c_str());
+  if (ms <= 0) return;
+  LimitKey& k = *it->second;
+  k.gate.cool_down_until(clock_.now_ns() + uint64_t(ms) * 1000000);
+  keys_.wake(k);
+}
 
 void SharedLimits::on_ask_timer(void* ctx) noexcept {
   auto* k = static_cast<LimitKey*>(ctx);
@@ -49,6 +94,15 @@ void SharedLimits::on_ask_timer(void* ctx) noexcept {
 
 void SharedLimits::poke(LimitKey& k) noexcept {
   if (closing_ || !k.shared) return;
+  if (!subscribed_) subscribe();
+  if (!k.ask_timer.fn) {  // first sight of the key
+    k.ask_timer.fn = on_ask_timer;
+    k.ask_timer.ctx = &k;
+    try {
+      by_channel_[redis_key(k) + ":cool"] = &k;
+    } catch (...) {
+    }
+  }
   const uint64_t now = clock_.now_ns();
   const size_t waiting = k.waiting.size();
   const int64_t head = waiting ? k.waiting.front()->tokens : 0;
@@ -63,16 +117,12 @@ void SharedLimits::poke(LimitKey& k) noexcept {
   uint64_t at = k.shared->next_ask_at(waiting, head, now);
   if (at == UINT64_MAX) return;
   uint64_t ms = (at + 999999) / 1000000;
-  if (!k.ask_timer.fn) {
-    k.ask_timer.fn = on_ask_timer;
-    k.ask_timer.ctx = &k;
-  }
   if (!k.ask_timer.armed() || k.ask_timer.expiry() != ms) wheel_.arm(k.ask_timer, ms);
 }
 
 void SharedLimits::send(LimitKey& k, const LeaseAsk& a) {
   const SharedQuota& q = *k.shared;
-  const std::string base = "{" + settings_.name_space + ":" + k.name + "}";
+  const std::string base = redis_key(k);
   std::vector<std::string> args = {"4", base + ":r", base + ":t", base + ":cool", base + ":live", process_id_,
                                    std::to_string(settings_.tuning.horizon_ns / 1000),
                                    std::to_string(3 * settings_.tuning.rejoin_ns / 1000000 + 2000),

@@ -1,12 +1,14 @@
 // The round trips of shared limit keys: for each key, the SharedQuota says
 // when to ask and what; this sends it (shared_quota.lua over one RedisLink),
-// hands the answer back, cools the key when Redis says another process was
-// throttled, and says in one line on stderr when the keys fall back to their
-// local share and when they rejoin.
+// hands the answer back, and says in one line on stderr when a key falls
+// back to its local share and when it rejoins. A second link subscribes to
+// the keys' cooldown channels, so a 429 in one process cools the key in all
+// of them at once, whatever their leases hold.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 
 #include "flow/limit_keys.hpp"
 #include "net/redis_link.hpp"
@@ -36,12 +38,18 @@ class SharedLimits final : public SharedAsker {
   static void on_ask_timer(void* ctx) noexcept;
   void send(LimitKey& k, const LeaseAsk& a);
   void note_mode(LimitKey& k, bool was_fallen_back);
+  std::string redis_key(const LimitKey& k) const;
+  void subscribe();
+  void on_cooldown(const RedisReply& r);
 
   SharedSettings settings_;
   TimerWheel& wheel_;
   const Clock& clock_;
   LimitKeys& keys_;
   RedisLink link_;
+  RedisLink sub_link_;  // subscribed to the cooldown channels
+  bool subscribed_ = false;
+  std::unordered_map<std::string, LimitKey*> by_channel_;
   std::string process_id_;
   bool closing_ = false;
   int64_t fallen_back_keys_ = 0;

@@ -9,7 +9,8 @@
 -- base_us + j * interval after the answer, so units used across all
 -- processes never beat the bucket, whatever the lease size.
 --
--- KEYS[1] request bucket  KEYS[2] token bucket  KEYS[3] cooldown  KEYS[4] live set
+-- KEYS[1] request bucket  KEYS[2] token bucket  KEYS[3] cooldown (also the
+-- channel a new cooldown is published on)  KEYS[4] live set
 -- ARGV[1] process id      ARGV[2] horizon_us    ARGV[3] live ttl ms  ARGV[4] cooldown ms to start (0: none)
 -- ARGV[5..10]  requests: interval_us (0: no bucket), burst, adjust, min, max, clamp (-1: none)
 -- ARGV[11..16] tokens:   the same
@@ -28,6 +29,8 @@ local live = redis.call('ZCARD', KEYS[4])
 local cool = tonumber(ARGV[4])
 if cool > 0 and redis.call('PTTL', KEYS[3]) < cool then
   redis.call('SET', KEYS[3], '1', 'PX', cool)
+  -- Processes holding leases hear of it now, not at their next round trip.
+  redis.call('PUBLISH', KEYS[3], cool)
 end
 local cool_left = redis.call('PTTL', KEYS[3])
 if cool_left < 0 then cool_left = 0 end

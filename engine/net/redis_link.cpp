@@ -62,11 +62,15 @@ RedisReply convert(const redisReply* r, const std::string& link_error) {
       break;
     case REDIS_REPLY_ARRAY:
       for (size_t i = 0; i < r->elements; ++i) {
-        if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+        const redisReply* e = r->element[i];
+        if (e->type == REDIS_REPLY_INTEGER) {
+          out.ints.push_back(e->integer);
+        } else if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
+          out.strings.emplace_back(e->str, e->len);
+        } else {
           out.error = "unexpected reply element from Redis";
           return out;
         }
-        out.ints.push_back(r->element[i]->integer);
       }
       break;
     default:
@@ -229,6 +233,8 @@ RedisProbe probe_redis(RedisEndpoint* ep, int64_t timeout_ms, const std::string&
 struct RedisLink::Pending {
   RedisLink* link;
   Callback cb;
+  bool persistent = false;  // a subscription: called for every message
+  bool confirmed = false;
 };
 
 RedisLink::RedisLink(Backend& backend, TimerWheel& wheel, const Clock& clock, RedisEndpoint ep,
@@ -319,6 +325,17 @@ void RedisLink::eval(const std::string& script, const std::string& sha, const st
   });
 }
 
+void RedisLink::psubscribe(const std::string& pattern, Callback cb) {
+  if (!ctx_ && (clock_.now_ms() < retry_at_ms_ || !open())) {
+    refused_.emplace_back(std::move(cb), last_error_.empty() ? "Redis is unreachable" : last_error_);
+    if (!fail_timer_.armed()) wheel_.arm(fail_timer_, clock_.now_ms());
+    return;
+  }
+  auto* p = new Pending{this, std::move(cb)};
+  p->persistent = true;
+  send({"PSUBSCRIBE", pattern}, p);
+}
+
 void RedisLink::send(const std::vector<std::string>& argv, Pending* p) {
   std::vector<const char*> a;
   std::vector<size_t> l;
@@ -348,12 +365,17 @@ void RedisLink::arm() {
 void RedisLink::on_reply(redisAsyncContext*, void* reply, void* privdata) {
   auto* p = static_cast<Pending*>(privdata);
   RedisLink* self = p->link;
-  if (reply) {
+  if (reply && !p->confirmed) {
     ++self->round_trips_;
     if (!self->deadlines_.empty()) self->deadlines_.pop_front();
     self->arm();
   }
   RedisReply r = convert(static_cast<redisReply*>(reply), self->last_error_);
+  if (p->persistent && reply) {
+    p->confirmed = true;
+    p->cb(r);  // the subscription goes on
+    return;
+  }
   Callback cb = std::move(p->cb);
   delete p;
   cb(r);
@@ -379,16 +401,19 @@ void RedisLink::on_disconnect(const redisAsyncContext* ac, int status) {
   auto* self = static_cast<RedisLink*>(ac->data);
   if (status != REDIS_OK && self->last_error_.empty())
     self->last_error_ = std::string("Redis link lost: ") + (ac->errstr ? ac->errstr : "closed");
+  const bool was_up = self->up_;
   if (self->ctx_ == ac) {
     self->ctx_ = nullptr;
     self->retry_at_ms_ = self->clock_.now_ms() + kReconnectPauseMs;
   }
   self->up_ = false;
+  if (was_up && self->on_down_) self->on_down_();
   self->deadlines_.clear();
   self->arm();
 }
 
 void RedisLink::fail(const std::string& why) {
+  const bool was_up = up_;
   last_error_ = why;
   redisAsyncContext* c = ctx_;
   ctx_ = nullptr;
@@ -396,6 +421,7 @@ void RedisLink::fail(const std::string& why) {
   deadlines_.clear();
   arm();
   retry_at_ms_ = clock_.now_ms() + kReconnectPauseMs;
+  if (was_up && on_down_) on_down_();
   // Pending commands hear of it now (reply NULL); inside a hiredis callback
   // the free happens when that callback returns.
   if (c) {

@@ -43,8 +43,9 @@ RedisProbe probe_redis(RedisEndpoint* ep, int64_t timeout_ms, const std::string&
 
 struct RedisReply {
   bool ok = false;            // false: error reply, timeout or link failure (see error)
-  std::vector<int64_t> ints;  // an integer, or an array of integers
+  std::vector<int64_t> ints;  // an integer, or an array's integers
   std::string text;           // a status or bulk string
+  std::vector<std::string> strings;  // an array's strings (a pub/sub message)
   std::string error;
 };
 
@@ -63,6 +64,16 @@ class RedisLink final : public FdWatcher {
   // (restarted, flushed), which loads it again.
   void eval(const std::string& script, const std::string& sha, const std::vector<std::string>& keys_args,
             Callback cb);
+
+  // PSUBSCRIBE: cb runs for the confirmation and then for every message
+  // (strings: "pmessage", pattern, channel, payload), and once more with a
+  // failure when the subscription ends (link lost); subscribe again then.
+  // A link that subscribed carries nothing else.
+  void psubscribe(const std::string& pattern, Callback cb);
+
+  // Called (loop thread) when a link that was up goes down: lost, reset,
+  // garbage, a command's timeout. Its commands' failures follow.
+  void on_down(std::function<void()> fn) { on_down_ = std::move(fn); }
 
   bool connected() const noexcept { return ctx_ != nullptr && up_; }
   uint64_t round_trips() const noexcept { return round_trips_; }
@@ -106,6 +117,7 @@ class RedisLink final : public FdWatcher {
   uint64_t retry_at_ms_ = 0;
   uint64_t round_trips_ = 0;
   std::string last_error_;
+  std::function<void()> on_down_;
 };
 
 }  // namespace barrage

@@ -55,13 +55,14 @@ struct Proc {
   std::vector<std::pair<int64_t, uint64_t>> fallback_keys;  // (µs, brg_stats.shared_fallback_keys) changes
   uint64_t round_trips = 0;
   std::string first_error;
+  std::vector<int64_t> failed_sent;
   int64_t t0 = 0;
 };
 
 // start(): waits for the other processes and returns the common start instant.
 void run_proc(int backend, const std::string& url, const std::string& redis, const std::string& ns,
               const Limits& l, int n, int64_t run_us, const std::function<int64_t()>& start, Proc& out,
-              std::vector<std::pair<std::string, std::string>> headers = {}, const std::string& body = "") {
+              std::vector<std::pair<std::string, std::string>> first_headers = {}) {
   EnginePtr e = make_engine(backend, [&](brg_config* c) {
     EXPECT_EQ(brg_config_set_int(c, BRG_OPT_ALLOW_HTTP, 1), 0);
     EXPECT_EQ(brg_config_set_int(c, BRG_OPT_MAX_INFLIGHT, 256), 0);
@@ -76,9 +77,9 @@ void run_proc(int backend, const std::string& url, const std::string& redis, con
     EXPECT_EQ(brg_config_set_str(c, BRG_OPT_SHARED_NAMESPACE, ns.c_str()), 0);
   });
   if (!e) return;
-  std::string b = body.empty() ? chat_body("hello") : body;
+  std::string b = chat_body("hello");
   std::vector<brg_header> hs;
-  for (auto& [k, v] : headers) hs.push_back({k.c_str(), v.c_str()});
+  for (auto& [k, v] : first_headers) hs.push_back({k.c_str(), v.c_str()});
   // Warm a few keep-alive connections first, so that the measured run is
   // the limiter's and not the time new connections take.
   for (int i = 0; i < 5; ++i) {
@@ -108,8 +109,8 @@ void run_proc(int backend, const std::string& url, const std::string& redis, con
     r.url = url.c_str();
     r.body = b.data();
     r.body_len = b.size();
-    r.headers = hs.data();
-    r.n_headers = uint32_t(hs.size());
+    r.headers = i == 0 ? hs.data() : nullptr;
+    r.n_headers = i == 0 ? uint32_t(hs.size()) : 0;
     r.max_retries = 0;
     uint64_t id = 0;
     int64_t before = steady_us();
@@ -133,6 +134,7 @@ void run_proc(int backend, const std::string& url, const std::string& redis, con
           out.sent_tokens.emplace_back(out.sent.back(), res->prompt_tokens + res->completion_tokens);
         } else {
           ++out.failed;
+          out.failed_sent.push_back(submitted_at[res->id] + res->sent_us);
           if (out.first_error.empty()) out.first_error = std::to_string(res->http_status) + " " + brg_strerror(res->status);
         }
       }
@@ -162,7 +164,9 @@ class SharedLimits : public ::testing::TestWithParam<int> {
   // The run starts 300 ms after all four warmed up (the shared bucket is full
   // again by then) and stops after run_us; returns its t0.
   std::vector<int64_t> run4(const Limits& l, int per_proc, int64_t run_us, std::vector<Proc>& procs,
-                            const std::string& ns, int64_t* t0_out) {
+                            const std::string& ns, int64_t* t0_out,
+                            std::vector<std::pair<std::string, std::string>> first_headers_of_0 = {},
+                            const std::function<void(int64_t t0)>& meanwhile = {}) {
     procs.assign(4, Proc{});
     std::atomic<int64_t> t0{0};
     std::barrier sync(4, [&]() noexcept { t0 = steady_us() + 300000; });
@@ -172,7 +176,14 @@ class SharedLimits : public ::testing::TestWithParam<int> {
     };
     std::vector<std::thread> ts;
     for (int i = 0; i < 4; ++i)
-      ts.emplace_back([&, i] { run_proc(GetParam(), mock_.url(), redis_.url(), ns, l, per_proc, run_us, start, procs[i]); });
+      ts.emplace_back([&, i] {
+        run_proc(GetParam(), mock_.url(), redis_.url(), ns, l, per_proc, run_us, start, procs[i],
+                 i == 0 ? first_headers_of_0 : std::vector<std::pair<std::string, std::string>>{});
+      });
+    if (meanwhile) {
+      while (t0.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      meanwhile(t0.load());
+    }
     for (auto& t : ts) t.join();
     std::vector<int64_t> all;
     for (auto& p : procs) all.insert(all.end(), p.sent.begin(), p.sent.end());
@@ -232,6 +243,75 @@ TEST_P(SharedLimits, SharedTokensPerMinute) {
               in_run, (long long)used, secs, cap);
   EXPECT_LE(double(used), cap * 1.05);
   EXPECT_GE(double(used), cap * 0.80);
+}
+
+TEST_P(SharedLimits, A429InOneProcessHoldsAllFour) {
+  // Process 0's first request is answered 429 with Retry-After: 2; the
+  // others hold leases, so only the shared cooldown can stop them.
+  int64_t t0 = 0;
+  std::vector<Proc> procs;
+  std::vector<int64_t> t = run4(Limits{}, 300, 3500000, procs, "cool" + std::to_string(GetParam()), &t0,
+                                {{"x-mock-status", "429"}, {"x-mock-retry-after", "2"}});
+  ASSERT_EQ(procs[0].failed_sent.size(), 1u) << "the 429";
+  const int64_t at = procs[0].failed_sent[0];
+  size_t during = 0, after = 0, before = 0;
+  for (int64_t x : t) {
+    if (x < at + 50000) ++before;  // sent before the news could arrive (50 ms)
+    else if (x < at + 2000000) ++during;
+    else ++after;
+  }
+  std::printf("429 + Retry-After 2 at +%.3f s: %zu sent within 50 ms of it, %zu in the next 1.95 s, %zu after\n",
+              (at - t0) / 1e6, before, during, after);
+  EXPECT_EQ(during, 0u) << "a process sent while the key cooled down";
+  EXPECT_GT(after, 100u) << "the key came back after the cooldown";
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(procs[i].failed, 0u) << procs[i].first_error;
+}
+
+TEST_P(SharedLimits, RedisKilledForFiveSecondsMidRun) {
+  // 4 x 500 requests at 200/s shared: about 10 s. Redis dies 2 s in and
+  // comes back 5 s later; every request must complete exactly once, the
+  // four together stay within the limit meanwhile, and rejoin quickly.
+  int64_t t0 = 0, killed = 0, restarted = 0;
+  std::vector<Proc> procs;
+  const uint64_t before = mock_.server->stats().requests;
+  std::vector<int64_t> t = run4(Limits{}, 500, 30000000, procs, "outage" + std::to_string(GetParam()), &t0, {},
+                                [&](int64_t start) {
+                                  std::this_thread::sleep_until(std::chrono::steady_clock::time_point(
+                                      std::chrono::microseconds(start + 2000000)));
+                                  killed = steady_us();
+                                  redis_.kill();
+                                  std::this_thread::sleep_for(std::chrono::seconds(5));
+                                  restarted = steady_us();
+                                  ASSERT_TRUE(redis_.start());
+                                });
+  for (auto& p : procs) {
+    EXPECT_EQ(p.answered, 500u);
+    EXPECT_EQ(p.failed, 0u) << p.first_error;
+  }
+  // Exactly once: the server saw the 2000 requests and 20 warm-ups, no more.
+  EXPECT_EQ(mock_.server->stats().requests - before, 2000u + 20u);
+  // The outage: from the detection timeout (250 ms) to the restart.
+  std::vector<int64_t> in_outage;
+  for (int64_t x : t)
+    if (x >= killed + 250000 && x < restarted) in_outage.push_back(x);
+  const double secs = (restarted - killed - 250000) / 1e6;
+  size_t busiest = max_in_window(in_outage, 1000000);
+  // Rejoin: the last process back on Redis after the restart.
+  int64_t rejoined = 0;
+  for (auto& p : procs) {
+    int64_t back = 0;
+    for (auto [at, keys] : p.fallback_keys)
+      if (at >= restarted && keys == 0) back = back ? back : at;
+    EXPECT_GT(back, 0) << "a process never rejoined";
+    rejoined = std::max(rejoined, back);
+  }
+  std::printf("Redis down %.1f s: %zu started in %.2f s of fallback (%.1f/s), busiest 1 s window %zu; "
+              "all rejoined %.3f s after the restart\n",
+              (restarted - killed) / 1e6, in_outage.size(), secs, in_outage.size() / secs, busiest,
+              (rejoined - restarted) / 1e6);
+  EXPECT_LE(double(in_outage.size()), 200 * secs * 1.02 + 20);
+  EXPECT_LE(busiest, 220u);
+  EXPECT_LE(rejoined - restarted, 2000000);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SharedLimits, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
