@@ -314,6 +314,73 @@ TEST_P(SharedLimits, RedisKilledForFiveSecondsMidRun) {
   EXPECT_LE(rejoined - restarted, 2000000);
 }
 
+// Bad settings through the C ABI: a clear error from brg_engine_new, or,
+// for a Redis that is only away, an engine that works on its local share.
+std::string engine_error(const std::string& url, EnginePtr* keep = nullptr) {
+  brg_config* c = brg_config_new();
+  brg_config_set_int(c, BRG_OPT_ALLOW_HTTP, 1);
+  brg_config_set_int(c, BRG_OPT_RATE_LIMIT, 100);
+  brg_config_set_int(c, BRG_OPT_RATE_PERIOD_MS, 1000);
+  brg_config_set_int(c, BRG_OPT_RATE_BURST, 5);
+  EXPECT_EQ(brg_config_set_str(c, BRG_OPT_SHARED_LIMITS, url.c_str()), 0);
+  brg_engine* e = nullptr;
+  int rc = brg_engine_new(c, &e);
+  brg_config_free(c);
+  std::string err = rc == 0 ? "" : std::string(brg_status_name(rc)) + ": " + brg_last_error();
+  if (keep && e) *keep = EnginePtr(e, brg_engine_free);
+  else if (e) brg_engine_free(e);
+  return err;
+}
+
+TEST(SharedLimitsSettings, MalformedUrlAndTlsAreClearErrors) {
+  std::string err = engine_error("redis//127.0.0.1:6379");
+  EXPECT_NE(err.find("BRG_E_INVALID"), std::string::npos) << err;
+  EXPECT_NE(err.find("SHARED_LIMITS"), std::string::npos) << err;
+  err = engine_error("rediss://127.0.0.1:6379");
+  EXPECT_NE(err.find("TLS"), std::string::npos) << err;
+  err = engine_error("redis://127.0.0.1:99999");
+  EXPECT_NE(err.find("port"), std::string::npos) << err;
+}
+
+TEST(SharedLimitsSettings, WrongPasswordIsAClearError) {
+  RedisServer redis("--requirepass sesame");
+  if (redis.missing()) GTEST_SKIP() << "redis-server is not installed";
+  std::string err = engine_error("redis://:open@127.0.0.1:" + std::to_string(redis.port()));
+  EXPECT_NE(err.find("BRG_E_INVALID"), std::string::npos) << err;
+  EXPECT_NE(err.find("credentials"), std::string::npos) << err;
+  EXPECT_EQ(err.find("open@"), std::string::npos) << "the password must not be echoed";
+  EXPECT_EQ(engine_error("redis://:sesame@127.0.0.1:" + std::to_string(redis.port())), "");
+}
+
+TEST(SharedLimitsSettings, AServerThatIsNotRedisIsAClearError) {
+  NotRedis http(true);  // answers with an HTTP error
+  auto t0 = std::chrono::steady_clock::now();
+  std::string err = engine_error("redis://127.0.0.1:" + std::to_string(http.port()));
+  EXPECT_NE(err.find("not Redis"), std::string::npos) << err;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  // One that never answers is only away: the engine starts on its local share.
+  NotRedis silent(false);
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(engine_error("redis://127.0.0.1:" + std::to_string(silent.port())), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+}
+
+TEST(SharedLimitsSettings, UnreachableRedisRunsOnTheLocalShare) {
+  mock::MockOptions o;
+  o.tls = false;
+  MockEndpoint m = MockEndpoint::start(o);
+  ASSERT_TRUE(m.server);
+  EnginePtr e(nullptr, brg_engine_free);
+  ASSERT_EQ(engine_error("redis://127.0.0.1:" + std::to_string(free_loopback_port()), &e), "");
+  ASSERT_TRUE(e);
+  std::vector<ResultPtr> r = run_requests(e.get(), m.url(), 20, chat_body("hi"));
+  for (auto& x : r) EXPECT_EQ(x->status, BRG_OK) << x->error;
+  struct brg_stats s {};
+  s.size = sizeof s;
+  brg_stats(e.get(), &s);
+  EXPECT_EQ(s.shared_fallback_keys, 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SharedLimits, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
                          [](const ::testing::TestParamInfo<int>& i) {
                            return std::string(i.param == BRG_BACKEND_IO_URING ? "io_uring" : "epoll");

@@ -32,6 +32,37 @@ uint16_t free_loopback_port() {
   return port;
 }
 
+NotRedis::NotRedis(bool garbage) : garbage_(garbage) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  listen(fd_, 16);
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) break;
+      if (garbage_) {
+        const char reply[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+        [[maybe_unused]] ssize_t n = write(c, reply, sizeof reply - 1);
+      }
+      clients_.push_back(c);
+    }
+  });
+}
+
+NotRedis::~NotRedis() {
+  stop_ = true;
+  shutdown(fd_, SHUT_RDWR);
+  thread_.join();
+  close(fd_);
+  for (int c : clients_) close(c);
+}
+
 RedisServer::RedisServer(std::string extra) : extra_(std::move(extra)) {
   if (std::system("command -v redis-server >/dev/null 2>&1") != 0) {
     missing_ = true;

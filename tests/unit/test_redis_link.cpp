@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -54,52 +53,8 @@ TEST(RedisUrl, RefusesMalformed) {
   EXPECT_NE(tls.find("TLS"), std::string::npos) << tls;
 }
 
-// A TCP listener on loopback that answers every connection with garbage, or
-// never answers at all.
-class FakeServer {
- public:
-  explicit FakeServer(bool garbage) : garbage_(garbage) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 16);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        int c = accept(fd_, nullptr, nullptr);
-        if (c < 0) break;
-        if (garbage_) {
-          const char reply[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
-          [[maybe_unused]] ssize_t n = write(c, reply, sizeof reply - 1);
-        }
-        clients_.push_back(c);
-      }
-    });
-  }
-  ~FakeServer() {
-    stop_ = true;
-    shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    close(fd_);
-    for (int c : clients_) close(c);
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  bool garbage_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::vector<int> clients_;
-  std::thread thread_;
-};
-
 TEST(RedisProbe, NotRedisIsAClearError) {
-  FakeServer garbage(true);
+  testing::NotRedis garbage(true);
   RedisEndpoint ep;
   ASSERT_EQ(parse_redis_url("redis://127.0.0.1:" + std::to_string(garbage.port()), &ep), "");
   RedisProbe p = probe_redis(&ep, 1000, "return 1");
@@ -107,7 +62,7 @@ TEST(RedisProbe, NotRedisIsAClearError) {
 }
 
 TEST(RedisProbe, SilenceIsUnreachableWithinTheTimeout) {
-  FakeServer silent(false);
+  testing::NotRedis silent(false);
   RedisEndpoint ep;
   ASSERT_EQ(parse_redis_url("redis://127.0.0.1:" + std::to_string(silent.port()), &ep), "");
   auto t0 = std::chrono::steady_clock::now();
@@ -235,7 +190,7 @@ TEST_P(RedisLinkTest, KilledServerFailsCommandsThenRestartRejoins) {
 }
 
 TEST_P(RedisLinkTest, GarbageFailsPromptly) {
-  FakeServer garbage(true);
+  testing::NotRedis garbage(true);
   make(garbage.port(), 1000);
   auto t0 = std::chrono::steady_clock::now();
   RedisReply r = call({"PING"});
@@ -244,7 +199,7 @@ TEST_P(RedisLinkTest, GarbageFailsPromptly) {
 }
 
 TEST_P(RedisLinkTest, SilenceFailsAtTheTimeout) {
-  FakeServer silent(false);
+  testing::NotRedis silent(false);
   make(silent.port(), 200);
   auto t0 = std::chrono::steady_clock::now();
   RedisReply r = call({"PING"});
