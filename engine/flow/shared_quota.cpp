@@ -159,12 +159,12 @@ uint64_t SharedQuota::next_ask_at(size_t waiting, int64_t head_tokens, uint64_t 
   // Only waiting requests reserve units: a lease taken for nobody would
   // hold units others need, and spent late it would add to a burst.
   if (waiting > 0) {
-    // Ask again once the units held fall to half a lease, or cannot cover
+    // Ask again once the units held fall to a quarter of a lease, or cannot cover
     // the first waiting request.
     const int64_t kr = lease_size(req_rate_, req_interval_ns_, int64_t(waiting));
     const int64_t kt = lease_size(tok_rate_, tok_interval_ns_, 0);
-    const bool short_r = req_interval_ns_ > 0 && (req_.held() <= kr / 2 || req_.held() < 1);
-    const bool short_t = tok_interval_ns_ > 0 && (tok_.held() <= kt / 2 || tok_.held() < head_tokens);
+    const bool short_r = req_interval_ns_ > 0 && (req_.held() <= kr / 4 || req_.held() < 1);
+    const bool short_t = tok_interval_ns_ > 0 && (tok_.held() <= kt / 4 || tok_.held() < head_tokens);
     if (short_r || short_t) at = std::max(now_ns, not_before_);
   }
   const bool adjusting = pending_.requests.adjust != 0 || pending_.tokens.adjust != 0;
