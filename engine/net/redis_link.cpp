@@ -366,7 +366,7 @@ void RedisLink::on_reply(redisAsyncContext*, void* reply, void* privdata) {
   auto* p = static_cast<Pending*>(privdata);
   RedisLink* self = p->link;
   if (reply && !p->confirmed) {
-    ++self->round_trips_;
+    self->round_trips_.add();
     if (!self->deadlines_.empty()) self->deadlines_.pop_front();
     self->arm();
   }

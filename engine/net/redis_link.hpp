@@ -15,6 +15,7 @@
 
 #include "loop/backend.hpp"
 #include "loop/clock.hpp"
+#include "loop/counter.hpp"
 #include "loop/timer_wheel.hpp"
 
 struct redisAsyncContext;
@@ -76,7 +77,8 @@ class RedisLink final : public FdWatcher {
   void on_down(std::function<void()> fn) { on_down_ = std::move(fn); }
 
   bool connected() const noexcept { return ctx_ != nullptr && up_; }
-  uint64_t round_trips() const noexcept { return round_trips_; }
+  // Answers received; readable from any thread (brg_stats in threaded mode).
+  uint64_t round_trips() const noexcept { return round_trips_.get(); }
   const std::string& last_error() const noexcept { return last_error_; }
 
   void on_fd_ready(bool readable, bool writable) noexcept override;
@@ -115,7 +117,7 @@ class RedisLink final : public FdWatcher {
   std::vector<std::pair<Callback, std::string>> refused_;
   Timer fail_timer_;
   uint64_t retry_at_ms_ = 0;
-  uint64_t round_trips_ = 0;
+  Counter round_trips_;
   std::string last_error_;
   std::function<void()> on_down_;
 };
