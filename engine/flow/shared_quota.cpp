@@ -124,7 +124,7 @@ bool SharedQuota::try_take(int64_t tokens, uint64_t now_ns) noexcept {
 // Request units are single takes: one left unspent well past its instant
 // found no request waiting. Token units gather for one take, so they stay.
 void SharedQuota::drop_stale(uint64_t now_ns) noexcept {
-  const uint64_t slack = uint64_t(std::max(4 * req_interval_ns_, 20e6));
+  const uint64_t slack = uint64_t(std::max(2 * req_interval_ns_, 10e6));
   if (now_ns > slack) req_.expire(now_ns - slack);
 }
 
