@@ -99,7 +99,7 @@ void run_proc(int backend, const std::string& url, const std::string& redis, con
     EXPECT_GE(brg_poll(e.get(), 5), 0);
     brg_result* w[8];
     size_t k = brg_results(e.get(), w, 8);
-    for (size_t i = 0; i < k; ++i) ResultPtr(w[i]);
+    for (size_t i = 0; i < k; ++i) brg_result_free(w[i]);
     got += int(k);
   }
   const int64_t t0 = start();
