@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define BRG_VERSION_MAJOR 0
-#define BRG_VERSION_MINOR 3
+#define BRG_VERSION_MINOR 4
 #define BRG_VERSION_PATCH 0
 /* 0xMMmmpp: compare against brg_version_hex() to detect a runtime/header skew. */
 #define BRG_VERSION_HEX ((BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH)
@@ -140,10 +140,16 @@ typedef struct brg_header {
 #define BRG_REQ_STREAM 0x1u
 #define BRG_REQ_NO_RETRY 0x2u /* never retry this request */
 #define BRG_REQ_NO_CACHE 0x4u /* neither read nor fill the response cache */
+#define BRG_REQ_HEADERS 0x8u  /* since 0.4.0: the result carries the answer's header fields (brg_result.headers) */
 
 /* A timeout or deadline of "none". Any timeout or deadline field (and
  * BRG_OPT_TIMEOUT_MS) set to this, or to anything beyond 2^40 ms (about 34
- * years), means no timer at all, even where an engine option sets one. */
+ * years), means no timer at all, even where an engine option sets one.
+ *
+ * Timers fire between reactor turns: a request ends at its deadline or after
+ * the turn running then, never before. A turn is short (well under 1 ms per
+ * hundred answers), except where many TLS handshakes complete at once: 500
+ * new connections made single turns of ~30 ms in the chaos tests. */
 #define BRG_NO_TIMEOUT INT64_MAX
 
 /* One rule for the fields below: 0 means "the engine's setting" (the BRG_OPT_*
@@ -241,6 +247,16 @@ typedef struct brg_result {
   uint32_t reserved1;
   int64_t gap_max_us;  /* BRG_REQ_STREAM: longest gap between two token events (so far); -1 none */
   int64_t gap_mean_us; /* BRG_REQ_STREAM: mean gap between token events (so far); -1 none */
+  /* -- since 0.4.0: present when size covers them -- */
+  int64_t retry_after_ms; /* the latest answer's Retry-After (or retry-after-ms) as the server sent it, in
+                             ms (an HTTP-date: ms until then, 0 if past); -1 none. Not clamped: the engine's
+                             own waits obey at most BRG_OPT_MAX_SERVER_WAIT_MS. -1 on partials and cached
+                             results */
+  const char *headers; /* BRG_REQ_HEADERS: the latest answer's header fields, "name: value\n" each, names
+                          in lower case, in the order received (HTTP/2 pseudo-headers left out); on a
+                          stream's first partial and its final result. "" otherwise (and on cached
+                          results); never NULL; owned by the result */
+  size_t headers_len;
 } brg_result;
 
 /* [consumer] Moves up to max finished results into out[] (oldest first) and
@@ -316,7 +332,7 @@ BRG_EXTERN const char *brg_status_name(int status);
 /* [owner] Why the last brg_submit/brg_cancel/brg_engine_new on this thread
  * failed (thread-local; "" when it did not). Valid until the next call. */
 BRG_EXTERN const char *brg_last_error(void);
-/* [any] The run-time library version as text, e.g. "0.3.0"; static storage. */
+/* [any] The run-time library version as text, e.g. "0.4.0"; static storage. */
 BRG_EXTERN const char *brg_version(void);
 /* [any] BRG_VERSION_HEX of the library at run time. */
 BRG_EXTERN uint32_t brg_version_hex(void);

@@ -9,7 +9,7 @@ namespace {
 constexpr size_t kRequestV1Size = offsetof(brg_request, token_estimate) + sizeof(uint32_t);
 constexpr size_t kRequestWithGroupSize = offsetof(brg_request, group) + sizeof(uint64_t);
 constexpr size_t kRequestWithStreamSize = offsetof(brg_request, stream_idle_timeout_ms) + sizeof(int64_t);
-constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE;
+constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE | BRG_REQ_HEADERS;
 }  // namespace
 
 int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std::string* err) {
@@ -37,6 +37,7 @@ int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std:
   spec->stream = in->flags & BRG_REQ_STREAM;
   spec->no_retry = in->flags & BRG_REQ_NO_RETRY;
   spec->no_cache = in->flags & BRG_REQ_NO_CACHE;
+  spec->keep_headers = in->flags & BRG_REQ_HEADERS;
   spec->timeout_ms = in->timeout_ms;
   spec->deadline_ms = in->deadline_ms;
   spec->max_retries = in->max_retries;

@@ -46,6 +46,9 @@ void ResultHolder::seal() noexcept {
   pub.events = out.events;
   pub.gap_max_us = out.gap_max_us;
   pub.gap_mean_us = out.gap_mean_us;
+  pub.retry_after_ms = out.retry_after_ms;
+  pub.headers = out.headers.c_str();
+  pub.headers_len = out.headers.size();
 }
 
 void copy_stats(const EngineStats& e, struct brg_stats* out) noexcept {

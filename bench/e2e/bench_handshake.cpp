@@ -48,21 +48,17 @@ void BM_Handshake(benchmark::State& state, brg_backend backend) {
     return fail(state, std::to_string(opened) + " connections for " + std::to_string(n * state.iterations()) +
                            " requests to /close (want one each)");
   // Resumption must work (most connections resume) and be off when asked.
-  // Not all of them: nginx accepts each TLS 1.3 ticket once (a ticket offered
-  // after another connection resumed with it gets a full handshake), and a
-  // server hands out one new ticket per resumed connection, after its
-  // handshake. The engine offers every ticket once (TlsContext::take_session)
-  // while it has unoffered ones; a burst larger than that stock (the first
-  // wave here, and transports the handshake gate starts the moment an
-  // earlier handshake ends, before that one's ticket arrived) offers a spent
-  // one again, and how many of those the server sees before the ticket's
-  // first use completes is timing: 7 of 400 in a release build, up to 100 of
-  // 400 under ASan. So the check wants most (more than half) to resume, which
-  // no broken resumption passes, and full_handshakes shows the exact count.
+  // Every connection resumes now; the check allows 10% so that a server's
+  // occasional refusal does not fail the smoke run, and full_handshakes
+  // shows the exact count. (Until 0.4.0, 2 to 100 in 400 did full handshakes:
+  // OpenSSL marks the session a TLS 1.3 handshake offered as spent when that
+  // handshake ends, and every connection offered the same object, so those
+  // the gate started after the first ones finished offered a spent one.
+  // Each handshake now offers its own copy.)
   const uint64_t full = opened - resumed;
-  if (resume ? full * 2 >= opened : resumed != 0)
+  if (resume ? full * 10 > opened : resumed != 0)
     return fail(state, std::to_string(resumed) + " of " + std::to_string(opened) + " connections resumed (want " +
-                           (resume ? "most, more than half" : "none") + ")");
+                           (resume ? "all, at least 90%" : "none") + ")");
   if (resume && full) std::fprintf(stderr, "note: %llu of %llu connections did a full handshake despite resumption\n",
                                    (unsigned long long)full, (unsigned long long)opened);
   state.counters["handshakes_per_s"] = double(opened) / wall_s;

@@ -327,6 +327,21 @@ void ResponseCache::release_reader(Reader* r) noexcept {
 
 std::optional<CachedAnswer> ResponseCache::lookup(const std::string& key) noexcept {
   std::optional<CachedAnswer> out;
+  {
+    std::lock_guard lk(mu_);
+    auto it = unsettled_.find(std::string_view(key));
+    if (it != unsettled_.end() && (ttl_s_ == 0 || now_unix_s() - it->second->created_unix_s < ttl_s_)) {
+      try {
+        out = it->second->answer;
+      } catch (...) {
+        out.reset();
+      }
+    }
+  }
+  if (out) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    return out;
+  }
   Reader* r = key.empty() || key.size() > INT_MAX ? nullptr : acquire_reader();
   if (r != nullptr) {
     sqlite3_stmt* st = r->select;
@@ -377,6 +392,12 @@ void ResponseCache::store(std::string key, CachedAnswer answer) noexcept {
     const bool was_empty = queue_.empty();
     if (was_empty) oldest_at_ = std::chrono::steady_clock::now();
     queue_.push_back(std::move(e));
+    try {
+      unsettled_.insert_or_assign(std::string_view(queue_.back().key), &queue_.back());
+    } catch (...) {
+      queue_.pop_back();
+      throw;
+    }
     ++pending_entries_;
     pending_bytes_ += bytes;
     ++accepted_seq_;
@@ -430,6 +451,13 @@ void ResponseCache::writer_main() noexcept {
       const size_t ok = write_batch(it, end);
       stored_.fetch_add(ok, std::memory_order_relaxed);
       write_errors_.fetch_add(n - ok, std::memory_order_relaxed);
+      // Committed (or failed): lookups read the file from now on.
+      lk.lock();
+      for (auto p = it; p != end; ++p) {
+        auto u = unsettled_.find(std::string_view(p->key));
+        if (u != unsettled_.end() && u->second == &*p) unsettled_.erase(u);
+      }
+      lk.unlock();
       // Free the bodies before announcing the room, so the byte bound holds
       // for memory, not just for the queue.
       for (auto p = it; p != end; ++p) {

@@ -3,6 +3,8 @@
 // again without a request. Reads are point lookups from any thread; writes
 // never touch the disk on the caller's thread but go to one writer thread
 // that commits them in batches, because the reactor must never block on I/O.
+// Lookups also see stored entries the writer has not committed yet, so an
+// answer is served again as soon as its result was delivered.
 #pragma once
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
@@ -61,7 +64,8 @@ class ResponseCache {
   // unambiguous. "" only if OpenSSL fails, which lookup/store treat as a miss/drop.
   static std::string key(std::string_view method, std::string_view url, std::string_view body);
 
-  // Any thread. A point read on one of a small pool of read connections;
+  // Any thread. Entries stored but not committed yet first (under the queue's
+  // mutex), then a point read on one of a small pool of read connections;
   // entries whose age in whole seconds is >= ttl_s are misses, so nothing is
   // served later than ttl_s after it was stored. Errors count as misses.
   std::optional<CachedAnswer> lookup(const std::string& key) noexcept;
@@ -121,6 +125,11 @@ class ResponseCache {
   uint64_t done_seq_ = 0;
   int flush_waiters_ = 0;
   bool stop_ = false;
+  // Every entry from store() until its commit ended (in queue_ or in the
+  // writer's batch; deque elements do not move), the newest per key. The
+  // writer reads those entries unlocked, so it erases them here before it
+  // frees their strings.
+  std::unordered_map<std::string_view, const Entry*> unsettled_;
 
   // Read connections: created on demand up to max_readers, reused LIFO.
   std::mutex readers_mu_;

@@ -219,6 +219,7 @@ int Engine::submit(const RequestSpec& in, uint64_t* id_out, std::string* err) no
     r->deadline_ms = in.deadline_ms < Clock::kForeverMs ? in.deadline_ms : 0;
     r->max_retries = uint32_t(in.no_retry ? 0 : in.max_retries >= 0 ? in.max_retries : cfg_.max_retries);
     r->limit_key.assign(in.limit_key);
+    r->keep_headers = in.keep_headers;
     r->group_id = in.group;
     if (in.stream) {
       r->stream = std::make_unique<StreamState>(std::min<size_t>(kMaxEventBytes, size_t(cfg_.max_response_bytes)));

@@ -2,6 +2,8 @@
 // the events that feed them. See lifecycle.hpp for the rules.
 #include "core/lifecycle.hpp"
 
+#include "core/answer_head.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -250,6 +252,7 @@ void Lifecycle::answered(Request* r, http::Response& resp) noexcept {
   a.reset_requests_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-requests"));
   a.remaining_tokens = parse_count(resp.header("x-ratelimit-remaining-tokens"));
   a.reset_tokens_ns = parse_reset_duration_ns(resp.header("x-ratelimit-reset-tokens"));
+  r->retry_after_ms = a.retry_after_ms;  // the caller sees what the server asked for
   // A server may ask for any wait (Retry-After: 1000000000); none is obeyed
   // past the ceiling, so a lying or broken server cannot freeze a key.
   const int64_t ceiling_ms = settings_.max_server_wait_ms;
@@ -260,9 +263,7 @@ void Lifecycle::answered(Request* r, http::Response& resp) noexcept {
   bool throttled = status == 429 || status == 503;
   int64_t fallback_pause = throttled ? backoff_delay_ms(settings_.retry, r->retries + 1, random_.next()) : 0;
   keys_.observe(*r->key, *r, a, fallback_pause, now);
-  std::string_view rid = resp.header("x-request-id");  // OpenAI; Anthropic says request-id
-  if (rid.empty()) rid = resp.header("request-id");
-  r->request_id.assign(rid);
+  keep_answer_head(*r, resp);
   std::string body = std::move(resp.body());
   http::Usage usage;
   if (r->stream && r->stream->sse_body)
@@ -354,6 +355,8 @@ void Lifecycle::finish(Request* r, int status, int http_status, std::string erro
     o->body = std::move(body);
     o->error = std::move(error);
     o->request_id = std::move(r->request_id);
+    o->headers = std::move(r->headers);
+    o->retry_after_ms = r->retry_after_ms;
     if (status == BRG_OK && cache_ && !r->cache_key.empty())
       cache_->store(std::move(r->cache_key), CachedAnswer{http_status, o->body, prompt_tokens, completion_tokens});
     results_.push(o);

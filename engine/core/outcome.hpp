@@ -28,6 +28,8 @@ struct Outcome : MpscNode {
   std::string body;
   std::string error;
   std::string request_id;
+  std::string headers;          // "name: value\n" per field, when the request asked for them
+  int64_t retry_after_ms = -1;  // the answer's own wait hint, unclamped; -1 none
 };
 
 class OutcomeStore {

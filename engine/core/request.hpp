@@ -85,6 +85,9 @@ struct Request : MpscNode, PoolWaiter, KeyWaiter {
   std::string last_error;
   std::string last_body;
   std::string request_id;  // x-request-id of the latest answer
+  bool keep_headers = false;
+  std::string headers;          // the latest answer's fields, when kept (answer_head.hpp)
+  int64_t retry_after_ms = -1;  // the latest answer's Retry-After as sent; -1 none
 };
 
 }  // namespace barrage

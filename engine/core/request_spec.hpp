@@ -22,6 +22,7 @@ struct RequestSpec {
   bool stream = false;    // server-sent events delivered as partial outcomes
   bool no_retry = false;  // one attempt only
   bool no_cache = false;  // neither read nor write the response cache
+  bool keep_headers = false;  // the result carries the answer's header fields
 
   // Timeouts in ms: 0 = the engine's setting. For the stream timeouts, -1
   // switches the engine's setting off for this request.

@@ -2,6 +2,7 @@
 #include "core/stream_delivery.hpp"
 
 #include "barrage.h"
+#include "core/answer_head.hpp"
 #include "core/request.hpp"
 #include "http/ascii.hpp"
 
@@ -29,6 +30,9 @@ std::string StreamDelivery::feed(Request& r, const http::Response& resp, std::st
     std::string_view type = resp.header("content-type");
     s.sse_body = http_status >= 200 && http_status < 300 && type.size() >= 17 &&
                  http::iequals(type.substr(0, 17), "text/event-stream");
+    // The first event's result carries the head, as a response object would
+    // before its body.
+    if (s.sse_body) keep_answer_head(r, resp), r.retry_after_ms = -1;
   }
   if (!s.sse_body) return {};
   uint64_t now = clock_.now_ns();
@@ -56,6 +60,10 @@ bool StreamDelivery::deliver(Request& r, int http_status, std::string_view data,
   if (!o) return true;  // the final outcome still carries the whole stream
   try {
     o->body.assign(data);
+    if (s.events == 1) {  // copied: the final result has them too
+      o->request_id = r.request_id;
+      o->headers = r.headers;
+    }
   } catch (...) {
     results_.discard(o);
     return true;  // likewise

@@ -272,9 +272,14 @@ class UringBackend final : public Backend {
     io_uring_cqe* cqe = nullptr;
     int rc;
     if (timeout_ns == 0) {
-      rc = io_uring_submit(&ring_);
-      if (rc >= 0 && deferred_taskrun_ && io_uring_cq_ready(&ring_) == 0)
-        rc = io_uring_get_events(&ring_);
+      // With DEFER_TASKRUN, completions wait as task work until an enter
+      // with GETEVENTS runs it, and the kernel signals the notify eventfd
+      // only when that work list goes from empty to not empty. So a turn
+      // must always run it: a turn that found CQEs already posted and ran
+      // nothing left the list non-empty, later completions never signalled,
+      // and a host loop asleep on poll_fd() slept until its next timer
+      // (seconds: test_capi_mock HostLoopCanSleepOnBackendFdAndTimeout).
+      rc = deferred_taskrun_ ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
     } else if (timeout_ns < 0) {
       rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
     } else {

@@ -32,16 +32,18 @@ class TlsContext {
   BIO_METHOD* bio_method() const noexcept { return bio_method_; }
   bool verify_peer() const noexcept { return verify_peer_; }
   int http_version() const noexcept { return http_version_; }
+  bool resumes() const noexcept { return resume_; }
 
   // The session the next handshake to origin would offer, without taking it;
   // nullptr when the origin has none yet. Borrowed.
   SSL_SESSION* session_for(const std::string& origin) const noexcept;
   // The session a handshake starting now offers: a ticket no connection was
   // offered yet, newest first, while one is left; else the last one offered
-  // again. Servers may accept each TLS 1.3 ticket once (RFC 8446 8.1, C.4:
-  // nginx refused an offered-before ticket once another connection had
-  // resumed with it), so a spent one is the last resort. Borrowed until the
-  // next take or store for origin (SSL_set_session takes its own reference).
+  // again. A ticket offered on one connection only is what RFC 8446 C.4
+  // asks of clients (reuse lets observers link connections), and servers
+  // with anti-replay accept each ticket once (8.1), so a spent one is the
+  // last resort. Borrowed until the next take or store for origin; the
+  // handshake offers a copy (TlsSession::handshake says why).
   SSL_SESSION* take_session(const std::string& origin) noexcept;
   // Takes ownership of a new session (ticket) for origin. At most
   // kFreshTickets wait; a newer one pushes the oldest out.
@@ -55,6 +57,7 @@ class TlsContext {
   BIO_METHOD* bio_method_ = nullptr;
   bool verify_peer_ = true;
   int http_version_ = 0;
+  bool resume_ = true;
   struct OriginTickets {
     std::vector<SSL_SESSION*> fresh;  // never offered; newest last
     SSL_SESSION* last = nullptr;      // offered most recently

@@ -126,7 +126,16 @@ TlsSession::Status TlsSession::handshake() noexcept {
     // The ticket is picked when the handshake starts, not when the SSL was
     // made: a connection that waited for a handshake slot can resume a
     // ticket an earlier connection got meanwhile.
-    if (SSL_SESSION* s = ctx_->take_session(origin_)) SSL_set_session(ssl_, s);
+    // Each connection offers its own copy: OpenSSL marks the session an SSL
+    // offered as spent (non-resumable) when a TLS 1.3 handshake with it ends
+    // (tls_finish_handshake: client sessions are single-use there), and the
+    // session of any connection that ends in a fatal alert. The stored
+    // ticket must stay offerable by the connections of a burst.
+    if (SSL_SESSION* s = ctx_->take_session(origin_)) {
+      SSL_SESSION* own = SSL_SESSION_dup(s);
+      SSL_set_session(ssl_, own ? own : s);
+      if (own) SSL_SESSION_free(own);  // the SSL holds its reference
+    }
     ctx_ = nullptr;
   }
   ERR_clear_error();

@@ -9,7 +9,9 @@
 #include "barrage.h"
 #include "net/dns_resolver.hpp"
 #include "net/proxy_config.hpp"
+#include "pool/free_heap.hpp"
 #include "pool/h1_channel.hpp"
+#include "pool/handshake_gate.hpp"
 #include "pool/h2_channel.hpp"
 
 namespace barrage {
@@ -113,6 +115,7 @@ OriginPool* ConnectionPool::origin(const http::Url& url) noexcept {
     o->tls = url.scheme == http::Scheme::https;
     o->host_is_ip = url.host_is_ip;
     if (!o->tls || settings_.http_version == 1) o->protocol = OriginPool::Protocol::h1;
+    if (o->tls && settings_.http_version == 2) o->protocol = OriginPool::Protocol::h2;
     o->max_open = settings_.max_conns_per_host > 0 ? size_t(settings_.max_conns_per_host) : SIZE_MAX;
     // Only https goes through the proxy (HTTPS_PROXY); the proxy resolves the origin's name.
     o->via_proxy = o->tls && proxy_.is_set() && !proxy_.bypass(url.host, url.port);
@@ -433,6 +436,7 @@ void ConnectionPool::serve(OriginPool& o) noexcept {
 void ConnectionPool::free_closed() noexcept {
   while (Connection* c = quiet_.pop_front())
     if (c->channel_ && c->channel_->active() == 0) c->transport_.release_buffers();
+  if (env_.handshakes && env_.handshakes->burst_ended()) give_back_free_heap();
   for (Connection* c : dead_) delete c;
   dead_.clear();
 }

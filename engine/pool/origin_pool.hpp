@@ -43,43 +43,42 @@ struct OriginPool final : DnsCallback {
   IntrusiveList<PoolWaiter> waiting;  // FIFO; a fresh-connection retry goes first
 
   // Which protocol the origin speaks: unknown until a first handshake ends
-  // when h2 may be negotiated. While unknown, requests wait for that one
-  // connection rather than each opening a connection HTTP/2 would not need.
+  // when h2 may be negotiated (h2 from the start when BRG_OPT_HTTP_VERSION
+  // forces it). While unknown, connections open as HTTP/2 would need them,
+  // not one per request.
   enum class Protocol { unknown, h1, h2 } protocol = Protocol::unknown;
   std::vector<Connection*> multiplexed;  // ready HTTP/2 connections
-  uint32_t streams_per_conn = 100;       // the server's latest SETTINGS_MAX_CONCURRENT_STREAMS
+  // The server's latest SETTINGS_MAX_CONCURRENT_STREAMS; until one arrived,
+  // the 100 RFC 9113 (5.1.2) asks servers to allow at least.
+  uint32_t streams_per_conn = 100;
 
   ConnectionPool* pool = nullptr;
   ListHook<OriginPool> dirty_hook;  // queued for the pool's flush
 
   // How many connections to start now for `waiters` requests waiting: one
-  // per waiting request over HTTP/1.1, one while the protocol is unknown, and
-  // over HTTP/2 only what the connections already opening cannot carry.
+  // per waiting request over HTTP/1.1; over HTTP/2, and while the protocol
+  // is unknown, only what the connections already opening cannot carry.
+  // Unknown opens what HTTP/2 would need at once rather than one probe: a far
+  // server's HTTP/2 ramp then takes the three round trips one connection
+  // does (TCP, TLS, SETTINGS), not six; an HTTP/1.1 server gets the rest of
+  // its connections when the first handshake says so, as before.
   size_t connections_wanted(size_t waiters) const noexcept {
     size_t room = open < max_open ? max_open - open : 0;
-    size_t want = 0;
-    switch (protocol) {
-      case Protocol::h1: want = waiters > opening ? waiters - opening : 0; break;
-      case Protocol::unknown: want = opening == 0 && waiters > 0 ? 1 : 0; break;
-      case Protocol::h2: {
-        size_t carried = opening * streams_per_conn;
-        want = waiters > carried ? (waiters - carried + streams_per_conn - 1) / streams_per_conn : 0;
-        break;
-      }
-    }
+    size_t carried = protocol == Protocol::h1 ? opening : opening * size_t(streams_per_conn);
+    size_t per_conn = protocol == Protocol::h1 ? 1 : streams_per_conn;
+    size_t want = waiters > carried ? (waiters - carried + per_conn - 1) / per_conn : 0;
     return std::min(want, room);
   }
 
   // A connection that was opening failed: how many waiting requests were
   // counting on it. With nothing established, every waiter the connections
-  // still opening cannot carry (all of them while the protocol is unknown,
-  // since then only one connection opens): they fail together, one connect
-  // timeout per attempt, instead of one after another. With connections
+  // still opening cannot carry (all of them when none is): they fail
+  // together, one connect timeout per attempt, instead of one after another. With connections
   // established, only the oldest: the others are served as streams free up.
   size_t waiters_counting_on_failed(size_t waiters) const noexcept {
     if (waiters == 0) return 0;
     if (open > opening) return 1;
-    size_t carried = protocol == Protocol::h2 ? opening * streams_per_conn : opening;
+    size_t carried = protocol == Protocol::h1 ? opening : opening * size_t(streams_per_conn);
     return waiters > carried ? waiters - carried : 1;
   }
 

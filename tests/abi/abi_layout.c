@@ -55,7 +55,10 @@
   F(brg_result, events) \
   F(brg_result, reserved1) \
   F(brg_result, gap_max_us) \
-  F(brg_result, gap_mean_us)
+  F(brg_result, gap_mean_us) \
+  F(brg_result, retry_after_ms) \
+  F(brg_result, headers) \
+  F(brg_result, headers_len)
 
 #define FIELDS_brg_stats(F) \
   F(struct brg_stats, size) \

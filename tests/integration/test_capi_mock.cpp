@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <atomic>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -222,6 +223,66 @@ TEST_P(CapiMock, RetryAfterIsHonoured) {
   EXPECT_EQ(results[id]->status, BRG_E_HTTP);
   EXPECT_EQ(results[id]->attempts, 2u);
   EXPECT_GE(results[id]->total_us, 400000) << "second attempt started before retry-after-ms";
+}
+
+// What the answer asked for reaches the caller as sent, even where the
+// engine's own wait is clamped (BRG_OPT_MAX_SERVER_WAIT_MS), and the header
+// fields come only when asked for (BRG_REQ_HEADERS).
+TEST_P(CapiMock, ResultsCarryRetryAfterAsSentAndHeadersWhenAsked) {
+  MockEndpoint m = MockEndpoint::start();
+  auto e = make_engine(backend(), [&](brg_config* c) { brg_config_set_str(c, BRG_OPT_CA_FILE, m.ca->path().c_str()); });
+  const std::string url = m.url(), body = chat_body("x");
+  auto submit = [&](std::vector<std::pair<std::string, std::string>> headers, uint32_t flags) {
+    std::vector<brg_header> hs;
+    for (auto& [n, v] : headers) hs.push_back({n.c_str(), v.c_str()});
+    brg_request r{};
+    r.size = sizeof r;
+    r.flags = flags;
+    r.url = url.c_str();
+    r.headers = hs.data();
+    r.n_headers = uint32_t(hs.size());
+    r.body = body.data();
+    r.body_len = body.size();
+    r.max_retries = 0;
+    uint64_t id = 0;
+    EXPECT_EQ(brg_submit(e.get(), &r, &id), 0) << brg_last_error();
+    return id;
+  };
+  const uint64_t huge = submit({{"x-mock-status", "429"}, {"x-mock-retry-after", "1000000000"}}, BRG_REQ_HEADERS);
+  const uint64_t in_ms = submit({{"x-mock-status", "503"}, {"x-mock-retry-after-ms", "400"}}, 0);
+  const uint64_t ok = submit({}, BRG_REQ_HEADERS);
+  const uint64_t plain = submit({}, 0);
+  std::map<uint64_t, ResultPtr> got;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (got.size() < 4 && std::chrono::steady_clock::now() < until) {
+    ASSERT_GE(brg_poll(e.get(), 50), 0);
+    brg_result* buf[8];
+    for (size_t n; (n = brg_results(e.get(), buf, 8)) > 0;)
+      for (size_t i = 0; i < n; ++i) got[buf[i]->id] = ResultPtr(buf[i]);
+  }
+  ASSERT_EQ(got.size(), 4u);
+  for (auto& [id, r] : got) ASSERT_EQ(r->size, sizeof(brg_result));
+
+  EXPECT_EQ(got[huge]->http_status, 429);
+  EXPECT_EQ(got[huge]->retry_after_ms, 1000000000LL * 1000) << "the hint as sent, not the clamped wait";
+  const std::string h429(got[huge]->headers, got[huge]->headers_len);
+  EXPECT_NE(h429.find("retry-after: 1000000000\n"), std::string::npos) << h429;
+  EXPECT_EQ(got[in_ms]->http_status, 503);
+  EXPECT_EQ(got[in_ms]->retry_after_ms, 400);
+  EXPECT_STREQ(got[in_ms]->headers, "") << "fields copied without BRG_REQ_HEADERS";
+
+  EXPECT_EQ(got[ok]->status, BRG_OK);
+  EXPECT_EQ(got[ok]->retry_after_ms, -1);
+  const std::string h200(got[ok]->headers, got[ok]->headers_len);
+  EXPECT_EQ(std::strlen(got[ok]->headers), got[ok]->headers_len);
+  EXPECT_EQ(h200.rfind("content-type: application/json\n", 0), 0u) << "first field first, as sent: " << h200;
+  EXPECT_NE(h200.find(std::string("x-request-id: ") + got[ok]->request_id + "\n"), std::string::npos) << h200;
+  EXPECT_NE(h200.find("content-length: "), std::string::npos) << h200;
+  EXPECT_EQ(h200.back(), '\n');
+  EXPECT_EQ(h200.find('\r'), std::string::npos);
+  EXPECT_STREQ(got[plain]->headers, "");
+  EXPECT_EQ(got[plain]->headers_len, 0u);
+  EXPECT_EQ(got[plain]->retry_after_ms, -1);
 }
 
 TEST_P(CapiMock, InvalidRequestsAreRefusedAndNeverProduceAResult) {
@@ -555,6 +616,52 @@ TEST_P(CapiMock, ResponseCacheAnswersRepeatsWithoutANetworkCall) {
   EXPECT_EQ(run({bodies[0]}, BRG_REQ_NO_CACHE), 0);
   EXPECT_EQ(run({chat_body("new")}, 0), 0);
   EXPECT_EQ(m.server->stats().requests, requests + 2);
+  std::system(("rm -rf " + std::string(dir)).c_str());
+}
+
+// Read-your-writes in one engine: a repeat submitted right after its
+// answer's result arrived is served from the cache, though the cache's
+// writer has not committed it yet (it batches for up to 50 ms).
+TEST_P(CapiMock, ARepeatRightAfterItsResultIsACacheHit) {
+  MockEndpoint m = MockEndpoint::start();
+  char dir[] = "/tmp/barrage-cache-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/cache.sqlite";
+  {
+    auto e = make_engine(backend(), [&](brg_config* c) {
+      brg_config_set_str(c, BRG_OPT_CA_FILE, m.ca->path().c_str());
+      brg_config_set_str(c, BRG_OPT_CACHE_PATH, path.c_str());
+    });
+    const std::string url = m.url();
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 10; ++i) bodies.push_back(chat_body("again " + std::to_string(i)));
+    for (int round = 0; round < 2; ++round) {
+      for (auto& b : bodies) {
+        brg_request r{};
+        r.size = sizeof r;
+        r.url = url.c_str();
+        r.body = b.data();
+        r.body_len = b.size();
+        r.max_retries = -1;
+        ASSERT_EQ(brg_submit(e.get(), &r, nullptr), 0) << brg_last_error();
+      }
+      size_t got = 0, cached = 0;
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (got < bodies.size() && std::chrono::steady_clock::now() < until) {
+        brg_poll(e.get(), 20);
+        brg_result* buf[16];
+        for (size_t n; (n = brg_results(e.get(), buf, 16)) > 0;)
+          for (size_t i = 0; i < n; ++i, ++got) {
+            EXPECT_EQ(buf[i]->status, BRG_OK) << buf[i]->error;
+            cached += (buf[i]->flags & BRG_RES_CACHED) != 0;
+            brg_result_free(buf[i]);
+          }
+      }
+      ASSERT_EQ(got, bodies.size());
+      EXPECT_EQ(cached, round == 0 ? 0u : bodies.size()) << "round " << round;
+    }
+    EXPECT_EQ(m.server->stats().requests, 10u);
+  }
   std::system(("rm -rf " + std::string(dir)).c_str());
 }
 

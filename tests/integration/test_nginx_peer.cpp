@@ -20,10 +20,12 @@ class H2Nginx : public ::testing::TestWithParam<int> {
     ASSERT_TRUE((peer).ok()) << "nginx_peer.py up failed";            \
   } while (0)
 
+// Up to 100 in flight: what one HTTP/2 connection carries before the
+// server's SETTINGS say more (OriginPool opens for 100 streams each until then).
 TEST_P(H2Nginx, AlpnPicksH2AndOneConnectionCarriesEveryRequest) {
   NginxPeer peer("--h2");
   REQUIRE_NGINX(peer);
-  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 300}});
+  Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 100}});
   for (int i = 0; i < 600; ++i) e.submit(peer.url("/"), "{}");
   auto results = e.collect(600);
   for (auto& [id, r] : results) {
@@ -35,7 +37,28 @@ TEST_P(H2Nginx, AlpnPicksH2AndOneConnectionCarriesEveryRequest) {
   }
   struct brg_stats s = e.stats();
   EXPECT_EQ(s.completed, 600u);
-  EXPECT_EQ(s.connections_opened, 1u);  // 300 streams fit nginx's 1000
+  EXPECT_EQ(s.connections_opened, 1u);
+}
+
+// 300 waiting before anything is known: three connections at once, as
+// HTTP/2 at 100 streams each would need (a far server's ramp is then one
+// connection set-up, not two in series); once nginx's SETTINGS allow 1,000
+// streams, no more open for the next 300, and every request is answered.
+TEST_P(H2Nginx, ConnectionsOpenAtOnceForWhatHttp2WouldNeedThenNoMore) {
+  NginxPeer peer("--h2");
+  REQUIRE_NGINX(peer);
+  for (int forced : {0, 2}) {
+    SCOPED_TRACE(forced ? "HTTP_VERSION=2" : "ALPN");
+    Engine e(backend(), peer.ca(), {{BRG_OPT_MAX_INFLIGHT, 300}, {BRG_OPT_HTTP_VERSION, forced}});
+    for (int i = 0; i < 300; ++i) e.submit(peer.url("/"), "{}");
+    auto first = e.collect(300);
+    for (auto& [id, r] : first) ASSERT_EQ(r->status, BRG_OK) << r->error;
+    EXPECT_EQ(e.stats().connections_opened, 3u);
+    for (int i = 0; i < 300; ++i) e.submit(peer.url("/"), "{}");
+    auto second = e.collect(300);
+    for (auto& [id, r] : second) ASSERT_EQ(r->status, BRG_OK) << r->error;
+    EXPECT_EQ(e.stats().connections_opened, 3u);
+  }
 }
 
 TEST_P(H2Nginx, MoreConnectionsOpenOnlyWhenStreamsAreFull) {
@@ -189,6 +212,42 @@ void expect_paced_sse(int backend, int http_version) {
 
 TEST_P(H2Nginx, SseStreamsAtTheServersPaceOverHttp2) { expect_paced_sse(backend(), 2); }
 TEST_P(H2Nginx, SseStreamsAtTheServersPaceOverHttp11) { expect_paced_sse(backend(), 1); }
+
+// BRG_REQ_HEADERS over both protocols from the same server: one block
+// format, names in lower case (nginx writes "Content-Type" over HTTP/1.1),
+// no HTTP/2 pseudo-header.
+void expect_header_block(int backend, int http_version) {
+  NginxPeer peer("--h2");
+  if (peer.missing()) GTEST_SKIP() << "nginx is not installed";
+  ASSERT_TRUE(peer.ok());
+  Engine e(backend, peer.ca(), {{BRG_OPT_HTTP_VERSION, http_version}});
+  std::string url = peer.url("/status429"), body = "{}";
+  brg_request req{};
+  req.size = sizeof req;
+  req.flags = BRG_REQ_HEADERS;
+  req.url = url.c_str();
+  req.body = body.data();
+  req.body_len = body.size();
+  req.max_retries = 0;
+  uint64_t id = 0;
+  ASSERT_EQ(brg_submit(e.get(), &req, &id), 0) << brg_last_error();
+  auto results = e.collect(1);
+  const brg_result& r = *results[id];
+  EXPECT_EQ(r.http_status, 429);
+  EXPECT_EQ(r.retry_after_ms, 1000);
+  const std::string head(r.headers, r.headers_len);
+  EXPECT_NE(head.find("content-type: application/json\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("retry-after: 1\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("server: nginx"), std::string::npos) << head;
+  EXPECT_EQ(head.find(':'), head.find(": ")) << "a pseudo-header or an empty name: " << head;
+  for (size_t at = 0; at < head.size(); at = head.find('\n', at) + 1) {
+    const std::string name = head.substr(at, head.find(':', at) - at);
+    for (char ch : name) EXPECT_FALSE(ch >= 'A' && ch <= 'Z') << name;
+  }
+}
+
+TEST_P(H2Nginx, HeaderBlockOverHttp2) { expect_header_block(backend(), 2); }
+TEST_P(H2Nginx, HeaderBlockOverHttp11) { expect_header_block(backend(), 1); }
 
 INSTANTIATE_TEST_SUITE_P(Backends, H2Nginx, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
                          backend_label);

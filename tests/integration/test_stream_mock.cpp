@@ -26,12 +26,13 @@ class StreamMock : public ::testing::TestWithParam<int> {
   int backend() const { return GetParam(); }
 
   static uint64_t submit(brg_engine* e, const std::string& url, const Headers& headers,
-                         int64_t first_token_ms = 0, int64_t idle_ms = 0, const std::string& body = kStreamBody) {
+                         int64_t first_token_ms = 0, int64_t idle_ms = 0, const std::string& body = kStreamBody,
+                         uint32_t flags = 0) {
     std::vector<brg_header> hs;
     for (auto& [n, v] : headers) hs.push_back({n.c_str(), v.c_str()});
     brg_request r{};
     r.size = sizeof r;
-    r.flags = BRG_REQ_STREAM;
+    r.flags = BRG_REQ_STREAM | flags;
     r.url = url.c_str();
     r.headers = hs.data();
     r.n_headers = uint32_t(hs.size());
@@ -134,6 +135,31 @@ TEST_P(StreamMock, EveryEventIsAPartialResultInOrderThenTheWholeStream) {
     EXPECT_LE(f.ttft_us, f.total_us);
   }
   EXPECT_EQ(m.server->stats().requests, ids.size());
+}
+
+// BRG_REQ_HEADERS on a stream: the head arrives with the first event (as a
+// response object has its headers before its body), not again with every
+// event, and once more with the final result.
+TEST_P(StreamMock, TheFirstPartialAndTheFinalResultCarryTheHead) {
+  MockEndpoint m = MockEndpoint::start();
+  auto e = make_engine(backend(), [&](brg_config* c) { brg_config_set_str(c, BRG_OPT_CA_FILE, m.ca->path().c_str()); });
+  uint64_t id = submit(e.get(), m.url(), {{"x-mock-stream-tokens", "4"}}, 0, 0, kStreamBody, BRG_REQ_HEADERS);
+  auto streams = collect(e.get(), 1);
+  const Stream& s = streams[id];
+  ASSERT_TRUE(s.final);
+  ASSERT_GE(s.partials.size(), 2u);
+  const brg_result& first = *s.partials.front();
+  const std::string head(first.headers, first.headers_len);
+  EXPECT_NE(head.find("content-type: text/event-stream"), std::string::npos) << head;
+  EXPECT_NE(std::string(first.request_id), "");
+  EXPECT_NE(head.find(std::string("x-request-id: ") + first.request_id + "\n"), std::string::npos) << head;
+  EXPECT_EQ(first.retry_after_ms, -1);
+  for (size_t i = 1; i < s.partials.size(); ++i) {
+    EXPECT_STREQ(s.partials[i]->headers, "") << "partial " << i;
+    EXPECT_EQ(s.partials[i]->headers_len, 0u);
+  }
+  EXPECT_EQ(std::string(s.final->headers, s.final->headers_len), head);
+  EXPECT_STREQ(s.final->request_id, first.request_id);
 }
 
 TEST_P(StreamMock, TokensArriveAtTheServersPaceAndTimingIsReported) {

@@ -268,7 +268,10 @@ static bool pump_out(H2Peer::Conn& c) {
 
 H2Peer::H2Peer(H2PeerOptions options) : options_(options) {
   std::string err;
-  mock::CertBundle b = mock::make_localhost_bundle(&err);
+  std::vector<std::string> sans{"DNS:localhost", "IP:127.0.0.1", "IP:::1"};
+  if (options_.address != "127.0.0.1") sans.push_back("IP:" + options_.address);
+  const mock::TestCa ca = mock::TestCa::create(&err);
+  mock::CertBundle b = ca.valid() ? ca.issue(sans, &err) : mock::CertBundle{};
   if (!b.ok()) {
     error_ = "certificate: " + err;
     return;
@@ -296,8 +299,11 @@ H2Peer::H2Peer(H2PeerOptions options) : options_(options) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
+  if (inet_pton(AF_INET, options_.address.c_str(), &a.sin_addr) != 1) {
+    error_ = "not an IPv4 address: " + options_.address;
+    return;
+  }
   if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::listen(listen_fd_, 512) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     error_ = std::string("listen: ") + std::strerror(errno);
@@ -325,8 +331,10 @@ H2Peer::~H2Peer() {
 }
 
 std::string H2Peer::url(const std::string& path) const {
-  return "https://127.0.0.1:" + std::to_string(port_) + path;
+  return "https://" + options_.address + ":" + std::to_string(port_) + path;
 }
+
+const char* H2Peer::json_answer() noexcept { return kJsonAnswer; }
 
 void H2Peer::record(H2PeerEvent e) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -1,4 +1,4 @@
-// An independent HTTP/2 server over TLS on 127.0.0.1 for tests (libnghttp2
+// An independent HTTP/2 server over TLS (127.0.0.1 unless told another IPv4 address) for tests (libnghttp2
 // server side + OpenSSL, its own certificate from mockserver's TestCa). It
 // runs one thread (poll over non-blocking sockets) and records what the
 // client put on the wire, per connection and stream, with arrival times:
@@ -20,6 +20,9 @@
 namespace barrage::test_support {
 
 struct H2PeerOptions {
+  // IPv4 literal to listen on; the certificate names it as well as
+  // localhost, 127.0.0.1 and ::1 (a network lab's peer address, say).
+  std::string address = "127.0.0.1";
   // Refuse (RST_STREAM REFUSED_STREAM) the request streams whose 1-based
   // arrival number, counted over all connections, is a multiple of this;
   // 0 = none.
@@ -68,6 +71,8 @@ class H2Peer {
   uint16_t port() const noexcept { return port_; }
   const std::string& ca_pem() const noexcept { return ca_pem_; }
   std::string url(const std::string& path = "/v1/chat/completions") const;
+  // The body of every non-streamed answer.
+  static const char* json_answer() noexcept;
 
   // A copy of everything recorded so far, in arrival order. Thread-safe.
   std::vector<H2PeerEvent> events() const;

@@ -77,12 +77,36 @@ TEST(OriginPool, Http1OpensOneConnectionPerWaitingRequestNotAlreadyCovered) {
   EXPECT_EQ(o.connections_wanted(5), 1u);
 }
 
-TEST(OriginPool, UnknownProtocolOpensOneProbeConnection) {
-  OriginPool o;  // protocol unknown until a first handshake says
+// Until a handshake says which protocol, connections open as HTTP/2 would
+// need them at the 100 streams RFC 9113 asks a server to allow: one for up to
+// 100 waiting requests, ten for 1,000 (before: one probe whatever the count,
+// so a far HTTP/2 server's ramp took two connection set-ups in series).
+TEST(OriginPool, UnknownProtocolOpensWhatHttp2WouldNeed) {
+  OriginPool o;
   EXPECT_EQ(o.connections_wanted(0), 0u);
-  EXPECT_EQ(o.connections_wanted(500), 1u);
+  EXPECT_EQ(o.connections_wanted(1), 1u);
+  EXPECT_EQ(o.connections_wanted(100), 1u);
+  EXPECT_EQ(o.connections_wanted(1000), 10u);
   o.open = o.opening = 1;
-  EXPECT_EQ(o.connections_wanted(500), 0u);
+  EXPECT_EQ(o.connections_wanted(100), 0u);
+  EXPECT_EQ(o.connections_wanted(500), 4u);
+  // Once a handshake says HTTP/1.1, one per waiting request.
+  o.protocol = OriginPool::Protocol::h1;
+  EXPECT_EQ(o.connections_wanted(500), 499u);
+}
+
+// A failed connection that was opening: with none established and none
+// other opening, every waiter was counting on it.
+TEST(OriginPool, WaitersCountingOnAFailedConnectionFollowWhatOthersCarry) {
+  OriginPool o;
+  EXPECT_EQ(o.waiters_counting_on_failed(0), 0u);
+  EXPECT_EQ(o.waiters_counting_on_failed(300), 300u);
+  o.open = o.opening = 2;  // two others still opening carry 200 as HTTP/2 would
+  EXPECT_EQ(o.waiters_counting_on_failed(300), 100u);
+  o.protocol = OriginPool::Protocol::h1;
+  EXPECT_EQ(o.waiters_counting_on_failed(300), 298u);
+  o.open = 3;  // one established: only the oldest
+  EXPECT_EQ(o.waiters_counting_on_failed(300), 1u);
 }
 
 TEST(OriginPool, Http2OpensOnlyWhatConnectionsOpeningCannotCarry) {

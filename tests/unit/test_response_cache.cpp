@@ -225,6 +225,42 @@ TEST_F(ResponseCacheTest, EntriesExpireAtTtlSecondsOnTheInjectedClock) {
   EXPECT_TRUE(c->lookup(key_of(1)).has_value());
 }
 
+// Read-your-writes: an answer is served again the moment it was stored,
+// before the writer commits it (the engine stores before it delivers the
+// result, so a repeat submitted after the result always hits). Expiry holds
+// for such entries too, and the newest of two stores of one key wins.
+TEST_F(ResponseCacheTest, StoredEntriesAreServedBeforeTheirCommit) {
+  ResponseCache::Options o;
+  o.batch_delay_ms = 60000;  // the writer holds its batch until flush()
+  o.now_unix_s = fake_now;
+  g_fake_now = 1700000000;
+  auto c = open(60, o);
+  ASSERT_NE(c, nullptr);
+  c->store(key_of(1), answer_of(1));
+  c->store(key_of(2), answer_of(2));
+  c->store(key_of(2), answer_of(3));
+  auto one = c->lookup(key_of(1));
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->body, answer_of(1).body);
+  EXPECT_EQ(one->http_status, answer_of(1).http_status);
+  EXPECT_EQ(one->prompt_tokens, answer_of(1).prompt_tokens);
+  auto two = c->lookup(key_of(2));
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(two->body, answer_of(3).body) << "the newest store of a key wins";
+  EXPECT_FALSE(c->lookup(key_of(4)).has_value());
+  EXPECT_EQ(c->stats().stored, 0u) << "nothing was committed yet: the hits came from the queue";
+  g_fake_now += 60;
+  EXPECT_FALSE(c->lookup(key_of(1)).has_value()) << "an uncommitted entry expires like a committed one";
+  g_fake_now -= 60;
+  c->flush();
+  EXPECT_EQ(c->stats().stored, 3u);
+  two = c->lookup(key_of(2));
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(two->body, answer_of(3).body);
+  EXPECT_EQ(c->stats().hits, 3u);
+  EXPECT_EQ(c->stats().misses, 2u);
+}
+
 TEST_F(ResponseCacheTest, TtlZeroNeverExpires) {
   ResponseCache::Options o;
   o.now_unix_s = fake_now;
