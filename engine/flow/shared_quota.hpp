@@ -25,7 +25,7 @@ struct SharedTuning {
   uint64_t horizon_ns = 1000000000;     // how far ahead a lease may reserve
   uint64_t timeout_ns = 250000000;      // a round trip slower than this: fall back
   uint64_t rejoin_ns = 500000000;       // while fallen back, ask this often
-  uint64_t idle_return_ns = 2000000000; // unused units held this long go back
+  uint64_t idle_return_ns = 250000000;  // nothing waiting this long: unused units go back
 };
 
 // Units of one bucket reserved by leases: segment i's unit j (1-based) may be
