@@ -314,6 +314,9 @@ struct brg_stats {
   uint64_t rejected;           /* requests failed fast with BRG_E_UNAVAILABLE */
   uint64_t prompt_tokens, completion_tokens; /* from "usage" of finished answers */
   uint64_t cache_hits;         /* results served from the response cache */
+  /* 0.4.0: BRG_OPT_SHARED_LIMITS (0 without it). */
+  uint64_t shared_round_trips;   /* Redis round trips answered */
+  uint64_t shared_fallback_keys; /* shared limit keys on their local share now (Redis unavailable) */
 };
 
 /* [owner]; [any] in threaded mode, where figures may be a moment old.

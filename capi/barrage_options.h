@@ -119,6 +119,21 @@
     "x-ratelimit-reset-* beyond it count as this long. The default is one minute because the "     \
     "providers' limits are per minute, so an honest server never asks for more; a longer value "   \
     "is a daily quota or a lie, and either way waiting in-process helps nobody (the request "       \
-    "fails with its last answer once its attempts or its timeout run out)")
+    "fails with its last answer once its attempts or its timeout run out)")                        \
+  X(35, SHARED_LIMITS, shared_limits, STR, "", 0, 0, "",                                           \
+    "\"redis://[user:password@]host:port[/db]\": RATE_LIMIT and TOKENS_PER_MINUTE of every limit "  \
+    "key are shared by all processes (and hosts) using the same Redis and SHARED_NAMESPACE, "       \
+    "instead of applying to each process. Checked at engine creation (a bad URL, password or a "    \
+    "server that is not Redis fail it; an unreachable one is not an error). While Redis cannot "    \
+    "answer, each process takes its share of the limit (limit / live processes it last saw) and "   \
+    "rejoins when Redis returns. rediss:// needs hiredis with TLS. \"\" = per-process limits")     \
+  X(36, SHARED_NAMESPACE, shared_namespace, STR, "barrage", 0, 0, "",                              \
+    "prefix of the shared limits' Redis keys: unrelated jobs on one Redis use different ones")     \
+  X(37, SHARED_TIMEOUT_MS, shared_timeout_ms, INT, 250, 1, 60000, "",                              \
+    "a Redis round trip (or connect) slower than this counts as Redis unavailable: no request "    \
+    "waits on a dead Redis longer than this before the local share takes over")                   \
+  X(38, SHARED_LEASE_MS, shared_lease_ms, INT, 1000, 10, 60000, "",                                \
+    "how far ahead one round trip may reserve a key's shared units (a busy process asks about "    \
+    "once per this long); shorter spreads a cooldown faster, longer costs fewer round trips")
 
 #endif /* BARRAGE_OPTIONS_H */

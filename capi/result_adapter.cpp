@@ -78,6 +78,8 @@ void copy_stats(const EngineStats& e, struct brg_stats* out) noexcept {
   s.prompt_tokens = e.prompt_tokens;
   s.completion_tokens = e.completion_tokens;
   s.cache_hits = e.cache_hits;
+  s.shared_round_trips = e.shared_round_trips;
+  s.shared_fallback_keys = e.shared_fallback_keys;
   std::memcpy(out, &s, std::min<size_t>(out->size, sizeof s));
 }
 

@@ -21,6 +21,7 @@ Command add_demo_command(CLI::App& parent);
 Command add_mock_server_command(CLI::App& parent);
 Command add_run_command(CLI::App& parent);
 Command add_stats_command(CLI::App& parent);
+Command add_merge_command(CLI::App& parent);
 Command add_version_command(CLI::App& parent);
 
 }  // namespace barrage::cli

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
         "Run `barrage COMMAND --help` for the flags of each command.");
     std::vector<barrage::cli::Command> commands = {
         barrage::cli::add_demo_command(app),    barrage::cli::add_mock_server_command(app),
-        barrage::cli::add_run_command(app),     barrage::cli::add_stats_command(app),
+        barrage::cli::add_run_command(app),     barrage::cli::add_stats_command(app), barrage::cli::add_merge_command(app),
         barrage::cli::add_version_command(app),
     };
     if (argc < 2) {

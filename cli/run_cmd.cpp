@@ -43,6 +43,7 @@ constexpr size_t kDryRunInvalidListed = 50;
 
 struct RunArgs {
   std::string input, output, config, shard, prices, cache, metrics, plot, ca_file;
+  std::string shared_limits, shared_namespace;
   std::string backend = "auto";
   std::vector<std::string> headers;
   std::string refused_api_key;  // --api-key: only to refuse it
@@ -213,6 +214,8 @@ int make_config(const RunArgs& a, const Plan& plan, ConfigPtr* out) {
   if (!a.ca_file.empty()) ok &= set_str(BRG_OPT_CA_FILE, a.ca_file);
   if (a.insecure) ok &= set_int(BRG_OPT_VERIFY_PEER, 0);
   if (!a.cache.empty()) ok &= set_str(BRG_OPT_CACHE_PATH, a.cache);
+  if (!a.shared_limits.empty()) ok &= set_str(BRG_OPT_SHARED_LIMITS, a.shared_limits);
+  if (!a.shared_namespace.empty()) ok &= set_str(BRG_OPT_SHARED_NAMESPACE, a.shared_namespace);
   if (a.given.cache_ttl != nullptr && a.given.cache_ttl->count() > 0)
     ok &= set_int(BRG_OPT_CACHE_TTL_S, a.cache_ttl);
   // A plain http:// endpoint is an explicit choice (a local mock or proxy).
@@ -522,6 +525,11 @@ Command add_run_command(CLI::App& parent) {
                 "validate the whole input and show what would run; send and write nothing");
   app->add_option("--shard", a->shard,
                   "run only shard i of n (0-based: 0/4 .. 3/4), by line index");
+  app->add_option("--shared-limits", a->shared_limits,
+                  "share --rps/--tpm with every process using this Redis: "
+                  "redis://[user:password@]host:port[/db] [env BARRAGE_SHARED_LIMITS]");
+  app->add_option("--shared-namespace", a->shared_namespace,
+                  "Redis key prefix of the shared limits (default \"barrage\"; one per quota)");
   app->add_option("--prices", a->prices,
                   "JSON price table {\"model\":{\"input\":USD_per_1M,\"output\":USD_per_1M}}")
       ->check(CLI::ExistingFile);

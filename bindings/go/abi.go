@@ -91,4 +91,8 @@ var optionFields = []struct {
 	{C.BRG_OPT_NO_PROXY, "NO_PROXY", "NoProxy"},
 	{C.BRG_OPT_DNS_SERVERS, "DNS_SERVERS", "DNSServers"},
 	{C.BRG_OPT_MAX_SERVER_WAIT_MS, "MAX_SERVER_WAIT_MS", "MaxServerWait"},
+	{C.BRG_OPT_SHARED_LIMITS, "SHARED_LIMITS", "SharedLimits"},
+	{C.BRG_OPT_SHARED_NAMESPACE, "SHARED_NAMESPACE", "SharedNamespace"},
+	{C.BRG_OPT_SHARED_TIMEOUT_MS, "SHARED_TIMEOUT_MS", "SharedTimeout"},
+	{C.BRG_OPT_SHARED_LEASE_MS, "SHARED_LEASE_MS", "SharedLease"},
 }

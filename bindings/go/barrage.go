@@ -165,6 +165,12 @@ type Options struct {
 	IdleTimeout    time.Duration // close pooled connections idle this long (default 60 s)
 
 	MaxServerWait time.Duration // longest Retry-After / rate-limit reset wait honoured (default 60 s)
+	// Rate limits shared by every process using this Redis ("redis://[user:password@]host:port[/db]")
+	// and namespace; see BRG_OPT_SHARED_LIMITS.
+	SharedLimits    string
+	SharedNamespace string        // default "barrage"
+	SharedTimeout   time.Duration // a slower Redis counts as unavailable (default 250 ms)
+	SharedLease     time.Duration // how far ahead one round trip reserves (default 1 s)
 }
 
 // HTTPVersion selects the HTTP protocol (BRG_OPT_HTTP_VERSION). Plain http://
@@ -366,6 +372,8 @@ func newConfig(opts Options) (cfg *C.brg_config, err error) {
 		{opts.MaxHeaderBytes != 0, C.BRG_OPT_MAX_HEADER_BYTES, int64(opts.MaxHeaderBytes), "MaxHeaderBytes"},
 		{opts.IdleTimeout != 0, C.BRG_OPT_IDLE_TIMEOUT_MS, ms(opts.IdleTimeout), "IdleTimeout"},
 		{opts.MaxServerWait != 0, C.BRG_OPT_MAX_SERVER_WAIT_MS, ms(opts.MaxServerWait), "MaxServerWait"},
+		{opts.SharedTimeout != 0, C.BRG_OPT_SHARED_TIMEOUT_MS, ms(opts.SharedTimeout), "SharedTimeout"},
+		{opts.SharedLease != 0, C.BRG_OPT_SHARED_LEASE_MS, ms(opts.SharedLease), "SharedLease"},
 		{opts.HTTPVersion != HTTPVersionAuto, C.BRG_OPT_HTTP_VERSION, int64(opts.HTTPVersion), "HTTPVersion"},
 	}
 	if opts.MaxRetries != nil {
@@ -404,6 +412,8 @@ func newConfig(opts Options) (cfg *C.brg_config, err error) {
 		{C.BRG_OPT_PROXY, opts.Proxy, "Proxy"},
 		{C.BRG_OPT_NO_PROXY, opts.NoProxy, "NoProxy"},
 		{C.BRG_OPT_DNS_SERVERS, opts.DNSServers, "DNSServers"},
+		{C.BRG_OPT_SHARED_LIMITS, opts.SharedLimits, "SharedLimits"},
+		{C.BRG_OPT_SHARED_NAMESPACE, opts.SharedNamespace, "SharedNamespace"},
 	}
 	for _, o := range strOpts {
 		if o.val == "" {
@@ -802,6 +812,7 @@ type Stats struct {
 	ConnectionsOpen, ConnectionsIdle, ConnectionsOpened, TLSResumed uint64
 	BytesSent, BytesReceived, ResultsWaiting                        uint64
 	Throttled, Rejected, PromptTokens, CompletionTokens, CacheHits  uint64
+	SharedRoundTrips, SharedFallbackKeys                            uint64 // BRG_OPT_SHARED_LIMITS
 }
 
 // Stats returns the engine's counters (they may be a moment old).
@@ -825,7 +836,8 @@ func (c *Client) Stats() (Stats, error) {
 		BytesReceived: uint64(s.bytes_received), ResultsWaiting: uint64(s.results_waiting),
 		Throttled: uint64(s.throttled), Rejected: uint64(s.rejected),
 		PromptTokens: uint64(s.prompt_tokens), CompletionTokens: uint64(s.completion_tokens),
-		CacheHits: uint64(s.cache_hits)}, nil
+		CacheHits: uint64(s.cache_hits), SharedRoundTrips: uint64(s.shared_round_trips),
+		SharedFallbackKeys: uint64(s.shared_fallback_keys)}, nil
 }
 
 // Close cancels every pending request (their Do calls return ErrCancelled,

@@ -80,9 +80,12 @@ fn link_static() {
         ["-lssl", "-lcrypto", "-lsimdjson", "-lsqlite3", "-lcares", "-lnghttp2"].map(String::from).to_vec()
     });
     emit_pkg_flags(&flags);
-    // io_uring is optional in meson; link it when present (unused = dropped by --as-needed).
-    if let Some(u) = pkg_libs(&["liburing"]) {
-        emit_pkg_flags(&u);
+    // io_uring and hiredis (shared limits) are optional in meson; link them
+    // when present (unused = dropped by --as-needed).
+    for opt in ["liburing", "hiredis"] {
+        if let Some(u) = pkg_libs(&[opt]) {
+            emit_pkg_flags(&u);
+        }
     }
     println!("cargo:rustc-link-lib=dylib=stdc++");
     println!("cargo:rustc-link-lib=dylib=pthread");

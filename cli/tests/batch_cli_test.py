@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -510,6 +511,55 @@ def t_shard(c):
             check(abs(len(part) - n / 3) < 2, f"shard {i}/3 ran {len(part)} lines")
             rows += part
     check_once(rows, ids, "three shards")
+
+
+def t_shared_shards(c):
+    """Three shards run at once share --rps 100 through a redis-server the test
+    starts (--shared-limits), and `barrage merge` checks they cover every
+    custom_id exactly once (and says what is missing when one is left out)."""
+    if shutil.which("redis-server") is None:
+        return SKIP
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", c.dir,
+                              "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+        n = 300
+        inp = c.path("in.jsonl")
+        ids = write_input(inp, n)
+        with Mock(c.barrage, c.dir) as mock:
+            t0 = time.monotonic()
+            procs = [subprocess.Popen(c.run_args(mock, inp, c.path(f"shard{i}.jsonl"), "--shard", f"{i}/3",
+                                                 "--rps", "100", "--burst", "10", "-q",
+                                                 "--shared-limits", f"redis://127.0.0.1:{port}",
+                                                 "--shared-namespace", "cli-test"),
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env=clean_env())
+                     for i in range(3)]
+            for p in procs:
+                out, _ = p.communicate(timeout=40)
+                check(p.returncode == 0, f"exit {p.returncode}: {out}")
+            took = time.monotonic() - t0
+        # 300 requests at 100/s shared (burst 10): ~2.9 s. Alone, each shard
+        # would have had 100/s to itself and all three ended after ~1 s.
+        check(took >= 2.5, f"the shards did not share --rps 100: 300 requests in {took:.2f} s")
+        shards = [c.path(f"shard{i}.jsonl") for i in range(3)]
+        m = c.run([c.barrage, "merge", inp, *shards, "-o", c.path("merged.jsonl")])
+        check(m.returncode == 0 and "exactly once" in m.stdout, show(m))
+        check_once(read_output(c.path("merged.jsonl")), ids, "merged")
+        m = c.run([c.barrage, "merge", inp, *shards[:2]])
+        check(m.returncode == 1 and "missing:   100" in m.stdout, show(m))
+    finally:
+        redis.kill()
+        redis.wait()
 
 
 SCENARIOS = {name[2:]: fn for name, fn in globals().items() if name.startswith("t_")}

@@ -6,11 +6,16 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 
 #include "barrage.h"
 #include "barrage_build_config.h"
 #include "flow/token_estimate.hpp"
+#if BRG_HAVE_HIREDIS
+#include "flow/shared_limits.hpp"
+#include "flow/shared_quota_lua.h"
+#endif
 
 namespace barrage {
 
@@ -120,6 +125,7 @@ int Engine::create(const EngineConfig& cfg, OutcomeStore& store, std::unique_ptr
   e->results_ = std::make_unique<Results>(*e->mailbox_, store);
   e->pool_ = std::make_unique<ConnectionPool>(ps, env, *e->wheel_, *e->dns_, e->proxy_, e->clock_);
   e->keys_ = std::make_unique<LimitKeys>(fl, *e->wheel_, e->clock_);
+  if (int rc = e->share_limits(cfg, err); rc != 0) return rc;
   uint64_t seed = e->clock_.now_ns() ^ reinterpret_cast<uintptr_t>(e.get());
   e->lifecycle_ = std::make_unique<Lifecycle>(ls, *e->wheel_, e->clock_, *e->pool_, *e->keys_, *e->results_,
                                               e->cache_.get(), seed);
@@ -127,6 +133,45 @@ int Engine::create(const EngineConfig& cfg, OutcomeStore& store, std::unique_ptr
   e->keys_->bind(*e->lifecycle_);
   *out = std::move(e);
   return 0;
+}
+
+// BRG_OPT_SHARED_LIMITS: checked here, once, on the creating thread (a bad
+// URL, password or a server that is not Redis fail the engine; Redis away
+// does not: the keys start on their local share and rejoin when it answers).
+int Engine::share_limits(const EngineConfig& cfg, std::string* err) {
+  if (cfg.shared_limits.empty()) return 0;
+#if BRG_HAVE_HIREDIS
+  SharedSettings s;
+  std::string why = parse_redis_url(cfg.shared_limits, &s.endpoint);
+  if (!why.empty()) {
+    *err = "BRG_OPT_SHARED_LIMITS: " + why;
+    return BRG_E_INVALID;
+  }
+  RedisProbe probe = probe_redis(&s.endpoint, cfg.shared_timeout_ms, kSharedQuotaLua);
+  if (!probe.error.empty()) {
+    *err = "BRG_OPT_SHARED_LIMITS: " + probe.error;
+    return BRG_E_INVALID;
+  }
+  if (!probe.reachable) {
+    std::fprintf(stderr, "barrage: shared limits: Redis at %s:%u does not answer yet; keys use their local share "
+                 "until it does\n", s.endpoint.host.c_str(), unsigned(s.endpoint.port));
+  }
+  s.script_sha = probe.script_sha;
+  s.name_space = cfg.shared_namespace.empty() ? "barrage" : cfg.shared_namespace;
+  s.timeout_ms = cfg.shared_timeout_ms;
+  s.tuning.horizon_ns = uint64_t(cfg.shared_lease_ms) * 1000000;
+  s.tuning.timeout_ns = uint64_t(cfg.shared_timeout_ms) * 1000000;
+  try {
+    shared_ = std::make_shared<SharedLimits>(s, *backend_, *wheel_, clock_, *keys_);
+  } catch (...) {
+    return BRG_E_NOMEM;
+  }
+  keys_->bind_shared(*shared_);
+  return 0;
+#else
+  *err = "BRG_OPT_SHARED_LIMITS: this libbarrage was built without hiredis (meson -Dshared_limits=enabled)";
+  return BRG_E_INVALID;
+#endif
 }
 
 Engine::~Engine() {
@@ -387,6 +432,10 @@ EngineStats Engine::stats() const noexcept {
   s.prompt_tokens = l.prompt_tokens.get();
   s.completion_tokens = l.completion_tokens.get();
   s.cache_hits = hits;
+  s.shared_fallback_keys = f.shared_fallback_keys.get();
+#if BRG_HAVE_HIREDIS
+  if (shared_) s.shared_round_trips = shared_->round_trips();
+#endif
   return s;
 }
 

@@ -30,6 +30,8 @@
 
 namespace barrage {
 
+class SharedLimits;
+
 class Engine final {
  public:
   // 0 and *out, or a brg_status with *err saying why. store makes the
@@ -75,6 +77,7 @@ class Engine final {
   bool goodbye_said_ = false;
   bool answer_from_cache(const Request& r) noexcept;
   void thread_main() noexcept;
+  int share_limits(const EngineConfig& cfg, std::string* err);
 
   EngineConfig cfg_;
   Clock clock_;
@@ -90,6 +93,9 @@ class Engine final {
   Counter bytes_sent_, bytes_received_;
   std::unique_ptr<Mailbox> mailbox_;
   std::unique_ptr<Results> results_;
+  // BRG_OPT_SHARED_LIMITS; a shared_ptr so that builds without hiredis
+  // never need its destructor. Outlives keys_, whose keys it times.
+  std::shared_ptr<SharedLimits> shared_;
   std::unique_ptr<LimitKeys> keys_;
   std::unique_ptr<ConnectionPool> pool_;
   std::unique_ptr<Lifecycle> lifecycle_;

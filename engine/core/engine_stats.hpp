@@ -16,6 +16,7 @@ struct EngineStats {
   uint64_t waiting_rate = 0, throttled = 0, cooling_keys = 0, breaker_open_keys = 0, rejected = 0;
   uint64_t prompt_tokens = 0, completion_tokens = 0;
   uint64_t cache_hits = 0;
+  uint64_t shared_round_trips = 0, shared_fallback_keys = 0;
 };
 
 }  // namespace barrage

@@ -1,6 +1,8 @@
 // LimitKeys: admission through each key's gate, its FIFO and timer.
 #include "flow/limit_keys.hpp"
 
+#include <algorithm>
+
 namespace barrage {
 
 namespace {
@@ -10,6 +12,7 @@ uint64_t ceil_ms(uint64_t ns) noexcept { return (ns + 999999) / 1000000; }
 LimitKeys::~LimitKeys() {
   for (auto& [name, k] : keys_) {
     if (k->timer.armed()) wheel_.cancel(k->timer);
+    if (k->shared && shared_) shared_->forget(*k);
     if (k->starved_hook.linked()) starved_.remove(k->starved_hook);
   }
 }
@@ -18,7 +21,15 @@ LimitKey* LimitKeys::key(const std::string& name, uint64_t now_ns) noexcept {
   try {
     auto& k = keys_[name];
     if (!k) {
-      k = std::make_unique<LimitKey>(*this, name, limits_, now_ns);
+      if (shared_ && (limits_.requests_per_period > 0 || limits_.tokens_per_minute > 0)) {
+        // The buckets are Redis's; the gate keeps cooldown and breaker.
+        FlowLimits local = limits_;
+        local.requests_per_period = local.tokens_per_minute = 0;
+        k = std::make_unique<LimitKey>(*this, name, local, now_ns);
+        k->shared = std::make_unique<SharedQuota>(limits_, shared_->tuning(), now_ns);
+      } else {
+        k = std::make_unique<LimitKey>(*this, name, limits_, now_ns);
+      }
       k->timer.fn = on_timer;
       k->timer.ctx = k.get();
     }
@@ -31,7 +42,7 @@ LimitKey* LimitKeys::key(const std::string& name, uint64_t now_ns) noexcept {
 LimitKeys::Admit LimitKeys::admit(LimitKey& k, KeyWaiter& w, uint64_t now_ns) noexcept {
   if (k.waiting.empty()) {
     uint64_t retry_at = 0;
-    switch (k.gate.acquire(w.tokens, now_ns, &retry_at)) {
+    switch (acquire(k, w.tokens, now_ns, &retry_at)) {
       case RateGate::Verdict::go:
         w.probe = k.gate.take_probe_grant();
         return Admit::go;
@@ -45,7 +56,37 @@ LimitKeys::Admit LimitKeys::admit(LimitKey& k, KeyWaiter& w, uint64_t now_ns) no
   }
   k.waiting.push_back(w.key_hook, &w);
   counters_.waiting_rate.add();
+  if (k.shared) shared_->poke(k);
   return Admit::wait;
+}
+
+// A shared key asks its lease first (without taking), so the gate's
+// breaker probe is granted only to a request that can go.
+RateGate::Verdict LimitKeys::acquire(LimitKey& k, int64_t tokens, uint64_t now_ns, uint64_t* retry_at) noexcept {
+  if (k.shared) {
+    uint64_t ready = k.shared->ready_at(tokens, now_ns);
+    if (ready > now_ns) {
+      *retry_at = std::max(ready, k.gate.cooldown_end());
+      return RateGate::Verdict::wait;
+    }
+  }
+  RateGate::Verdict v = k.gate.acquire(tokens, now_ns, retry_at);
+  if (v == RateGate::Verdict::go && k.shared) {
+    k.shared->try_take(tokens, now_ns);  // ready_at said now
+    shared_->poke(k);
+  }
+  return v;
+}
+
+void LimitKeys::wake(LimitKey& k) noexcept {
+  bool fb = k.shared && k.shared->fallen_back();
+  if (fb != k.fallen_back) {
+    k.fallen_back = fb;
+    fb ? counters_.shared_fallback_keys.add() : counters_.shared_fallback_keys.sub();
+  }
+  uint64_t now = clock_.now_ns();
+  refresh(k, now);
+  if (!k.waiting.empty()) arm(k, now);
 }
 
 void LimitKeys::withdraw(LimitKey& k, KeyWaiter& w) noexcept {
@@ -77,9 +118,10 @@ void LimitKeys::pump(LimitKey& k) noexcept {
       return;
     }
     uint64_t retry_at = 0;
-    RateGate::Verdict v = k.gate.acquire(w->tokens, now, &retry_at);
+    RateGate::Verdict v = acquire(k, w->tokens, now, &retry_at);
     if (v == RateGate::Verdict::wait) {
       arm(k, retry_at);
+      if (k.shared) shared_->poke(k);
       return;
     }
     k.waiting.remove(w->key_hook);
@@ -95,6 +137,7 @@ void LimitKeys::pump(LimitKey& k) noexcept {
 }
 
 void LimitKeys::arm(LimitKey& k, uint64_t at_ns) noexcept {
+  if (at_ns == UINT64_MAX) return;  // a shared key's round trip will wake it
   uint64_t at = ceil_ms(at_ns);
   if (!k.timer.armed() || k.timer.expiry() > at) wheel_.arm(k.timer, at);
 }
@@ -122,24 +165,35 @@ void LimitKeys::observe(LimitKey& k, KeyWaiter& w, const AnswerFacts& a, int64_t
     // The key cools down: nothing of it starts before the server's instant.
     int64_t pause = a.retry_after_ms >= 0 ? a.retry_after_ms : fallback_pause_ms;
     k.gate.cool_down_until(now_ns + uint64_t(pause) * 1000000);
+    if (k.shared) k.shared->cool_down(pause);  // for every process
   }
+  if (k.shared) k.shared->clamp(a.remaining_requests, a.remaining_tokens);
   if (a.http_status == 429) {
     counters_.throttled.add();
     credit(k, w.tokens, now_ns);  // refused, so no tokens were spent
   }
   refresh(k, now_ns);
+  if (k.shared) shared_->poke(k);
 }
 
 // Tokens given back may let waiting requests go before the key's timer,
 // which was armed for the pessimistic case: wake the queue now.
 void LimitKeys::credit(LimitKey& k, int64_t tokens, uint64_t now_ns) noexcept {
   if (tokens <= 0) return;
+  if (k.shared) {
+    k.shared->refund(tokens, now_ns);
+    shared_->poke(k);
+  }
   k.gate.refund(tokens, now_ns);
   if (!k.waiting.empty()) arm(k, now_ns);
 }
 
 void LimitKeys::settle(LimitKey& k, int64_t estimated, int64_t actual, uint64_t now_ns) noexcept {
   k.gate.settle(estimated, actual, now_ns);
+  if (k.shared) {
+    k.shared->settle(estimated, actual, now_ns);
+    shared_->poke(k);
+  }
   if (actual >= 0 && actual < estimated && !k.waiting.empty()) arm(k, now_ns);
 }
 

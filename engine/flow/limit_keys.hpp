@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "flow/rate_gate.hpp"
+#include "flow/shared_quota.hpp"
 #include "loop/clock.hpp"
 #include "loop/counter.hpp"
 #include "loop/intrusive_list.hpp"
@@ -40,6 +41,24 @@ struct LimitKey {
   ListHook<LimitKey> starved_hook;  // in LimitKeys' starved list
   bool cooling = false;  // counted in FlowCounters::cooling_keys
   bool breaker = false;  // counted in FlowCounters::breaker_open_keys
+  // With shared limits: the key's buckets live in Redis (the gate keeps only
+  // cooldown and breaker), and this timer runs the next round trip.
+  std::unique_ptr<SharedQuota> shared;
+  Timer ask_timer;
+  bool fallen_back = false;  // counted in FlowCounters::shared_fallback_keys
+};
+
+// Runs the round trips of keys whose limits are shared (flow/shared_limits).
+class SharedAsker {
+ public:
+  // The key's state changed (a take, a waiter, a refund, a cooldown): ask
+  // Redis now if the quota says so, else arm the key's ask_timer.
+  virtual void poke(LimitKey& k) noexcept = 0;
+  virtual void forget(LimitKey& k) noexcept = 0;  // the key goes away
+  virtual const SharedTuning& tuning() const noexcept = 0;
+
+ protected:
+  ~SharedAsker() = default;
 };
 
 class KeyClient {
@@ -56,6 +75,7 @@ class KeyClient {
 
 struct FlowCounters {
   Counter waiting_rate, throttled, cooling_keys, breaker_open_keys, rejected;
+  Counter shared_fallback_keys;  // shared keys on their local share (Redis away)
 };
 
 // What one answer says about its key.
@@ -71,6 +91,11 @@ class LimitKeys {
       : limits_(limits), wheel_(wheel), clock_(clock) {}
   // Who hears of waiters granted or rejected by a key's timer; before the first admit().
   void bind(KeyClient& client) noexcept { client_ = &client; }
+  // Shared limits: every key made from now on keeps its buckets in Redis.
+  void bind_shared(SharedAsker& asker) noexcept { shared_ = &asker; }
+  // A shared key's round trip ended: its waiters may go now (loop thread).
+  void wake(LimitKey& k) noexcept;
+  SharedAsker* shared() const noexcept { return shared_; }
   ~LimitKeys();
 
   LimitKey* key(const std::string& name, uint64_t now_ns) noexcept;  // nullptr when out of memory
@@ -104,10 +129,12 @@ class LimitKeys {
   void pump(LimitKey& k) noexcept;
   void arm(LimitKey& k, uint64_t at_ns) noexcept;
   void refresh(LimitKey& k, uint64_t now_ns) noexcept;
+  RateGate::Verdict acquire(LimitKey& k, int64_t tokens, uint64_t now_ns, uint64_t* retry_at) noexcept;
 
   FlowLimits limits_;
   TimerWheel& wheel_;
   KeyClient* client_ = nullptr;
+  SharedAsker* shared_ = nullptr;
   const Clock& clock_;
   FlowCounters counters_;
   std::unordered_map<std::string, std::unique_ptr<LimitKey>> keys_;

@@ -85,7 +85,9 @@
   F(struct brg_stats, rejected) \
   F(struct brg_stats, prompt_tokens) \
   F(struct brg_stats, completion_tokens) \
-  F(struct brg_stats, cache_hits)
+  F(struct brg_stats, cache_hits) \
+  F(struct brg_stats, shared_round_trips) \
+  F(struct brg_stats, shared_fallback_keys)
 
 #define FIELDS_brg_batch_options(F) \
   F(brg_batch_options, size) \

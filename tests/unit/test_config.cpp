@@ -123,7 +123,7 @@ TEST(Config, EveryTableRowIsReachableAndDefaultsMatchTheTable) {
   }
   BRG_OPTION_TABLE(CHECK_ROW_)
 #undef CHECK_ROW_
-  EXPECT_EQ(rows, 34);
+  EXPECT_EQ(rows, 38);
 }
 
 TEST(Config, TimeoutsAcceptNoTimeout) {

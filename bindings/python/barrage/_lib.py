@@ -85,7 +85,7 @@ _STATS_U64 = ["submitted", "completed", "failed", "cancelled", "retried", "timed
               "connections_opened", "tls_resumed", "bytes_sent", "bytes_received",
               "results_waiting", "waiting_rate", "throttled", "cooling_keys",
               "breaker_open_keys", "rejected", "prompt_tokens", "completion_tokens",
-              "cache_hits"]
+              "cache_hits", "shared_round_trips", "shared_fallback_keys"]
 
 
 class BrgStats(Structure):

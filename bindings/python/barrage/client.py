@@ -44,6 +44,9 @@ OPTIONS = {
     "dns_servers": (33, "list"),
     # since 0.3.0
     "max_server_wait_ms": (34, "int"),
+    # since 0.4.0
+    "shared_limits": (35, "str"), "shared_namespace": (36, "str"), "shared_timeout_ms": (37, "int"),
+    "shared_lease_ms": (38, "int"),
 }
 # The Python names, in seconds (floats): name -> (engine option, unit per second).
 # The engine's *_ms / *_s spellings still work, with a DeprecationWarning.
@@ -55,6 +58,7 @@ SECONDS = {
     "first_token_timeout": ("first_token_timeout_ms", 1000),
     "stream_idle_timeout": ("stream_idle_timeout_ms", 1000),
     "max_server_wait": ("max_server_wait_ms", 1000),
+    "shared_timeout": ("shared_timeout_ms", 1000), "shared_lease": ("shared_lease_ms", 1000),
 }
 _DEPRECATED = {old: new for new, (old, _) in SECONDS.items()}
 

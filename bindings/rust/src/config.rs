@@ -235,6 +235,12 @@ impl Config {
     /// DNS servers `"ip[:port],..."` (`[v6]:port`) asked instead of
     /// `/etc/resolv.conf`'s; `""` = the system's.
     pub fn dns_servers(self, servers: &str) -> Self { self.string(sys::BRG_OPT_DNS_SERVERS, Some(servers)) }
+    /// Rate limits shared by every process using this Redis
+    /// (`redis://[user:password@]host:port[/db]`) and namespace.
+    pub fn shared_limits(self, url: &str) -> Self { self.string(sys::BRG_OPT_SHARED_LIMITS, Some(url)) }
+    pub fn shared_namespace(self, ns: &str) -> Self { self.string(sys::BRG_OPT_SHARED_NAMESPACE, Some(ns)) }
+    pub fn shared_timeout(self, d: Duration) -> Self { self.int(sys::BRG_OPT_SHARED_TIMEOUT_MS, ms(d)) }
+    pub fn shared_lease(self, d: Duration) -> Self { self.int(sys::BRG_OPT_SHARED_LEASE_MS, ms(d)) }
 
     pub(crate) fn take_error(&mut self) -> Option<Error> {
         self.error.take()

@@ -67,6 +67,11 @@ pub const BRG_OPT_PROXY: brg_option = 31;
 pub const BRG_OPT_NO_PROXY: brg_option = 32;
 pub const BRG_OPT_DNS_SERVERS: brg_option = 33;
 pub const BRG_OPT_MAX_SERVER_WAIT_MS: brg_option = 34;
+// since 0.4.0
+pub const BRG_OPT_SHARED_LIMITS: brg_option = 35;
+pub const BRG_OPT_SHARED_NAMESPACE: brg_option = 36;
+pub const BRG_OPT_SHARED_TIMEOUT_MS: brg_option = 37;
+pub const BRG_OPT_SHARED_LEASE_MS: brg_option = 38;
 
 /// How an option is set: `brg_config_set_int` or `brg_config_set_str`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +120,10 @@ pub const OPTIONS: &[(&str, brg_option, OptKind)] = &[
     ("NO_PROXY", BRG_OPT_NO_PROXY, OptKind::Str),
     ("DNS_SERVERS", BRG_OPT_DNS_SERVERS, OptKind::Str),
     ("MAX_SERVER_WAIT_MS", BRG_OPT_MAX_SERVER_WAIT_MS, OptKind::Int),
+    ("SHARED_LIMITS", BRG_OPT_SHARED_LIMITS, OptKind::Str),
+    ("SHARED_NAMESPACE", BRG_OPT_SHARED_NAMESPACE, OptKind::Str),
+    ("SHARED_TIMEOUT_MS", BRG_OPT_SHARED_TIMEOUT_MS, OptKind::Int),
+    ("SHARED_LEASE_MS", BRG_OPT_SHARED_LEASE_MS, OptKind::Int),
 ];
 
 // ---- brg_backend ----
@@ -233,6 +242,8 @@ pub struct brg_stats {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cache_hits: u64,
+    pub shared_round_trips: u64,
+    pub shared_fallback_keys: u64,
 }
 
 pub const BRG_BATCH_RESUME: u32 = 0x1;
@@ -343,7 +354,7 @@ mod layout {
         assert_eq!(offset_of!(brg_result, retry_after_ms), 152);
         assert_eq!(offset_of!(brg_result, headers), 160);
         assert_eq!(offset_of!(brg_result, headers_len), 168);
-        assert_eq!(size_of::<brg_stats>(), 8 + 23 * 8);
+        assert_eq!(size_of::<brg_stats>(), 8 + 25 * 8);
         assert_eq!(size_of::<brg_batch_options>(), 88);
         assert_eq!(size_of::<brg_batch_progress>(), 104);
     }

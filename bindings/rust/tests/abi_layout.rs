@@ -33,7 +33,7 @@ fn struct_mirrors_match_the_header() {
         mirror!(brg_header { name, value }),
         mirror!(brg_request { size, flags, method, url, headers, n_headers, body, body_len, user_data, timeout_ms, deadline_ms, max_retries, token_estimate, limit_key, group, first_token_timeout_ms, stream_idle_timeout_ms }),
         mirror!(brg_result { size, flags, id, user_data, status, http_status, attempts, reserved0, body, body_len, error, queued_us, ttfb_us, total_us, prompt_tokens, completion_tokens, sent_us, request_id, ttft_us, events, reserved1, gap_max_us, gap_mean_us, retry_after_ms, headers, headers_len }),
-        mirror!(brg_stats { size, backend, submitted, completed, failed, cancelled, retried, timed_out, queued, in_flight, connections_open, connections_idle, connections_opened, tls_resumed, bytes_sent, bytes_received, results_waiting, waiting_rate, throttled, cooling_keys, breaker_open_keys, rejected, prompt_tokens, completion_tokens, cache_hits }),
+        mirror!(brg_stats { size, backend, submitted, completed, failed, cancelled, retried, timed_out, queued, in_flight, connections_open, connections_idle, connections_opened, tls_resumed, bytes_sent, bytes_received, results_waiting, waiting_rate, throttled, cooling_keys, breaker_open_keys, rejected, prompt_tokens, completion_tokens, cache_hits, shared_round_trips, shared_fallback_keys }),
         mirror!(brg_batch_options { size, flags, input_path, output_path, endpoint, api_key_env, headers, n_headers, reorder_window, prices_path, deadline_ms, max_retries, shard_index, shard_count, reserved0 }),
         mirror!(brg_batch_progress { size, reserved0, total, done, ok, failed, cached, invalid, skipped, in_flight, prompt_tokens, completion_tokens, cost_usd, elapsed_s }),
     ];
