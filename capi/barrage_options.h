@@ -88,10 +88,10 @@
     "1 resumes TLS sessions per origin (no full handshake once one ticket is held); 0 makes "      \
     "every connection do a full handshake")                                                        \
   X(27, MAX_HANDSHAKES, max_handshakes, INT, 64, 1, 16777216, "",                                  \
-    "TLS handshakes in progress at once, engine-wide; more connections wait, connected, in FIFO "  \
-    "order, and resume a session an earlier one obtained. Each running handshake holds ~50 KiB; "  \
-    "a burst of them fragments the heap for good. Raise it when many new connections to a far "    \
-    "server must ramp up fast (each takes one round trip)")                                        \
+    "Full TLS handshakes in progress at once, engine-wide (resumed ones: 16 times as many); more "  \
+    "connections wait, connected, in FIFO order. While an origin has no session ticket, one "       \
+    "handshake to it runs first and the others wait for its ticket, then resume together. Each "    \
+    "running full handshake holds ~50 KiB; a burst of them fragments the heap for good")           \
   X(28, FIRST_TOKEN_TIMEOUT_MS, first_token_timeout_ms, INT, 0, 0, INT64_MAX, "",                  \
     "streamed requests: an attempt whose first token (first non-empty delta) has not arrived "     \
     "this long after its request was sent ends with BRG_E_TIMEOUT; 0 = no such limit")             \

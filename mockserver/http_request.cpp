@@ -199,6 +199,7 @@ ParseResult parse_request(std::string_view in, HttpRequest* req, std::string* ch
       else if (iequals(k, "latency-ms")) req->mock_latency_ms = value;
       else if (iequals(k, "retry-after")) req->mock_retry_after = value;
       else if (iequals(k, "retry-after-ms")) req->mock_retry_after_ms = value;
+      else if (iequals(k, "ratelimit-reset-requests")) req->mock_ratelimit_reset_requests = value;
       else if (iequals(k, "drip-ms")) req->mock_drip_ms = value;
       else if (iequals(k, "huge-bytes")) req->mock_huge_bytes = value;
       else if (iequals(k, "fail-times")) req->mock_fail_times = value;

@@ -30,6 +30,7 @@ struct HttpRequest {
   std::string_view mock_latency_ms;
   std::string_view mock_retry_after;
   std::string_view mock_retry_after_ms;
+  std::string_view mock_ratelimit_reset_requests;  // sent with x-ratelimit-remaining-requests: 0
   std::string_view mock_drip_ms;
   std::string_view mock_huge_bytes;
   std::string_view mock_fail_times;  // with mock_fail_key: fail only the first N

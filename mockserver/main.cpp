@@ -43,6 +43,7 @@ const char kUsage[] =
     "Per-request control headers: x-mock-latency-ms, x-mock-status, x-mock-fault\n"
     "(reset-before|reset-during|stall|drip|truncate|malformed|close|huge),\n"
     "x-mock-retry-after, x-mock-retry-after-ms, x-mock-drip-ms, x-mock-huge-bytes,\n"
+    "x-mock-ratelimit-reset-requests (sent with x-ratelimit-remaining-requests: 0),\n"
     "x-mock-fail-times with x-mock-fail-key (only the first N requests per key fail),\n"
     "x-mock-stream-tokens, x-mock-first-token-ms, x-mock-stream-interval-ms,\n"
     "x-mock-stream-stall-after, x-mock-stream-reset-after (override the flags above).\n";

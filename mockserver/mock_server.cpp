@@ -1104,6 +1104,10 @@ class Worker {
       o += "\r\nretry-after: ";
       append_u64(o, opts_.retry_after_s);
     }
+    if (req != nullptr && !req->mock_ratelimit_reset_requests.empty()) {
+      o += "\r\nx-ratelimit-remaining-requests: 0\r\nx-ratelimit-reset-requests: ";
+      o += req->mock_ratelimit_reset_requests;
+    }
     if (req != nullptr && !req->mock_retry_after_ms.empty()) {
       o += "\r\nretry-after-ms: ";
       o += req->mock_retry_after_ms;

@@ -4,6 +4,7 @@
 #include "measure.hpp"
 #include "peer.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace barrage::e2e {
@@ -114,7 +115,10 @@ bool Client::run(const Batch& b, Outcome* out) {
   out->start_ns = now_ns();
   int64_t last_progress = out->start_ns;
   while (finished < b.n) {
-    while (submitted < b.n && submitted - finished < window) {
+    // Open loop: only what is due by now.
+    const size_t due = b.rate_per_s > 0 ? std::min<size_t>(b.n, size_t(double(now_ns() - out->start_ns) * b.rate_per_s / 1e9) + 1)
+                                        : b.n;
+    while (submitted < due && submitted - finished < window) {
       req.user_data = submitted;
       const int rc = brg_submit(e_, &req, nullptr);
       if (rc == BRG_E_FULL) break;  // back-pressure: let the loop drain first
@@ -124,7 +128,7 @@ bool Client::run(const Batch& b, Outcome* out) {
       }
       ++submitted;
     }
-    const int rc = brg_poll(e_, 100);
+    const int rc = brg_poll(e_, b.rate_per_s > 0 && submitted < b.n ? 1 : 100);
     if (rc < 0) {
       out->problem = std::string("brg_poll: ") + brg_status_name(rc);
       return false;

@@ -35,6 +35,9 @@ struct Batch {
   // Most requests submitted and not yet finished; 0 submits all n at once.
   // The engine's MAX_INFLIGHT still bounds what is really in flight.
   size_t window = 0;
+  // > 0: open loop, request i is submitted at start + i / rate_per_s
+  // whatever the answers do (window still bounds what is outstanding).
+  double rate_per_s = 0;
   int64_t deadline_ms = 0;
   Want want = Want::answer;
 };

@@ -87,6 +87,11 @@ static brg_result *gobrg_at(brg_result **rs, size_t i) { return rs[i]; }
 static int gobrg_has_stream_fields(const brg_result *r) {
   return r->size >= offsetof(brg_result, gap_mean_us) + sizeof r->gap_mean_us;
 }
+
+// Whether it carries 0.4.0's retry_after_ms, headers and headers_len.
+static int gobrg_has_0_4_fields(const brg_result *r) {
+  return r->size >= offsetof(brg_result, headers_len) + sizeof r->headers_len;
+}
 */
 import "C"
 
@@ -184,18 +189,23 @@ type Header struct{ Name, Value string }
 // Request is one HTTP request. URL must be https:// (http:// only with
 // Options.AllowHTTP).
 type Request struct {
-	Method        string // "" = POST
-	URL           string
-	Header        http.Header // sent as is (canonical or not); wins over Options.Header for the same name
-	Headers       []Header    // more headers, in order, after Header (the pre-0.3 form)
-	Body          []byte
-	Timeout       time.Duration // per attempt; 0 = engine default
-	MaxRetries    *int          // nil = engine default
-	NoRetry       bool
-	NoCache       bool
-	TokenEstimate uint32
-	LimitKey      string
-	UserData      interface{} // returned in Response.UserData
+	Method     string // "" = POST
+	URL        string
+	Header     http.Header // sent as is (canonical or not); wins over Options.Header for the same name
+	Headers    []Header    // more headers, in order, after Header (the pre-0.3 form)
+	Body       []byte
+	Timeout    time.Duration // per attempt; 0 = engine default
+	MaxRetries *int          // nil = engine default
+	NoRetry    bool
+	NoCache    bool
+	// ResponseHeaders asks for the answer's header fields (BRG_REQ_HEADERS):
+	// Response.Header, Error.Header and Stream.Header then hold them. Off by
+	// default (a provider's head is ~1 KiB per result); needs libbarrage 0.4,
+	// an older library is not asked and the headers stay nil.
+	ResponseHeaders bool
+	TokenEstimate   uint32
+	LimitKey        string
+	UserData        interface{} // returned in Response.UserData
 
 	// Streams (Client.Stream) only; 0 = the Options value of the same name.
 	// The body must still ask the server for a stream ("stream": true).
@@ -209,9 +219,10 @@ type Request struct {
 type Response struct {
 	Status           int // HTTP status
 	Body             []byte
-	RequestID        string // x-request-id header
-	PromptTokens     int64  // -1 unknown
-	CompletionTokens int64  // -1 unknown
+	Header           http.Header // the answer's header fields when Request.ResponseHeaders asked (canonical keys, as net/http); else nil
+	RequestID        string      // x-request-id header
+	PromptTokens     int64       // -1 unknown
+	CompletionTokens int64       // -1 unknown
 	Attempts         int
 	Cached           bool
 	Queued           time.Duration
@@ -224,7 +235,16 @@ type Response struct {
 	Events  int           // data events delivered (OpenAI's [DONE] is not one)
 	GapMax  time.Duration // longest gap between two token events; -1 when fewer than two
 	GapMean time.Duration // mean gap between token events; -1 when fewer than two
+
+	retryAfter   time.Duration
+	retryAfterOK bool
 }
+
+// RetryAfter is the answer's Retry-After (or retry-after-ms) as the server
+// sent it (an HTTP-date: the time until then); ok is false when it sent none
+// (and with a libbarrage older than 0.4). Not clamped: the engine's own
+// waits obey Options.MaxServerWait.
+func (r *Response) RetryAfter() (d time.Duration, ok bool) { return r.retryAfter, r.retryAfterOK }
 
 type result struct {
 	status     C.int
@@ -243,6 +263,8 @@ type result struct {
 	events     int
 	gapMax     time.Duration // -1 none
 	gapMean    time.Duration // -1 none
+	retryAfter time.Duration // -1 none
+	headers    []byte        // the answer's header block ("name: value\n" each); nil none
 }
 
 type call struct {
@@ -501,7 +523,15 @@ func (c *Client) deliver(buf *[batchMax]*C.brg_result, n int) {
 		if r.ttfb_us < 0 {
 			res.ttfb = -1
 		}
-		res.ttft, res.gapMax, res.gapMean = -1, -1, -1
+		res.ttft, res.gapMax, res.gapMean, res.retryAfter = -1, -1, -1, -1
+		if C.gobrg_has_0_4_fields(r) != 0 {
+			if r.retry_after_ms >= 0 {
+				res.retryAfter = time.Duration(r.retry_after_ms) * time.Millisecond
+			}
+			if r.headers_len > 0 {
+				res.headers = C.GoBytes(unsafe.Pointer(r.headers), C.int(r.headers_len))
+			}
+		}
 		if C.gobrg_has_stream_fields(r) != 0 {
 			res.ttft = usOrNone(r.ttft_us)
 			res.events = int(r.events)
@@ -526,6 +556,9 @@ func (c *Client) deliver(buf *[batchMax]*C.brg_result, n int) {
 			// streamed requests get these; anything else is dropped so a
 			// Do never completes with a partial.
 			if cl.st != nil {
+				if res.events == 1 {
+					cl.st.setHead(res.headers)
+				}
 				cl.st.push(Event{Data: res.body, Index: res.events, TTFT: res.ttft, Elapsed: res.total})
 			}
 			continue
@@ -610,6 +643,9 @@ func (c *Client) submitCall(ctx context.Context, req *Request, group uint64, cl 
 	if req.NoCache {
 		flags |= C.BRG_REQ_NO_CACHE
 	}
+	if req.ResponseHeaders && libTakesHeaders {
+		flags |= C.BRG_REQ_HEADERS
+	}
 	maxRetries := int32(-1)
 	if req.MaxRetries != nil {
 		maxRetries = int32(*req.MaxRetries)
@@ -681,15 +717,18 @@ func (c *Client) cancel(id uint64) {
 func finish(ctx context.Context, req *Request, r result) (*Response, error) {
 	if r.status != C.BRG_OK {
 		e := &Error{Status: int(r.status), Name: C.GoString(C.brg_status_name(r.status)),
-			Message: r.errText, HTTPStatus: r.httpStatus, Body: r.body, Attempts: r.attempts}
+			Message: r.errText, HTTPStatus: r.httpStatus, Body: r.body, Attempts: r.attempts,
+			Header: parseHeaderBlock(r.headers), retryAfter: r.retryAfter,
+			retryAfterOK: r.retryAfter >= 0}
 		return nil, withCtx(e, ctx)
 	}
 
-	return &Response{Status: r.httpStatus, Body: r.body, RequestID: r.requestID,
-		PromptTokens: r.prompt, CompletionTokens: r.completion, Attempts: r.attempts,
-		Cached: r.flags&C.BRG_RES_CACHED != 0, Queued: r.queued, TTFB: r.ttfb, Total: r.total,
-		UserData: req.UserData, TTFT: r.ttft, Events: r.events, GapMax: r.gapMax,
-		GapMean: r.gapMean}, nil
+	return &Response{Status: r.httpStatus, Body: r.body, Header: parseHeaderBlock(r.headers),
+		RequestID: r.requestID, PromptTokens: r.prompt, CompletionTokens: r.completion,
+		Attempts: r.attempts, Cached: r.flags&C.BRG_RES_CACHED != 0, Queued: r.queued,
+		TTFB: r.ttfb, Total: r.total, UserData: req.UserData, TTFT: r.ttft, Events: r.events,
+		GapMax: r.gapMax, GapMean: r.gapMean, retryAfter: r.retryAfter,
+		retryAfterOK: r.retryAfter >= 0}, nil
 }
 
 // Do runs one request. The context's deadline becomes the request's
@@ -831,7 +870,8 @@ func (c *Client) Close() error {
 	// Anyone still waiting (only possible if the engine stalled) gets ErrClosed.
 	c.pmu.Lock()
 	for k, cl := range c.pending {
-		cl.complete(result{status: C.BRG_E_CLOSED, errText: "client closed", ttft: -1, gapMax: -1, gapMean: -1})
+		cl.complete(result{status: C.BRG_E_CLOSED, errText: "client closed", ttft: -1, gapMax: -1,
+			gapMean: -1, retryAfter: -1})
 		delete(c.pending, k)
 	}
 	c.pmu.Unlock()
@@ -842,6 +882,10 @@ func (c *Client) Close() error {
 func Version() string { return C.GoString(C.brg_version()) }
 
 var errSkew = errors.New("barrage: library major version differs from the header")
+
+// libTakesHeaders: the loaded library takes BRG_REQ_HEADERS (0.4.0 and
+// later); an older one refuses the flag, so it is not sent there.
+var libTakesHeaders = uint32(C.brg_version_hex()) >= 0x000400
 
 func init() {
 	if uint32(C.brg_version_hex())>>16 != uint32(C.BRG_VERSION_HEX)>>16 {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -48,6 +49,8 @@ type confRequest struct {
 	MaxRetries   *int              `json:"max_retries"`
 	LimitKey     *string           `json:"limit_key"`
 	CancelAfterS *float64          `json:"cancel_after_s"`
+	// ResponseHeaders: true asks for the answer's header fields.
+	ResponseHeaders *bool `json:"response_headers"`
 }
 
 type confExpect struct {
@@ -62,6 +65,8 @@ type confExpect struct {
 	MinElapsedS         *float64                   `json:"min_elapsed_s"`
 	CountByStatus       map[string]int             `json:"count_by_status"`
 	FirstError          *string                    `json:"first_error"`
+	RetryAfterS         *float64                   `json:"retry_after_s"`
+	ResponseHeaders     map[string]json.RawMessage `json:"response_headers"`
 }
 
 // strictDecode fails on any key the structs above do not name, so the suite
@@ -101,6 +106,10 @@ type confOutcome struct {
 	err      error
 	ctxOver  bool // the request's own context had expired or been cancelled
 	ctxKind  error
+	// The answer's Retry-After (-1 none) and header fields (a stream's as
+	// known with its first event).
+	retryAfter time.Duration
+	header     http.Header
 }
 
 func statusOf(err error) string {
@@ -115,13 +124,19 @@ func statusOf(err error) string {
 }
 
 func outcomeOf(resp *barrage.Response, err error) confOutcome {
-	o := confOutcome{status: statusOf(err), attempts: -1, err: err}
+	o := confOutcome{status: statusOf(err), attempts: -1, err: err, retryAfter: -1}
 	if resp != nil {
-		o.http, o.attempts, o.body = resp.Status, resp.Attempts, resp.Body
+		o.http, o.attempts, o.body, o.header = resp.Status, resp.Attempts, resp.Body, resp.Header
+		if d, ok := resp.RetryAfter(); ok {
+			o.retryAfter = d
+		}
 	}
 	var be *barrage.Error
 	if errors.As(err, &be) {
-		o.http, o.attempts = be.HTTPStatus, be.Attempts
+		o.http, o.attempts, o.header = be.HTTPStatus, be.Attempts, be.Header
+		if d, ok := be.RetryAfter(); ok {
+			o.retryAfter = d
+		}
 	}
 	return o
 }
@@ -188,6 +203,7 @@ func buildRequests(t *testing.T, sc *confScenario, base, run string) []confReq {
 				r.Timeout = secs(*g.TimeoutS)
 			}
 			r.MaxRetries = g.MaxRetries
+			r.ResponseHeaders = g.ResponseHeaders != nil && *g.ResponseHeaders
 			if g.LimitKey != nil {
 				r.LimitKey = *g.LimitKey
 			}
@@ -230,10 +246,14 @@ func runStream(ctx context.Context, c *barrage.Client, req *barrage.Request) con
 	}
 	defer s.Close()
 	var texts []string
+	var first http.Header
 	for {
 		ev, ok := s.Next()
 		if !ok {
 			break
+		}
+		if ev.Index == 1 {
+			first = s.Header()
 		}
 		var ch struct {
 			Choices []struct {
@@ -248,6 +268,9 @@ func runStream(ctx context.Context, c *barrage.Client, req *barrage.Request) con
 	}
 	o := outcomeOf(s.Response(), s.Err())
 	o.streamed, o.texts = true, texts
+	if first != nil {
+		o.header = first
+	}
 	return o
 }
 
@@ -365,6 +388,37 @@ func checkScenario(t *testing.T, sc *confScenario, reqs []confReq, outs []confOu
 				got, ok := jsonPath(v, path)
 				if !ok || !reflect.DeepEqual(got, want) {
 					t.Errorf("request %d: %s = %v, want %v", i, path, got, want)
+				}
+			}
+		}
+		answered := o.status == "OK" || o.status == "E_HTTP"
+		if e.RetryAfterS != nil && answered {
+			want := time.Duration(-1)
+			if *e.RetryAfterS >= 0 {
+				want = secs(*e.RetryAfterS)
+			}
+			if o.retryAfter != want {
+				t.Errorf("request %d: RetryAfter %v, want %v", i, o.retryAfter, want)
+			}
+		}
+		if e.ResponseHeaders != nil && answered {
+			for name, raw := range e.ResponseHeaders {
+				var want interface{}
+				if err := json.Unmarshal(raw, &want); err != nil {
+					t.Fatalf("response_headers.%s: %v", name, err)
+				}
+				vs, there := o.header[http.CanonicalHeaderKey(name)]
+				switch w := want.(type) {
+				case bool:
+					if there != w {
+						t.Errorf("request %d: header %s present %v, want %v (all: %v)", i, name, there, w, o.header)
+					}
+				case string:
+					if !there || vs[0] != w {
+						t.Errorf("request %d: header %s = %q, want %q (all: %v)", i, name, vs, w, o.header)
+					}
+				default:
+					t.Fatalf("response_headers.%s: %s is neither a string nor a bool", name, raw)
 				}
 			}
 		}

@@ -9,24 +9,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
 // Error is every failure the engine reports. Status is the negative
 // brg_status code, Name its BRG_E_* name, Message the engine's detail text.
-// For ErrHTTP failures HTTPStatus and Body carry the server's answer.
+// For ErrHTTP failures HTTPStatus and Body carry the server's answer, and
+// Header its header fields when Request.ResponseHeaders asked; RetryAfter
+// the wait its Retry-After asked for.
 //
 // errors.Is(err, ErrTimeout) (and the other sentinels) compares Status.
 // When the failure came from a context (cancel or deadline), errors.Is also
 // matches context.Canceled or context.DeadlineExceeded.
 type Error struct {
-	Status     int
-	Name       string
-	Message    string
-	HTTPStatus int
-	Body       []byte
-	Attempts   int
-	ctxErr     error
+	Status       int
+	Name         string
+	Message      string
+	HTTPStatus   int
+	Body         []byte
+	Attempts     int
+	Header       http.Header // the latest answer's header fields (Request.ResponseHeaders); else nil
+	retryAfter   time.Duration
+	retryAfterOK bool
+	ctxErr       error
+}
+
+// RetryAfter is the latest answer's Retry-After (or retry-after-ms) as the
+// server sent it; ok is false when it sent none, when no answer arrived, and
+// with a libbarrage older than 0.4. Not clamped by Options.MaxServerWait.
+func (e *Error) RetryAfter() (d time.Duration, ok bool) {
+	return e.retryAfter, e.retryAfterOK
 }
 
 func (e *Error) Error() string {

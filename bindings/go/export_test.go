@@ -7,3 +7,5 @@ type StructLayout = structLayout
 
 var ABIStructs = abiStructs
 var OptionFields = optionFields
+
+var ParseHeaderBlock = parseHeaderBlock

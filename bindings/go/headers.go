@@ -1,12 +1,13 @@
 package barrage
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 )
 
 // Request URL and header assembly: Options.BaseURL and Options.Header
-// applied to each Request.
+// applied to each Request; and the answer's header block read back.
 
 // resolve puts the client's BaseURL before a URL without a scheme.
 func (c *Client) resolve(u string) string {
@@ -58,3 +59,25 @@ func hasHeader(req *Request, name string) bool {
 
 // Header returns a copy of the client's default headers.
 func (c *Client) Header() http.Header { return c.defHeader.Clone() }
+
+// parseHeaderBlock reads the engine's header block ("name: value\n" each,
+// names in lower case, in the order received) into an http.Header with
+// canonical keys (textproto's, as net/http does); nil for an empty block.
+func parseHeaderBlock(block []byte) http.Header {
+	if len(block) == 0 {
+		return nil
+	}
+	h := make(http.Header, bytes.Count(block, []byte{'\n'}))
+	for len(block) > 0 {
+		line := block
+		if i := bytes.IndexByte(block, '\n'); i >= 0 {
+			line, block = block[:i], block[i+1:]
+		} else {
+			block = nil
+		}
+		if i := bytes.IndexByte(line, ':'); i > 0 {
+			h.Add(string(line[:i]), strings.TrimSpace(string(line[i+1:])))
+		}
+	}
+	return h
+}

@@ -2,6 +2,7 @@ package barrage
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -51,6 +52,8 @@ type Stream struct {
 	closed bool
 	resp   *Response
 	err    error
+	head   []byte // the header block of the first event (Request.ResponseHeaders)
+	header http.Header
 
 	notify chan struct{} // cap 1: an event was queued
 	done   chan struct{} // closed once the final result arrived
@@ -106,6 +109,29 @@ func (s *Stream) push(ev Event) {
 	case s.notify <- struct{}{}:
 	default:
 	}
+}
+
+// setHead keeps the first event's header block; called by the dispatcher.
+func (s *Stream) setHead(block []byte) {
+	s.mu.Lock()
+	s.head = block
+	s.mu.Unlock()
+}
+
+// Header is the answer's header fields (canonical keys) when
+// Request.ResponseHeaders asked: known once the first event has arrived
+// (the engine hands them over with it), or from the final result; nil
+// before that and when they were not asked for.
+func (s *Stream) Header() http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.header == nil && s.head != nil {
+		s.header = parseHeaderBlock(s.head)
+	}
+	if s.header == nil && s.final != nil {
+		s.header = parseHeaderBlock(s.final.headers)
+	}
+	return s.header
 }
 
 // complete stores the final result; called by the dispatcher (Client.pmu

@@ -25,8 +25,12 @@ import (
 // body, as from net/http; engine failures (timeout, connection, TLS) as
 // errors matching the package's sentinels.
 //
-// The C ABI hands over no response headers, so resp.Header holds only
-// Content-Type (application/json, or text/event-stream for streams) and
+// resp.Header is the server's own header fields (every request asks for
+// them, BRG_REQ_HEADERS), keys canonicalised as net/http does: X-Request-Id,
+// Retry-After, X-Ratelimit-*, ... A streamed answer's come with its first
+// event, without Content-Length (its body is re-framed event by event).
+// With a libbarrage older than 0.4, which hands over none, resp.Header holds
+// only Content-Type (application/json, or text/event-stream for streams) and
 // X-Request-Id when the server sent one.
 type Transport struct {
 	Client *Client
@@ -46,7 +50,8 @@ func (t *Transport) RoundTrip(hr *http.Request) (*http.Response, error) {
 		}
 		body = b
 	}
-	req := &Request{Method: hr.Method, URL: hr.URL.String(), Header: endToEnd(hr.Header), Body: body}
+	req := &Request{Method: hr.Method, URL: hr.URL.String(), Header: endToEnd(hr.Header), Body: body,
+		ResponseHeaders: true}
 	ctx := hr.Context()
 	if wantsStream(hr.Header, body) {
 		return t.stream(hr, req)
@@ -55,14 +60,25 @@ func (t *Transport) RoundTrip(hr *http.Request) (*http.Response, error) {
 	if err != nil {
 		return httpError(hr, err)
 	}
-	h := http.Header{}
-	if ct := sniffJSON(resp.Body); ct != "" {
+	h := answerHeader(resp.Header, resp.Body, resp.RequestID)
+	return newResponse(hr, resp.Status, h, io.NopCloser(bytes.NewReader(resp.Body)), int64(len(resp.Body))), nil
+}
+
+// answerHeader is the server's header fields when the engine handed them
+// over, else what is known without them: Content-Type sniffed from the body,
+// X-Request-Id.
+func answerHeader(h http.Header, body []byte, requestID string) http.Header {
+	if h != nil {
+		return h
+	}
+	h = http.Header{}
+	if ct := sniffJSON(body); ct != "" {
 		h.Set("Content-Type", ct)
 	}
-	if resp.RequestID != "" {
-		h.Set("X-Request-Id", resp.RequestID)
+	if requestID != "" {
+		h.Set("X-Request-Id", requestID)
 	}
-	return newResponse(hr, resp.Status, h, io.NopCloser(bytes.NewReader(resp.Body)), int64(len(resp.Body))), nil
+	return h
 }
 
 // stream returns once the first event arrived (the answer's headers are in)
@@ -84,14 +100,17 @@ func (t *Transport) stream(hr *http.Request, req *Request) (*http.Response, erro
 		// with a plain body (or an empty stream); hand over that body.
 		r := s.Response()
 		s.Close()
-		h := http.Header{}
-		if ct := sniffJSON(r.Body); ct != "" {
-			h.Set("Content-Type", ct)
-		}
+		h := answerHeader(r.Header, r.Body, "")
 		return newResponse(hr, r.Status, h, io.NopCloser(bytes.NewReader(r.Body)), int64(len(r.Body))), nil
 	}
 	b := &streamBody{s: s, pending: sseLine(first.Data)}
-	h := http.Header{"Content-Type": {"text/event-stream"}}
+	h := s.Header() // from the first event
+	if h == nil {
+		h = http.Header{"Content-Type": {"text/event-stream"}}
+	} else {
+		h = h.Clone()
+		h.Del("Content-Length") // the body is re-framed event by event
+	}
 	return newResponse(hr, 200, h, b, -1), nil
 }
 
@@ -140,10 +159,7 @@ func newResponse(hr *http.Request, status int, h http.Header, body io.ReadCloser
 func httpError(hr *http.Request, err error) (*http.Response, error) {
 	var be *Error
 	if errors.As(err, &be) && be.Status == ErrHTTP.Status && be.HTTPStatus != 0 && be.ctxErr == nil {
-		h := http.Header{}
-		if ct := sniffJSON(be.Body); ct != "" {
-			h.Set("Content-Type", ct)
-		}
+		h := answerHeader(be.Header, be.Body, "")
 		return newResponse(hr, be.HTTPStatus, h, io.NopCloser(bytes.NewReader(be.Body)), int64(len(be.Body))), nil
 	}
 	return nil, err

@@ -53,6 +53,7 @@ std::unique_ptr<TlsContext> TlsContext::create(const TlsOptions& opts, std::stri
   static const unsigned char h1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   static const unsigned char h2[] = {2, 'h', '2'};
   c->http_version_ = opts.http_version;
+  c->resume_ = opts.resume;
   if (opts.http_version == 1)
     SSL_CTX_set_alpn_protos(c->ctx_, h1, sizeof h1);
   else if (opts.http_version == 2)

@@ -32,6 +32,7 @@ class TlsContext {
   BIO_METHOD* bio_method() const noexcept { return bio_method_; }
   bool verify_peer() const noexcept { return verify_peer_; }
   int http_version() const noexcept { return http_version_; }
+  bool resumes() const noexcept { return resume_; }
 
   // The session the next handshake to origin would offer, without taking it;
   // nullptr when the origin has none yet. Borrowed.
@@ -56,6 +57,7 @@ class TlsContext {
   BIO_METHOD* bio_method_ = nullptr;
   bool verify_peer_ = true;
   int http_version_ = 0;
+  bool resume_ = true;
   struct OriginTickets {
     std::vector<SSL_SESSION*> fresh;  // never offered; newest last
     SSL_SESSION* last = nullptr;      // offered most recently

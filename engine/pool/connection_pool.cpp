@@ -9,7 +9,9 @@
 #include "barrage.h"
 #include "net/dns_resolver.hpp"
 #include "net/proxy_config.hpp"
+#include "pool/free_heap.hpp"
 #include "pool/h1_channel.hpp"
+#include "pool/handshake_gate.hpp"
 #include "pool/h2_channel.hpp"
 
 namespace barrage {
@@ -434,6 +436,7 @@ void ConnectionPool::serve(OriginPool& o) noexcept {
 void ConnectionPool::free_closed() noexcept {
   while (Connection* c = quiet_.pop_front())
     if (c->channel_ && c->channel_->active() == 0) c->transport_.release_buffers();
+  if (env_.handshakes && env_.handshakes->burst_ended()) give_back_free_heap();
   for (Connection* c : dead_) delete c;
   dead_.clear();
 }

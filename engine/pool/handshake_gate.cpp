@@ -1,5 +1,8 @@
-// Admission of TLS handshakes, fair between origins; see handshake_gate.hpp.
+// Admission of TLS handshakes, fair between origins, with the ticket probe;
+// see handshake_gate.hpp.
 #include "pool/handshake_gate.hpp"
+
+#include <algorithm>
 
 #include "pool/transport.hpp"
 
@@ -16,23 +19,56 @@ HandshakeGate::Owner& HandshakeGate::owner_of(const Transport* c) noexcept {
 }
 
 void HandshakeGate::forget_if_unused(const Transport* c, Owner& o) noexcept {
-  if (&o == &fallback_ || o.running != 0 || !o.queue.empty()) return;
+  // An origin that proved ticketless keeps its record so it is not probed again.
+  if (&o == &fallback_ || o.running != 0 || o.probe || o.no_tickets || !o.queue.empty()) return;
   if (o.ready_hook.linked()) ready_.remove(o.ready_hook);
   owners_.erase(c->gate_owner);
 }
 
+HandshakeGate::Slot HandshakeGate::slot_for(const Transport* c, const Owner& o) const noexcept {
+  if (c->offers_ticket()) return resumed;
+  if (o.probe && o.probe != c && !o.no_tickets) return none;  // its ticket is on the way
+  return full;
+}
+
+bool HandshakeGate::can_take(Slot s, const Owner& o) const noexcept {
+  switch (s) {
+    case resumed: return running_resumed_ < resumed_cap_;
+    case full: return running_ < cap_ && o.running < owner_cap();
+    case none: break;
+  }
+  return false;
+}
+
+void HandshakeGate::take(Transport* c, Owner& o, Slot s) noexcept {
+  if (s == resumed) {
+    ++running_resumed_;
+  } else {
+    ++running_;
+    ++o.running;
+    // The first ticketless handshake of an origin that may resume probes.
+    if (!o.probe && !o.no_tickets && c->may_resume() && &o != &fallback_) {
+      o.probe = c;
+      c->gate_probe = true;
+    }
+  }
+  c->gate_slot = s;
+  burst_peak_ = std::max(burst_peak_, running_ + running_resumed_);
+}
+
 void HandshakeGate::mark_ready(Owner& o) noexcept {
-  if (!o.queue.empty() && o.running < owner_cap() && !o.ready_hook.linked()) ready_.push_back(o.ready_hook, &o);
+  if (o.queue.empty() || o.ready_hook.linked()) return;
+  Slot s = slot_for(o.queue.front(), o);
+  if (s == resumed || (s == full && o.running < owner_cap())) ready_.push_back(o.ready_hook, &o);
 }
 
 bool HandshakeGate::enter(Transport* c) noexcept {
   Owner& o = owner_of(c);
-  // Nothing queued can start while a slot is free (start_waiting drains
+  // Nothing queued can start while its slot is free (start_waiting drains
   // ready_), so a transport that may start does not jump anyone.
-  if (running_ < cap_ && o.running < owner_cap() && o.queue.empty()) {
-    ++running_;
-    ++o.running;
-    c->gate_slot = true;
+  Slot s = slot_for(c, o);
+  if (o.queue.empty() && can_take(s, o)) {
+    take(c, o, s);
     return true;
   }
   o.queue.push_back(c->gate_hook, c);
@@ -41,39 +77,84 @@ bool HandshakeGate::enter(Transport* c) noexcept {
   return false;
 }
 
+void HandshakeGate::forget(Transport* c) noexcept {
+  if (c->gate_probe) end_probe(c, owner_of(c), false);  // failed or closed: another may probe
+  leave(c);
+}
+
 void HandshakeGate::leave(Transport* c) noexcept {
+  Owner& o = owner_of(c);
   if (c->gate_hook.linked()) {
-    Owner& o = owner_of(c);
     o.queue.remove(c->gate_hook);
     --waiting_;
-    if (o.queue.empty() && o.ready_hook.linked()) ready_.remove(o.ready_hook);
+    if (o.ready_hook.linked()) ready_.remove(o.ready_hook);
+    mark_ready(o);
     forget_if_unused(c, o);
+    start_waiting();
     return;
   }
-  if (!c->gate_slot) return;
-  c->gate_slot = false;
-  --running_;
-  Owner& o = owner_of(c);
-  --o.running;
+  if (c->gate_slot == none) {
+    forget_if_unused(c, o);
+    start_waiting();
+    return;
+  }
+  if (c->gate_slot == resumed) {
+    --running_resumed_;
+  } else {
+    --running_;
+    --o.running;
+  }
+  c->gate_slot = none;
+  if (running_ + running_resumed_ == 0 && burst_peak_ > cap_) burst_over_ = true;
   mark_ready(o);
   forget_if_unused(c, o);
   start_waiting();
 }
 
+void HandshakeGate::probe_over(Transport* c, bool got_ticket) noexcept {
+  if (!c->gate_probe) return;
+  Owner& o = owner_of(c);
+  end_probe(c, o, !got_ticket);
+  mark_ready(o);
+  forget_if_unused(c, o);
+  start_waiting();
+}
+
+void HandshakeGate::end_probe(Transport* c, Owner& o, bool ticketless) noexcept {
+  c->gate_probe = false;
+  if (o.probe == c) o.probe = nullptr;
+  if (ticketless) o.no_tickets = true;
+}
+
+bool HandshakeGate::burst_ended() noexcept {
+  if (!burst_over_) return false;
+  burst_over_ = false;
+  burst_peak_ = running_ + running_resumed_;
+  return true;
+}
+
 void HandshakeGate::start_waiting() noexcept {
   if (starting_ || stopped_) return;
   starting_ = true;
-  while (running_ < cap_) {
-    Owner* o = ready_.pop_front();
-    if (!o) break;
-    Transport* next = o->queue.pop_front();
+  // Owners whose next transport needs a kind of slot that is all taken wait
+  // aside, keeping their turn, while the others may use the other kind.
+  IntrusiveList<Owner> blocked;
+  while (Owner* o = ready_.pop_front()) {
+    Transport* next = o->queue.front();
+    Slot s = slot_for(next, *o);
+    if (s == none || (s == full && o->running >= owner_cap())) continue;  // re-marked when that changes
+    if (!can_take(s, *o)) {
+      blocked.push_back(o->ready_hook, o);
+      continue;
+    }
+    o->queue.pop_front();
     --waiting_;
-    ++running_;
-    ++o->running;
-    next->gate_slot = true;
+    take(next, *o, s);
     mark_ready(*o);  // to the back: origins take turns
     next->start_handshake();  // may fail at once and leave() again: counted above
   }
+  // Back in line in their order (ready_ is empty here): they come first.
+  while (Owner* o = blocked.pop_front()) ready_.push_back(o->ready_hook, o);
   starting_ = false;
 }
 

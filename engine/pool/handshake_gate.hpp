@@ -1,15 +1,31 @@
-// How many TLS handshakes run at once, engine-wide. A handshake holds ~40-60
-// KiB of transient OpenSSL state (record buffers, the certificate message,
-// key shares); a thousand at once leave the heap so fragmented that an idle
-// transport then costs twice its live size in RSS. Transports past the cap
-// wait here, connected, each starting when a slot frees.
+// How many TLS handshakes run at once, engine-wide, and which wait for an
+// origin's first session ticket. A full handshake holds ~40-60 KiB of
+// transient OpenSSL state (record buffers, the certificate message, key
+// shares); a thousand at once leave the heap so fragmented that an idle
+// transport then costs more than its live size in RSS. Transports past the
+// caps wait here, connected, each starting when its turn comes.
 //
-// Slots are shared between origins (a transport's gate_owner): one origin may
-// hold at most cap - cap/8 of them (all below a cap of 8, where a reserve
-// would halve a single origin's ramp), so a server that never
-// answers its ClientHellos cannot take every slot and stall the healthy ones
-// behind its connect timeout. Each origin's transports start in FIFO order;
-// origins take turns (round robin) for freed slots.
+// Two kinds of slot:
+// - full handshakes (no ticket to offer): at most `cap` at once, and one
+//   origin at most cap - cap/8 of them (all below a cap of 8, where a
+//   reserve would halve a single origin's ramp), so a server that never
+//   answers its ClientHellos cannot stall the healthy ones behind its
+//   connect timeout;
+// - resumed ones (the origin has a ticket to offer): no certificate to
+//   send, parse or verify, so up to kResumedFactor x cap at once. The heap
+//   they leave behind is free memory, not fragments: once such a burst is
+//   over, burst_ended() says so and the pool gives it back to the system.
+//
+// The ticket probe: while an origin has no ticket and resumption is on,
+// one handshake to it runs alone; the rest of its transports wait until its
+// first ticket arrives (then they start as resumed handshakes, all at once),
+// or until the probe is over without one (it failed, or application data
+// came first: that server gives none), from when on they take full slots.
+// Over a far link this turns ceil(N/cap) round trips of full handshakes
+// into one probe, one round trip for the ticket, and one for all the rest.
+//
+// Each origin's transports start in FIFO order; origins take turns (round
+// robin) for freed slots.
 #pragma once
 
 #include <cstddef>
@@ -24,41 +40,65 @@ class Transport;
 
 class HandshakeGate {
  public:
-  explicit HandshakeGate(size_t cap) noexcept : cap_(cap == 0 ? 1 : cap) {}
+  static constexpr size_t kResumedFactor = 16;
+
+  explicit HandshakeGate(size_t cap) noexcept : cap_(cap == 0 ? 1 : cap), resumed_cap_(cap_ * kResumedFactor) {}
   HandshakeGate(const HandshakeGate&) = delete;
   HandshakeGate& operator=(const HandshakeGate&) = delete;
 
   // true: c holds a slot and starts now. false: c waits; the gate calls
   // c->start_handshake() when its turn comes.
   bool enter(Transport* c) noexcept;
-  // c's handshake ended (done, failed or closed) or c left the queue.
-  // Idempotent; starts waiting transports up to the cap.
+  // c's handshake is done: its slot goes to the next in line. Idempotent.
   void leave(Transport* c) noexcept;
+  // c failed or closed, queued or holding a slot or probing: it leaves, and
+  // if it was its origin's probe, the next ticketless transport probes.
+  void forget(Transport* c) noexcept;
+  // c, its origin's ticket probe, is over: its origin now has a ticket, or
+  // application data arrived before any (the server gives none).
+  void probe_over(Transport* c, bool got_ticket) noexcept;
 
   // From now on a freed slot starts nobody: the owner is tearing down and
   // closes every transport, queued ones included.
   void stop() noexcept { stopped_ = true; }
 
-  size_t running() const noexcept { return running_; }
+  // True once after the handshakes running went back to none, when more
+  // than `cap` ran at once since the last time: a burst left free heap.
+  bool burst_ended() noexcept;
+
+  size_t running() const noexcept { return running_ + running_resumed_; }
   size_t waiting() const noexcept { return waiting_; }
-  // Most slots one origin may hold.
+  // Most full-handshake slots one origin may hold.
   size_t owner_cap() const noexcept { return cap_ >= 8 ? cap_ - cap_ / 8 : cap_; }
 
  private:
   struct Owner {
-    size_t running = 0;
+    size_t running = 0;          // full-handshake slots held
+    Transport* probe = nullptr;  // the ticket probe, until it is over
+    bool no_tickets = false;     // a probe ended without one: no more probing
     IntrusiveList<Transport> queue;
-    ListHook<Owner> ready_hook;  // in ready_: queued transports and below owner_cap
+    ListHook<Owner> ready_hook;  // in ready_: its first queued transport may start
   };
+  enum Slot : unsigned char { none = 0, full = 1, resumed = 2 };
+
   Owner& owner_of(const Transport* c) noexcept;
   void forget_if_unused(const Transport* c, Owner& o) noexcept;
+  // Which slot c would take now, or none while it must wait for a probe.
+  Slot slot_for(const Transport* c, const Owner& o) const noexcept;
+  bool can_take(Slot s, const Owner& o) const noexcept;
+  void end_probe(Transport* c, Owner& o, bool ticketless) noexcept;
+  void take(Transport* c, Owner& o, Slot s) noexcept;
   void mark_ready(Owner& o) noexcept;
   void start_waiting() noexcept;
 
   size_t cap_;
-  size_t running_ = 0;
+  size_t resumed_cap_;
+  size_t running_ = 0;          // full handshakes
+  size_t running_resumed_ = 0;  // resumed ones
   size_t waiting_ = 0;
-  bool starting_ = false;  // a start below may end in leave(): no recursion
+  size_t burst_peak_ = 0;       // most running at once since the last burst_ended()
+  bool burst_over_ = false;
+  bool starting_ = false;       // a start below may end in leave(): no recursion
   bool stopped_ = false;
   std::unordered_map<const void*, std::unique_ptr<Owner>> owners_;
   Owner fallback_;  // when a record cannot be allocated: shared by all such transports

@@ -22,7 +22,7 @@ std::string errno_text(int err) { return std::string(std::strerror(err)) + " (" 
 // connections at the end of a reactor turn, so a burst of closes (a mass
 // deadline) never delays the results produced in the same turn.
 Transport::~Transport() {
-  if (env_.handshakes) env_.handshakes->leave(this);
+  if (env_.handshakes) env_.handshakes->forget(this);
   if (socket_) env_.backend->close(socket_, abort_);
   socket_ = nullptr;
   tls_.reset();
@@ -37,6 +37,7 @@ bool Transport::open(const SockAddr& addr, const Target& target, int* err) noexc
     return false;
   }
   tls_on_ = target.tls;
+  if (!ticket_key) ticket_key = &target_.session_key;
   if (target.tunnel) {
     tunnel_.reset(new (std::nothrow) http::ConnectResponse(env_.proxy->redacted(), target.host, target.port));
     if (!tunnel_) {
@@ -107,7 +108,7 @@ void Transport::close(bool abort) noexcept {
   state_ = State::closed;  // from here on every socket event is ignored
   abort_ = abort;
   sending_ = false;
-  if (env_.handshakes) env_.handshakes->leave(this);
+  if (env_.handshakes) env_.handshakes->forget(this);
 }
 
 void Transport::fail(int status, std::string message) noexcept {
@@ -125,7 +126,10 @@ void Transport::flush() noexcept {
 }
 
 void Transport::established() noexcept {
-  if (env_.handshakes) env_.handshakes->leave(this);
+  if (env_.handshakes) {
+    env_.handshakes->leave(this);
+    if (gate_probe && offers_ticket()) env_.handshakes->probe_over(this, true);  // TLS 1.2: in the handshake
+  }
   state_ = State::established;
   events_->on_established();
 }
@@ -180,6 +184,12 @@ bool Transport::read_tunnel_reply(const char* data, size_t len) noexcept {
   tunnel_.reset();
   begin_tls();
   return state_ != State::closed;
+}
+
+bool Transport::may_resume() const noexcept { return env_.tls && env_.tls->resumes() && ticket_key; }
+
+bool Transport::offers_ticket() const noexcept {
+  return may_resume() && env_.tls->session_for(*ticket_key) != nullptr;
 }
 
 void Transport::start_handshake() noexcept {
@@ -245,6 +255,10 @@ void Transport::on_received(const char* data, ssize_t n) noexcept {
   while (tls_.has_input()) {
     size_t got = 0;
     TlsSession::Status st = tls_.read(scratch.data(), scratch.size(), &got);
+    // A TLS 1.3 ticket comes after the handshake, before the server's first
+    // answer; an answer with none before it means this server gives none.
+    if (gate_probe && (offers_ticket() || st == TlsSession::Status::done))
+      env_.handshakes->probe_over(this, offers_ticket());
     if (st == TlsSession::Status::done) {
       if (!events_->on_plaintext(scratch.data(), got) || state_ == State::closed) return;
       continue;

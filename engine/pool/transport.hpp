@@ -94,10 +94,17 @@ class Transport final : public SocketHandler {
   // A phrase for timeout messages: "TLS handshake with ", "connecting to ", ...
   const char* phase_text() const noexcept;
 
-  // HandshakeGate's bookkeeping: queued, or holding one of its slots.
+  // HandshakeGate's bookkeeping: queued, or holding one of its slots (the
+  // gate's kind, 0 none), or probing for its origin's first ticket.
   ListHook<Transport> gate_hook;
-  bool gate_slot = false;
-  const void* gate_owner = nullptr;  // the origin whose share of the gate this uses
+  unsigned char gate_slot = 0;
+  bool gate_probe = false;
+  const void* gate_owner = nullptr;         // the origin whose share of the gate this uses
+  const std::string* ticket_key = nullptr;  // its TlsContext key (the origin), once opened
+  // For the gate: a handshake starting now would offer a session ticket;
+  // it could (TLS with resumption on).
+  bool offers_ticket() const noexcept;
+  bool may_resume() const noexcept;
   // Sends the ClientHello; called by the gate when this transport's turn comes.
   void start_handshake() noexcept;
 

@@ -125,3 +125,38 @@ put("batch_input", "resume_torn", bytes([0x80]) + b'{"id":"batch_req_1","custom_
     b'{"id":"batch_req_2","custom_id":null,"response":null,"error":{"code":"invalid"},"barrage":{"line":4}}\n'
     b'{"id":"batch_req_3","custom_id":"c","resp')
 put("batch_input", "resume_unreadable", bytes([0x80]) + b'not json\n{"custom_id":"b"}\n\n{"custom_id":"c"} x\n')
+
+# 9. DNS answers: a flag byte (bit 0: send each reply twice, altered), the
+# length of the reply to the A query (u16 little-endian), that reply, then
+# the reply to the AAAA query. The harness patches the query ID in.
+def dns_name(name):
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+
+
+def dns_reply(qtype, rdatas, rcode=0, cname=None, ttl=60, tc=False):
+    flags = 0x8180 | rcode | (0x0200 if tc else 0)
+    answers = []
+    owner = b"\xc0\x0c"  # points at the question's name
+    if cname:
+        target = dns_name(cname)
+        answers.append(owner + struct.pack(">HHIH", 5, 1, ttl, len(target)) + target)
+        owner = b"\xc0" + bytes([12 + len(dns_name("fuzz.test")) + 4 + 12])  # the CNAME's target
+    for rd in rdatas:
+        answers.append(owner + struct.pack(">HHIH", qtype, 1, ttl, len(rd)) + rd)
+    head = struct.pack(">HHHHHH", 0, flags, 1, len(answers), 0, 0)
+    return head + dns_name("fuzz.test") + struct.pack(">HH", qtype, 1) + b"".join(answers)
+
+
+def dns_seed(name, a_reply, aaaa_reply, twice=False):
+    put("dns_answer", name, bytes([1 if twice else 0]) + struct.pack("<H", len(a_reply)) + a_reply + aaaa_reply)
+
+
+v4 = [bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])]
+v6 = [bytes.fromhex("20010db8000000000000000000000001")]
+dns_seed("both", dns_reply(1, v4), dns_reply(28, v6))
+dns_seed("v4_only", dns_reply(1, v4[:1]), dns_reply(28, []))
+dns_seed("nxdomain", dns_reply(1, [], rcode=3), dns_reply(28, [], rcode=3))
+dns_seed("cname", dns_reply(1, v4, cname="real.test"), dns_reply(28, v6, cname="real.test"))
+dns_seed("truncated", dns_reply(1, v4, tc=True), dns_reply(28, v6, tc=True))
+dns_seed("twice", dns_reply(1, v4), dns_reply(28, v6), twice=True)
+dns_seed("garbage", b"\0\0\x81\x80\0\x01\0\x05", b"\xff" * 40)

@@ -15,7 +15,7 @@ build=$(cd "$1" && pwd)
 seconds=${BARRAGE_FUZZ_SECONDS:-$2}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-"response_parser sse_stream rate_headers request_writer connect_proxy hosts_file h2_session batch_input"}
+targets=${*:-"response_parser sse_stream rate_headers request_writer connect_proxy hosts_file h2_session batch_input dns_answer"}
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"
 failed=""

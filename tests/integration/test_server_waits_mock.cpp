@@ -60,6 +60,26 @@ TEST_P(ServerWaits, AHugeRetryAfterIsObeyedOnlyUpToTheCeiling) {
   EXPECT_LT(seconds_since(t0), 5.0);
 }
 
+// The same ceiling for a reset the server announces on a success: "no
+// requests left, reset in 1,000,000 hours" pauses the key for the ceiling,
+// not for 114 years.
+TEST_P(ServerWaits, AHugeRateLimitResetIsObeyedOnlyUpToTheCeiling) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_SERVER_WAIT_MS, 400}});
+  std::map<uint64_t, ResultPtr> out;
+  uint64_t first = submit_keyed(e, m.url(), "k", {{"x-mock-ratelimit-reset-requests", "1000000h"}});
+  await(e, out, first, std::chrono::seconds(5));
+  ASSERT_TRUE(out.count(first));
+  ASSERT_EQ(out[first]->status, BRG_OK) << out[first]->error;
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t next = submit_keyed(e, m.url(), "k", {});
+  await(e, out, next, std::chrono::seconds(10));
+  ASSERT_TRUE(out.count(next)) << "still waiting after 10 s: the announced reset was not bounded";
+  EXPECT_EQ(out[next]->status, BRG_OK) << out[next]->error;
+  EXPECT_GE(seconds_since(t0), 0.3) << "the key did not pause for the (clamped) reset at all";
+  EXPECT_LT(seconds_since(t0), 5.0);
+}
+
 TEST_P(ServerWaits, WaitingForACoolingKeyEndsAtTheAttemptTimeoutAndSaysWhy) {
   MockEndpoint m = MockEndpoint::start();
   Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_RETRIES, 0}});

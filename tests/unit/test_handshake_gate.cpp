@@ -1,10 +1,12 @@
 // HandshakeGate: the cap, FIFO hand-over of freed slots, leaving from the
-// queue, and leave() being safe to call twice.
+// queue, leave() being safe to call twice, fairness between origins, and
+// the ticket probe with its resumed slots.
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <vector>
 
+#include "net/tls_context.hpp"
 #include "pool/handshake_gate.hpp"
 #include "pool/transport.hpp"
 
@@ -121,6 +123,132 @@ TEST(HandshakeGate, OneOriginCannotTakeEverySlot) {
   for (auto& t : b) g.leave(t.get());
   EXPECT_EQ(g.running(), 0u);
   EXPECT_EQ(g.waiting(), 0u);
+}
+
+// Transports of one origin over a context that resumes: whether one offers a
+// ticket is whether the context holds one for the origin.
+struct ProbeFixture : ::testing::Test {
+  void SetUp() override {
+    std::string err;
+    ctx = TlsContext::create(TlsOptions{}, &err);
+    ASSERT_NE(ctx, nullptr) << err;
+    env.tls = ctx.get();
+  }
+  std::vector<std::unique_ptr<Transport>> make(size_t n, const void* owner, const std::string* key) {
+    std::vector<std::unique_ptr<Transport>> v;
+    for (size_t i = 0; i < n; ++i) {
+      v.push_back(std::make_unique<Transport>(env, &ev));
+      v.back()->gate_owner = owner;
+      v.back()->ticket_key = key;
+    }
+    return v;
+  }
+  NoEvents ev;
+  TransportEnv env;  // no gate in env: destruction must not call back into it here
+  std::unique_ptr<TlsContext> ctx;
+  const std::string origin = "https://far.example:443";
+};
+
+// Without a ticket, one handshake probes and the others wait although full
+// slots are free; the ticket starts them all at once as resumed handshakes,
+// past the full cap (which would take ceil(n / cap) round trips).
+TEST_F(ProbeFixture, TheOthersWaitForTheProbesTicketThenStartTogetherResumed) {
+  HandshakeGate g(2);
+  int owner = 0;
+  auto t = make(6, &owner, &origin);
+  EXPECT_TRUE(g.enter(t[0].get()));
+  EXPECT_TRUE(t[0]->gate_probe);
+  for (size_t i = 1; i < 6; ++i) EXPECT_FALSE(g.enter(t[i].get())) << i;
+  EXPECT_EQ(g.running(), 1u) << "a full slot is free, but the probe's ticket is coming";
+  EXPECT_EQ(g.waiting(), 5u);
+  g.leave(t[0].get());  // the probe's handshake is done; its ticket is not here yet
+  EXPECT_EQ(g.running(), 0u);
+  EXPECT_EQ(g.waiting(), 5u);
+  ctx->store_session(origin, SSL_SESSION_new());
+  g.probe_over(t[0].get(), true);
+  EXPECT_FALSE(t[0]->gate_probe);
+  EXPECT_EQ(g.running(), 5u) << "resumed handshakes are not held to the full cap of 2";
+  EXPECT_EQ(g.waiting(), 0u);
+  for (size_t i = 1; i < 6; ++i) EXPECT_EQ(t[i]->gate_slot, 2) << i;
+  // A transport that comes now offers the ticket and starts at once.
+  auto late = make(1, &owner, &origin);
+  EXPECT_TRUE(g.enter(late[0].get()));
+  EXPECT_FALSE(late[0]->gate_probe);
+  for (auto& x : t) g.leave(x.get());
+  g.leave(late[0].get());
+  EXPECT_EQ(g.running(), 0u);
+  EXPECT_TRUE(g.burst_ended()) << "6 at once is more than the full cap";
+  EXPECT_FALSE(g.burst_ended()) << "once per burst";
+}
+
+// A probe answered before any ticket came: this server gives none, so the
+// others take full slots under the cap, and nobody probes again.
+TEST_F(ProbeFixture, AProbeWithoutATicketLetsTheOthersStartAsFullHandshakes) {
+  HandshakeGate g(2);
+  int owner = 0;
+  auto t = make(4, &owner, &origin);
+  EXPECT_TRUE(g.enter(t[0].get()));
+  for (size_t i = 1; i < 4; ++i) EXPECT_FALSE(g.enter(t[i].get()));
+  g.leave(t[0].get());
+  EXPECT_EQ(g.running(), 0u);
+  g.probe_over(t[0].get(), false);
+  EXPECT_EQ(g.running(), 2u) << "full handshakes, held to the cap";
+  EXPECT_EQ(t[1]->gate_slot, 1);
+  EXPECT_EQ(t[2]->gate_slot, 1);
+  EXPECT_FALSE(t[1]->gate_probe);
+  EXPECT_FALSE(t[2]->gate_probe);
+  g.leave(t[1].get());
+  EXPECT_EQ(t[3]->gate_slot, 1);
+  g.leave(t[2].get());
+  g.leave(t[3].get());
+  EXPECT_EQ(g.running(), 0u);
+  EXPECT_FALSE(g.burst_ended()) << "never more than the cap at once";
+}
+
+// A probe that fails (a dead server, a reset) hands the probe to the next
+// ticketless transport of its origin: still one at a time, and other
+// origins are not held back by it.
+TEST_F(ProbeFixture, AFailedProbePassesTheProbeOnAndOtherOriginsDoNotWait) {
+  HandshakeGate g(4);
+  int a = 0, b = 0;
+  const std::string other = "https://near.example:443";
+  auto ta = make(3, &a, &origin);
+  auto tb = make(1, &b, &other);
+  EXPECT_TRUE(g.enter(ta[0].get()));
+  EXPECT_FALSE(g.enter(ta[1].get()));
+  EXPECT_FALSE(g.enter(ta[2].get()));
+  EXPECT_TRUE(g.enter(tb[0].get())) << "another origin probes on its own";
+  EXPECT_TRUE(tb[0]->gate_probe);
+  g.forget(ta[0].get());
+  EXPECT_FALSE(ta[0]->gate_probe);
+  EXPECT_EQ(ta[1]->gate_slot, 1);
+  EXPECT_TRUE(ta[1]->gate_probe) << "the next one probes";
+  EXPECT_EQ(ta[2]->gate_slot, 0);
+  EXPECT_TRUE(ta[2]->gate_hook.linked());
+  g.forget(ta[2].get());  // gives up while waiting
+  EXPECT_EQ(g.waiting(), 0u);
+  g.forget(ta[1].get());
+  g.forget(tb[0].get());
+  EXPECT_EQ(g.running(), 0u);
+}
+
+// With resumption off there is no probe: full handshakes up to the cap.
+TEST_F(ProbeFixture, NoProbeWhenResumptionIsOff) {
+  TlsOptions off;
+  off.resume = false;
+  std::string err;
+  auto plain = TlsContext::create(off, &err);
+  ASSERT_NE(plain, nullptr) << err;
+  env.tls = plain.get();
+  HandshakeGate g(2);
+  int owner = 0;
+  auto t = make(3, &owner, &origin);
+  EXPECT_TRUE(g.enter(t[0].get()));
+  EXPECT_TRUE(g.enter(t[1].get()));
+  EXPECT_FALSE(g.enter(t[2].get()));
+  EXPECT_FALSE(t[0]->gate_probe);
+  for (auto& x : t) g.forget(x.get());
+  env.tls = ctx.get();
 }
 
 }  // namespace

@@ -12,10 +12,12 @@ from .errors import (BackendError, BarrageError, CancelledError, ClosedError, Co
                      DNSError, FullError, HTTPError, InvalidError, NoMemoryError, NotFoundError,
                      ProtocolError, RateLimited, TimeoutError, TLSError, TooLargeError,
                      TransportError, UnavailableError, error_for)
+from .headers import Headers
 
 __version__ = lib.brg_version().decode()
 
-__all__ = ["Client", "Request", "Response", "Completed", "Stream", "StreamEvent", "OPTIONS",
+__all__ = ["Client", "Request", "Response", "Headers", "Completed", "Stream", "StreamEvent",
+           "OPTIONS",
            "library_path",
            "BarrageError", "InvalidError", "NoMemoryError", "FullError", "ClosedError",
            "TimeoutError", "GatherTimeout", "CancelledError", "DNSError", "ConnectError", "TLSError",

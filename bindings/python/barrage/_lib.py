@@ -66,12 +66,18 @@ class BrgResult(Structure):
         ("reserved1", c_uint32),
         ("gap_max_us", c_int64),
         ("gap_mean_us", c_int64),
+        # since 0.4.0: present only when r.size covers them (has_0_4_fields)
+        ("retry_after_ms", c_int64),
+        ("headers", c_void_p),  # "name: value\n" each (BRG_REQ_HEADERS), length below
+        ("headers_len", c_size_t),
     ]
 
 
 # Size of a 0.2 brg_result up to and including gap_mean_us: a result whose
 # size is smaller came from an older library and lacks the stream fields.
 RESULT_STREAM_FIELDS_END = BrgResult.gap_mean_us.offset + ctypes.sizeof(c_int64)
+# The same for 0.4's retry_after_ms, headers and headers_len.
+RESULT_0_4_FIELDS_END = BrgResult.headers_len.offset + ctypes.sizeof(c_size_t)
 
 
 _STATS_U64 = ["submitted", "completed", "failed", "cancelled", "retried", "timed_out",
@@ -126,6 +132,7 @@ BATCH_PROGRESS_FN = CFUNCTYPE(c_int, POINTER(BrgBatchProgress), c_void_p)
 REQ_STREAM = 0x1
 REQ_NO_RETRY = 0x2
 REQ_NO_CACHE = 0x4
+REQ_HEADERS = 0x8  # since 0.4.0; an older library refuses it (see HAS_HEADERS)
 RES_PARTIAL = 0x1
 RES_CACHED = 0x2
 BATCH_RESUME = 0x1
@@ -228,3 +235,6 @@ def load():
 
 
 lib, library_path = load()
+# The loaded library takes BRG_REQ_HEADERS (0.4.0 and later); an older one
+# refuses the flag with BRG_E_INVALID, so it is only set when this is true.
+HAS_HEADERS = lib.brg_version_hex() >= 0x000400

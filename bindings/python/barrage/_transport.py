@@ -144,25 +144,30 @@ def build(httpx):
             no_retry = self._retries == "sdk" or request.headers.get("x-stainless-retry-count",
                                                                       "0") not in ("", "0")
             read = (request.extensions.get("timeout") or {}).get("read")
+            # The SDKs read the server's headers (x-request-id, retry-after,
+            # x-ratelimit-*): ask the engine for them on every request.
             kw = dict(method=request.method, headers=headers,
                       limit_key=_limit_key(self._limit_key, request, body_json),
-                      max_retries=0 if no_retry else -1)
+                      max_retries=0 if no_retry else -1, response_headers=True)
             return kw, stream, read
 
-        def _headers(self, content_type, request_id):
-            h = [("content-type", content_type)]
-            if request_id:
-                h.append(("x-request-id", request_id))
+        def _headers(self, h, reframed=False):
+            """The answer's header fields as the SDK gets them: the server's own
+            (barrage.Headers; content-type and x-request-id only where the
+            engine handed none over), less content-length when the body is
+            re-framed SSE, with x-should-retry: false when barrage retried."""
+            items = h.multi_items()
+            if reframed:
+                items = [(k, v) for k, v in items if k != "content-length"]
             if self._retries == "engine":
-                h.append(("x-should-retry", "false"))
-            return h
+                items = [(k, v) for k, v in items if k != "x-should-retry"]
+                items.append(("x-should-retry", "false"))
+            return items
 
         def _error_response(self, exc, request):
             if isinstance(exc, E.HTTPError):
-                body = exc.body or b""
-                ctype = "application/json" if body[:1] in (b"{", b"[") else "text/plain"
-                return httpx.Response(exc.http_status, headers=self._headers(ctype, exc.request_id),
-                                      content=body, request=request)
+                return httpx.Response(exc.http_status, headers=self._headers(exc.headers),
+                                      content=exc.body or b"", request=request)
             raise _httpx_error(exc, request) from exc
 
         async def handle_async_request(self, request):
@@ -176,22 +181,23 @@ def build(httpx):
                                                 **kw)
                 except E.BarrageError as exc:
                     return self._error_response(exc, request)
-                ctype = "application/json" if r.body[:1] in (b"{", b"[") else "text/plain"
-                return httpx.Response(r.status, headers=self._headers(ctype, r.request_id),
+                return httpx.Response(r.status, headers=self._headers(r.headers),
                                       content=r.body, request=request)
             s = self._client.stream(url, body or None, idle_timeout=read, **kw)
             try:
                 first = await s.__anext__()
             except StopAsyncIteration:  # finished without a data event
                 r = s.response
-                return httpx.Response(r.status, headers=self._headers("text/event-stream", r.request_id),
+                return httpx.Response(r.status, headers=self._headers(r.headers),
                                       content=r.body, request=request)
             except E.BarrageError as exc:
                 return self._error_response(exc, request)
             except BaseException:
                 await s.aclose()
                 raise
-            return httpx.Response(200, headers=self._headers("text/event-stream", ""),
+            # The first event brought the answer's head (status 2xx: the
+            # engine streams only those; headers from the first partial).
+            return httpx.Response(200, headers=self._headers(s.headers, reframed=True),
                                   stream=_EventStream(s, first, request), request=request)
 
         async def aclose(self):

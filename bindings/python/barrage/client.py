@@ -24,6 +24,7 @@ from . import _lib
 from ._lib import BrgBatchOptions, BrgBatchProgress, BrgHeader, BrgRequest, BrgResult, BrgStats, lib
 from .errors import (BarrageError, ClosedError, GatherTimeout, InvalidError, TimeoutError, check,
                      error_for)
+from .headers import headers_of
 
 # name -> (brg_option number, kind); kind "int", "bool" or "str"
 OPTIONS = {
@@ -95,10 +96,10 @@ class Response:
     stream, not JSON."""
     __slots__ = ("id", "status", "body", "prompt_tokens", "completion_tokens", "attempts",
                  "queued", "ttfb", "total", "request_id", "cached",
-                 "ttft", "events", "gap_max", "gap_mean")
+                 "ttft", "events", "gap_max", "gap_mean", "retry_after", "_header_block",
+                 "_headers")
     # httpx-like: status_code, headers, content (bytes), text, json().
-    # The C ABI hands over no response headers: `headers` holds what is known
-    # (content-type from the body's shape, x-request-id).
+    # retry_after: the answer's Retry-After in seconds as sent, None when none.
 
     def json(self):
         return _json.loads(self.body)
@@ -119,13 +120,14 @@ class Response:
 
     @property
     def headers(self):
-        b = self.body
-        ctype = ("application/json" if b[:1] in (b"{", b"[") else
-                 "text/event-stream" if b.startswith((b"data:", b"event:")) else "text/plain")
-        h = {"content-type": ctype}
-        if self.request_id:
-            h["x-request-id"] = self.request_id
-        return h
+        """The answer's header fields, a case-insensitive Headers (httpx-like:
+        h["X-Request-Id"], h.get_list(name), h.multi_items()), in the order
+        received. When the engine did not hand them over (response_headers=False,
+        a cached answer, libbarrage older than 0.4) only what is known without
+        them: content-type guessed from the body, and x-request-id."""
+        if self._headers is None:
+            self._headers = headers_of(self._header_block, self.body, self.request_id)
+        return self._headers
 
     @property
     def message_text(self):
@@ -144,15 +146,16 @@ class Request:
     """One request for gather/map/as_completed. A plain dict with the same keys,
     a tuple (url, body) or a str url are accepted too."""
     __slots__ = ("url", "body", "method", "headers", "timeout", "deadline_ms", "max_retries",
-                 "limit_key", "base_url", "no_cache")
+                 "limit_key", "base_url", "no_cache", "response_headers")
 
     def __init__(self, url, body=None, *, method="POST", headers=None, timeout=None,
                  deadline=None, max_retries=-1, limit_key=None, base_url=None, no_cache=False,
-                 deadline_ms=None):
+                 deadline_ms=None, response_headers=None):
         self.url, self.body, self.method, self.headers = url, body, method, headers
         self.timeout, self.max_retries = timeout, max_retries
         self.deadline_ms = _deadline_ms(deadline, deadline_ms)
         self.limit_key, self.base_url, self.no_cache = limit_key, base_url, no_cache
+        self.response_headers = response_headers
 
     def __repr__(self):
         return f"Request({self.method} {self.url!r})"
@@ -222,6 +225,18 @@ def _has_stream_fields(r):
     return r.size >= _lib.RESULT_STREAM_FIELDS_END
 
 
+def _has_0_4_fields(r):
+    return r.size >= _lib.RESULT_0_4_FIELDS_END
+
+
+def _retry_after_and_headers(r):
+    """(retry_after seconds or None, header block bytes) of a result."""
+    if not _has_0_4_fields(r):
+        return None, b""
+    ra = r.retry_after_ms / 1000.0 if r.retry_after_ms >= 0 else None
+    return ra, ctypes.string_at(r.headers, r.headers_len) if r.headers_len else b""
+
+
 def _make_response(r):
     resp = Response()
     resp.id = r.id
@@ -235,6 +250,8 @@ def _make_response(r):
     resp.total = r.total_us / 1e6
     resp.request_id = (r.request_id or b"").decode(errors="replace")
     resp.cached = bool(r.flags & _lib.RES_CACHED)
+    resp.retry_after, resp._header_block = _retry_after_and_headers(r)
+    resp._headers = None
     if _has_stream_fields(r):
         resp.ttft, resp.gap_max, resp.gap_mean = _us(r.ttft_us), _us(r.gap_max_us), _us(r.gap_mean_us)
         resp.events = r.events
@@ -246,9 +263,11 @@ def _make_response(r):
 
 def _make_error(r):
     body = ctypes.string_at(r.body, r.body_len) if r.body else b""
+    retry_after, block = _retry_after_and_headers(r)
     return error_for(r.status, (r.error or b"").decode(errors="replace"),
                      http_status=r.http_status, body=body, attempts=r.attempts,
-                     request_id=(r.request_id or b"").decode(errors="replace"))
+                     request_id=(r.request_id or b"").decode(errors="replace"),
+                     retry_after=retry_after, header_block=block)
 
 
 def _future_sink(fut, resp, exc):
@@ -313,7 +332,7 @@ class StreamEvent:
                None while no token has arrived yet
       elapsed  seconds from submit to this event
     """
-    __slots__ = ("raw", "index", "ttft", "elapsed", "_parsed")
+    __slots__ = ("raw", "index", "ttft", "elapsed", "_parsed", "_head")
 
     @property
     def data(self):
@@ -357,6 +376,11 @@ def _make_event(r):
     else:  # cannot happen: a 0.1 library never streams; keep the object well-formed
         ev.index, ev.ttft = 0, None
     ev.elapsed = r.total_us / 1e6
+    # A stream's first partial carries the answer's header block and
+    # x-request-id (libbarrage >= 0.4); Stream.headers reads them.
+    ev._head = None
+    if ev.index == 1:
+        ev._head = (_retry_after_and_headers(r)[1], (r.request_id or b"").decode(errors="replace"))
     return ev
 
 
@@ -365,14 +389,17 @@ class _StreamState:
     Stream on purpose: the table must not keep the user's iterator alive, so
     that dropping the Stream (a `break` out of `async for`) runs Stream.__del__,
     which cancels the engine request."""
-    __slots__ = ("events", "final", "waiter")
+    __slots__ = ("events", "final", "waiter", "head")
 
     def __init__(self):
         self.events = collections.deque()
         self.final = None  # (response, exception) once the final result arrived
         self.waiter = None
+        self.head = None  # (header block, request id) from the first partial
 
     def on_event(self, ev):
+        if ev._head is not None and self.head is None:
+            self.head = ev._head
         self.events.append(ev)
         self.wake()
 
@@ -455,6 +482,21 @@ class Stream:
                 raise
             finally:
                 st.waiter = None
+
+    @property
+    def headers(self):
+        """The answer's header fields (as Response.headers), known once the
+        first event arrived (the engine hands them over with it) or the
+        stream ended; None before."""
+        st = self._st
+        if st is not None and st.head is not None:
+            block, rid = st.head
+            return headers_of(block, b"data:", rid)
+        if self.response is not None:
+            return self.response.headers
+        if self.error is not None:
+            return self.error.headers
+        return None
 
     def _abort(self):
         if self._finished:
@@ -549,6 +591,11 @@ class Client:
       api_key    sent as "Authorization: Bearer ..." (from_env: $OPENAI_API_KEY)
       headers    extra headers on every request
       from_env   apply brg_config_from_env (BARRAGE_*, MAX_CONCURRENT_LLM, ...) first
+      response_headers  ask the engine for every answer's header fields
+                 (BRG_REQ_HEADERS; default True): Response.headers and
+                 HTTPError.headers hold them. False saves ~1 KiB per result
+                 (headers then has content-type and x-request-id only); calls
+                 and Requests take response_headers= to override it
 
     Use as `with Client(...) as c:` or `async with Client(...) as c:`.
     The engine starts its thread at the first request and binds to the running
@@ -556,9 +603,10 @@ class Client:
     """
 
     def __init__(self, *, base_url=None, api_key=None, headers=None, from_env=False,
-                 should_retry=None, **limits):
+                 should_retry=None, response_headers=True, **limits):
         limits = _options(limits)
         self._limits = limits
+        self._response_headers = response_headers
         self._should_retry = should_retry
         self._groups = itertools.count(1)
         self._backoff = (limits.get("backoff_base_ms") or 100) / 1000.0
@@ -686,7 +734,7 @@ class Client:
     def _submit(self, url, body, method="POST", headers=None, timeout=None, deadline_ms=0,
                 max_retries=-1, limit_key=None, base_url=None, sink=None, key=None, *,
                 on_event=None, flags=0, first_token_timeout=None, idle_timeout=None,
-                no_cache=False, group=0):
+                no_cache=False, group=0, response_headers=None):
         """Submits one request; sink(key, response, exception) runs on the
         loop thread when its final result arrives, on_event(StreamEvent) for
         each partial one (streams only). Returns the engine id."""
@@ -714,7 +762,10 @@ class Client:
         req.max_retries = int(max_retries)
         req.limit_key = limit_key.encode() if limit_key else None
         # self._req is reused: every field is set on every submit.
-        req.flags = flags | (_lib.REQ_NO_CACHE if no_cache else 0)
+        if response_headers is None:
+            response_headers = self._response_headers
+        req.flags = (flags | (_lib.REQ_NO_CACHE if no_cache else 0)
+                     | (_lib.REQ_HEADERS if response_headers and _lib.HAS_HEADERS else 0))
         req.group = group
         req.first_token_timeout_ms = _ms(first_token_timeout)
         req.stream_idle_timeout_ms = _ms(idle_timeout)
@@ -728,7 +779,8 @@ class Client:
     def _submit_req(self, r, sink, key, group=0):
         return self._submit(r.url, r.body, r.method, r.headers, r.timeout, r.deadline_ms,
                             r.max_retries, r.limit_key, r.base_url, sink, key,
-                            no_cache=r.no_cache, group=group)
+                            no_cache=r.no_cache, group=group,
+                            response_headers=r.response_headers)
 
     def _cancel(self, rid):
         if self._pending.pop(rid, None) is not None and self._e is not None:
@@ -778,7 +830,7 @@ class Client:
     # ---- public API -----------------------------------------------------------
     async def call(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
                    deadline=None, max_retries=-1, limit_key=None, base_url=None, no_cache=False,
-                   deadline_ms=None):
+                   deadline_ms=None, response_headers=None):
         """One request. Returns a Response for a 2xx answer, raises a
         BarrageError subclass otherwise. timeout: seconds per attempt;
         deadline: seconds for the whole request including retries; no_cache:
@@ -792,7 +844,8 @@ class Client:
         seconds. The deadline still bounds the whole call."""
         dl = _deadline_ms(deadline, deadline_ms)
         kw = dict(method=method, headers=headers, timeout=timeout, max_retries=max_retries,
-                  limit_key=limit_key, base_url=base_url, no_cache=no_cache)
+                  limit_key=limit_key, base_url=base_url, no_cache=no_cache,
+                  response_headers=response_headers)
         return await self._call(url_or_path, body, dl, kw)
 
     async def _call(self, url_or_path, body, dl, kw):
@@ -832,7 +885,8 @@ class Client:
 
     def stream(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
                deadline=None, max_retries=-1, limit_key=None, base_url=None,
-               first_token_timeout=None, idle_timeout=None, no_cache=False, deadline_ms=None):
+               first_token_timeout=None, idle_timeout=None, no_cache=False, deadline_ms=None,
+               response_headers=None):
         """A streamed request (server-sent events): returns a Stream, an async
         iterator of StreamEvent and async context manager; see Stream.
 
@@ -854,7 +908,7 @@ class Client:
                   deadline_ms=_deadline_ms(deadline, deadline_ms),
                   max_retries=max_retries, limit_key=limit_key, base_url=base_url,
                   first_token_timeout=first_token_timeout, idle_timeout=idle_timeout,
-                  no_cache=no_cache)
+                  no_cache=no_cache, response_headers=response_headers)
         return Stream(self, url_or_path, _stream_body(body), kw)
 
     async def gather(self, *items, return_exceptions=False, timeout=None, deadline=None):
@@ -896,7 +950,8 @@ class Client:
                     r = as_request(x)
                     kw = dict(method=r.method, headers=r.headers, timeout=r.timeout,
                               max_retries=r.max_retries, limit_key=r.limit_key,
-                              base_url=r.base_url, no_cache=r.no_cache, group=group)
+                              base_url=r.base_url, no_cache=r.no_cache, group=group,
+                              response_headers=r.response_headers)
                     tasks.append(loop.create_task(self._call(r.url, r.body, r.deadline_ms, kw)))
             when = asyncio.ALL_COMPLETED if return_exceptions else asyncio.FIRST_EXCEPTION
             done, pending = await asyncio.wait(tasks, timeout=limit, return_when=when)

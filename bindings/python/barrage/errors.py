@@ -4,17 +4,21 @@ Every exception carries ``code`` (the negative brg_status), ``name``
 ("BRG_E_TIMEOUT"...), ``message`` (the engine's error text), ``attempts`` and
 ``request_id``. ``status`` is the brg_status code, except on HTTPError (and
 RateLimited) where it is the HTTP status code and the answer is in ``body``.
+``retry_after`` is the latest answer's Retry-After in seconds (None when it
+sent none), ``headers`` its header fields (see Response.headers).
 """
 import builtins
 import re
 
 from ._lib import lib
+from .headers import Headers, headers_of
 
 
 class BarrageError(Exception):
     code = None  # brg_status of the class (None: any)
 
-    def __init__(self, code, message="", *, http_status=0, body=b"", attempts=0, request_id=""):
+    def __init__(self, code, message="", *, http_status=0, body=b"", attempts=0, request_id="",
+                 retry_after=None, header_block=b""):
         self.code = code
         self.status = code
         self.name = lib.brg_status_name(code).decode()
@@ -23,7 +27,18 @@ class BarrageError(Exception):
         self.body = body
         self.attempts = attempts
         self.request_id = request_id
+        self.retry_after = retry_after
+        self._header_block = header_block
         super().__init__(f"{self.name}: {self.message}")
+
+    @property
+    def headers(self):
+        """The latest answer's header fields (a case-insensitive Headers): all
+        of them when the request asked (response_headers, the default), else
+        content-type and x-request-id. Empty when no answer arrived."""
+        if self._header_block or self.http_status:
+            return headers_of(self._header_block, self.body, self.request_id)
+        return Headers()
 
 
 class InvalidError(BarrageError, ValueError): pass
@@ -61,11 +76,16 @@ class GatherTimeout(TimeoutError):
 
 class HTTPError(BarrageError):
     """Non-success HTTP answer after retries; .status and .status_code are the
-    HTTP status, .body the answer."""
+    HTTP status, .body the answer, .headers its header fields. retry_after:
+    seconds the answer's Retry-After (or retry-after-ms) header asked for,
+    as sent (libbarrage >= 0.4); failing that, a wait the engine's message or
+    an OpenAI-style body states ("try again in 120ms"); else None."""
 
     def __init__(self, code, message="", **kw):
         super().__init__(code, message, **kw)
         self.status = self.http_status
+        if self.retry_after is None:
+            self.retry_after = _retry_after(self.message, self.body)
 
     @property
     def status_code(self):
@@ -79,14 +99,7 @@ _RETRY_AFTER = re.compile(r"retry[-_ ]after[^0-9]{0,8}([0-9]+(?:\.[0-9]+)?)\s*(m
 
 
 class RateLimited(HTTPError):
-    """HTTP 429 after retries. retry_after: seconds the server asked to wait,
-    when known (from the engine's message or an OpenAI-style body that says
-    "try again in Ns"), else None: the C ABI does not hand over response
-    headers, so the Retry-After header itself is not visible here."""
-
-    def __init__(self, code, message="", **kw):
-        super().__init__(code, message, **kw)
-        self.retry_after = _retry_after(self.message, self.body)
+    """HTTP 429 after retries; retry_after as on HTTPError."""
 
 
 def _retry_after(message, body):
@@ -114,12 +127,13 @@ _BY_NAME = {"E_INVALID": InvalidError, "E_NOMEM": NoMemoryError, "E_FULL": FullE
 _BY_CODE = {STATUS_CODES[n]: cls for n, cls in _BY_NAME.items()}
 
 
-def error_for(code, message="", *, http_status=0, body=b"", attempts=0, request_id=""):
+def error_for(code, message="", *, http_status=0, body=b"", attempts=0, request_id="",
+              retry_after=None, header_block=b""):
     cls = _BY_CODE.get(code, BarrageError)
     if cls is HTTPError and http_status == 429:
         cls = RateLimited
     return cls(code, message, http_status=http_status, body=body, attempts=attempts,
-               request_id=request_id)
+               request_id=request_id, retry_after=retry_after, header_block=header_block)
 
 
 def check(rc, what=""):

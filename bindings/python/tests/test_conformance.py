@@ -17,10 +17,10 @@ SCENARIOS = os.environ.get("BARRAGE_CONFORMANCE_SCENARIOS") or os.path.join(
 TOP_KEYS = {"version", "scenarios"}
 SCENARIO_KEYS = {"name", "doc", "engine", "requests", "run", "overall_timeout_s", "expect"}
 REQUEST_KEYS = {"count", "method", "path", "headers", "body", "stream", "timeout_s", "deadline_s",
-                "max_retries", "limit_key", "cancel_after_s"}
+                "max_retries", "limit_key", "cancel_after_s", "response_headers"}
 EXPECT_KEYS = {"status", "http_status", "attempts", "body_json_path", "stream_text_min_events",
                "stream_text", "order", "max_elapsed_s", "min_elapsed_s", "count_by_status",
-               "first_error"}
+               "first_error", "retry_after_s", "response_headers"}
 RUN_TOKEN = f"{os.getpid()}-{time.time_ns()}"
 
 
@@ -82,8 +82,16 @@ def _expand(requests):
 def _outcome_of_error(exc, synthetic=False):
     if isinstance(exc, barrage.BarrageError):
         return {"status": exc.name[4:], "http_status": exc.http_status or None,
-                "attempts": None if synthetic else exc.attempts, "body": exc.body}
+                "attempts": None if synthetic else exc.attempts, "body": exc.body,
+                "retry_after": exc.retry_after, "headers": exc.headers}
     raise exc
+
+
+def _outcome_of_response(resp, events, stream, headers=None):
+    return {"status": "OK", "http_status": resp.status_code, "attempts": resp.attempts,
+            "body": resp.content, "events": events, "stream": stream,
+            "retry_after": resp.retry_after,
+            "headers": resp.headers if headers is None else headers}
 
 
 async def _one(c, mock, r):
@@ -91,20 +99,25 @@ async def _one(c, mock, r):
     kw = dict(method=r["method"], headers=r["headers"], timeout=r.get("timeout_s"),
               deadline=r.get("deadline_s"),
               max_retries=-1 if r.get("max_retries") is None else r["max_retries"],
-              limit_key=r.get("limit_key"))
+              limit_key=r.get("limit_key"), response_headers=bool(r.get("response_headers")))
     url = mock.url + r["path"]
     body = r["body"]
     events = []
+    first_headers = None  # a stream's headers as known with its first event
     try:
         if r.get("stream"):
             s = c.stream(url, body, **kw)
             try:
                 async with s:
                     async for ev in s:
+                        if not events:
+                            first_headers = s.headers
                         events.append(ev.content)
             except barrage.BarrageError as exc:
                 o = _outcome_of_error(exc)
                 o["events"] = events
+                if first_headers is not None:
+                    o["headers"] = first_headers
                 return o
             resp = s.response
         else:
@@ -113,8 +126,7 @@ async def _one(c, mock, r):
         o = _outcome_of_error(exc)
         o["events"] = events
         return o
-    return {"status": "OK", "http_status": resp.status_code, "attempts": resp.attempts,
-            "body": resp.content, "events": events, "stream": bool(r.get("stream"))}
+    return _outcome_of_response(resp, events, bool(r.get("stream")), first_headers)
 
 
 async def _with_cancel(c, mock, r):
@@ -148,20 +160,21 @@ async def _run(sc, mock):
                                      headers=r["headers"], timeout=r.get("timeout_s"),
                                      deadline=r.get("deadline_s"), limit_key=r.get("limit_key"),
                                      max_retries=-1 if r.get("max_retries") is None
-                                     else r["max_retries"]) for r in reqs]
+                                     else r["max_retries"],
+                                     response_headers=bool(r.get("response_headers")))
+                     for r in reqs]
             async for done in c.as_completed(breqs):
                 arrival.append(done.index)
                 if done.error is not None:
                     outcomes[done.index] = _outcome_of_error(done.error)
                 else:
-                    rr = done.response
-                    outcomes[done.index] = {"status": "OK", "http_status": rr.status_code,
-                                            "attempts": rr.attempts, "body": rr.content,
-                                            "events": [], "stream": False}
+                    outcomes[done.index] = _outcome_of_response(done.response, [], False)
         elif sc["run"] == "fail_fast":
             breqs = [barrage.Request(mock.url + r["path"], r["body"], method=r["method"],
                                      headers=r["headers"], timeout=r.get("timeout_s"),
-                                     deadline=r.get("deadline_s")) for r in reqs]
+                                     deadline=r.get("deadline_s"),
+                                     response_headers=bool(r.get("response_headers")))
+                     for r in reqs]
             outcomes = None
             try:
                 await c.gather(*breqs, timeout=sc.get("overall_timeout_s"))
@@ -198,6 +211,19 @@ def _check(sc, reqs, outcomes, arrival, first_error, elapsed):
             assert o["http_status"] == ex["http_status"], (name, r["i"], o)
         if ex.get("attempts") is not None and o["attempts"] is not None:
             assert o["attempts"] == ex["attempts"], (name, r["i"], o)
+        answered = o["status"] in ("OK", "E_HTTP")
+        if ex.get("retry_after_s") is not None and answered:
+            want = None if ex["retry_after_s"] == -1 else ex["retry_after_s"]
+            assert o["retry_after"] == want, (name, r["i"], o["retry_after"])
+        if ex.get("response_headers") is not None and answered:
+            h = o["headers"]
+            for hname, want in ex["response_headers"].items():
+                if want is True:
+                    assert hname in h, (name, r["i"], hname, h)
+                elif want is False:
+                    assert hname not in h, (name, r["i"], hname, h)
+                else:
+                    assert h.get(hname) == want, (name, r["i"], hname, h)
         texts = [t for t in o.get("events", []) if t]
         if ex.get("stream_text_min_events") is not None and r.get("stream"):
             assert len(texts) >= ex["stream_text_min_events"], (name, r["i"], texts)

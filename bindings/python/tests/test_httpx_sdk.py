@@ -41,6 +41,31 @@ async def test_raw_response_headers(mock):
     assert raw.headers["content-type"] == "application/json"
     assert raw.headers["x-request-id"].startswith("req_")
     assert raw.parse().id.endswith(raw.headers["x-request-id"][4:])
+    # the server's own fields, as the SDK sees them without barrage
+    assert raw.headers["openai-processing-ms"] == "0"
+    assert raw.headers["content-length"] == str(len(raw.content))
+    assert raw.headers.get_list("x-should-retry") == ["false"]  # barrage did the retrying
+
+
+async def test_sdk_sees_retry_after_and_stream_headers(mock):
+    t = AsyncTransport(ca_file=mock.ca_file, max_retries=0)  # no 7 s engine wait
+    c = openai.AsyncOpenAI(base_url=mock.url + "/v1", api_key="sk-test", max_retries=0,
+                           http_client=httpx.AsyncClient(transport=t))
+    async with c:
+        with pytest.raises(openai.RateLimitError) as ei:
+            await c.chat.completions.create(model="m", messages=MSG, extra_headers={
+                "x-mock-status": "429", "x-mock-retry-after": "7"})
+        h = ei.value.response.headers
+        assert h["retry-after"] == "7" and h["x-request-id"] == ei.value.request_id
+        raw = await c.chat.completions.with_raw_response.create(  # another model: the
+            model="m2", messages=MSG, stream=True,  # 429 put model m's limit key on hold
+            extra_headers={"x-mock-stream-tokens": "2"})
+        # headers from the stream's first event; the body is re-framed SSE
+        assert raw.headers["content-type"] == "text/event-stream"
+        assert raw.headers["x-request-id"].startswith("req_")
+        assert raw.headers["openai-processing-ms"] == "0" and "content-length" not in raw.headers
+        chunks = [ch async for ch in raw.parse()]
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks) == " tok1 tok2"
 
 
 async def test_stream_with_usage(mock):
@@ -215,10 +240,13 @@ async def test_anthropic_errors_map_to_sdk_types(mock):
     c = anthropic.AsyncAnthropic(base_url=mock.url, api_key="test", max_retries=0,
                                  http_client=httpx2.AsyncClient(transport=t))
     async with c:
-        with pytest.raises(anthropic.RateLimitError):
+        with pytest.raises(anthropic.RateLimitError) as ei:
             await c.messages.create(model="claude", max_tokens=10, messages=MSG,
                                     extra_headers={"x-mock-status": "429",
                                                    "x-mock-retry-after": "0"})
+        # httpx2 gets the server's header fields too
+        assert ei.value.response.headers["retry-after"] == "0"
+        assert ei.value.response.headers["openai-processing-ms"] == "0"
         with pytest.raises(anthropic.APITimeoutError):
             await c.messages.create(model="claude", max_tokens=10, messages=MSG, timeout=0.3,
                                     extra_headers={"x-mock-fault": "stall"})
@@ -255,9 +283,12 @@ async def test_nginx_429_is_rate_limit_error(nginx):
     c = openai.AsyncOpenAI(base_url=nginx.url(""), api_key="sk-test", max_retries=2,
                            http_client=httpx.AsyncClient(transport=t))
     async with c:
-        with pytest.raises(openai.RateLimitError):
+        with pytest.raises(openai.RateLimitError) as ei:
             await c.post("/status429", cast_to=openai.types.chat.ChatCompletion, body={})
         assert t.client.stats()["submitted"] == 1  # x-should-retry: false stopped the SDK
+    # nginx's own fields (names in lower case): Retry-After, Server
+    assert ei.value.response.headers["retry-after"] == "1"
+    assert ei.value.response.headers["server"].startswith("nginx")
 
 
 async def test_nginx_timeout(nginx):

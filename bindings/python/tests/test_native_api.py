@@ -113,14 +113,92 @@ async def test_gather_group_deadline(mock):
 async def test_rate_limited_has_retry_after(mock):
     async with client(mock, max_retries=0) as c:
         with pytest.raises(barrage.RateLimited) as ei:
-            await c.call(CHAT, chat("x"), headers={"x-mock-status": "429"})
-    assert ei.value.status_code == 429 and hasattr(ei.value, "retry_after")
+            await c.call(CHAT, chat("x"), headers={"x-mock-status": "429",
+                                                   "x-mock-retry-after": "7"},
+                         limit_key="held-7s")  # the key cools down for 7 s; others do not
+        assert ei.value.status_code == 429
+        assert ei.value.retry_after == 7.0  # the header as sent (libbarrage 0.4)
+        assert ei.value.headers["Retry-After"] == "7"
+        assert ei.value.headers["x-request-id"] == ei.value.request_id
+        # any HTTP error: a 503's retry-after-ms (preferred over Retry-After)
+        with pytest.raises(barrage.HTTPError) as ei:
+            await c.call(CHAT, chat("x"), headers={"x-mock-status": "503",
+                                                   "x-mock-retry-after-ms": "250"},
+                         limit_key="held-250ms")
+        assert ei.value.status_code == 503 and ei.value.retry_after == 0.25
+        assert not isinstance(ei.value, barrage.RateLimited)
+        r = await c.call(CHAT, chat("ok"))
+        assert r.retry_after is None
+    # Without the header: what the message or an OpenAI-style body says.
     e = barrage.error_for(-12, "HTTP 429 (retry-after 2.5)", http_status=429)
     assert e.retry_after == 2.5
     e = barrage.error_for(-12, "", http_status=429,
                           body=b'{"error":{"message":"Please try again in 120ms."}}')
     assert e.retry_after == pytest.approx(0.12)
     assert barrage.error_for(-12, "", http_status=429).retry_after is None
+
+
+async def test_response_headers_are_the_servers(mock):
+    async with client(mock) as c:
+        r = await c.call(CHAT, chat("h"))
+        h = r.headers
+        assert isinstance(h, barrage.Headers)
+        assert h["Content-Type"] == h["content-type"] == "application/json"
+        assert h["openai-processing-ms"] == "0"  # only the server's block has it
+        assert int(h["content-length"]) == len(r.content)
+        assert [k for k, _ in h.multi_items()][:2] == ["content-type", "content-length"]
+        assert "X-Request-Id" in h and h.get("x-nope") is None
+        # opted out: what is known without the block
+        r = await c.call(CHAT, chat("h"), response_headers=False)
+        assert dict(r.headers) == {"content-type": "application/json",
+                                   "x-request-id": r.request_id}
+    async with client(mock, response_headers=False) as c:
+        r = await c.call(CHAT, chat("h"))
+        assert "openai-processing-ms" not in r.headers
+        r = await c.call(CHAT, chat("h"), response_headers=True)
+        assert "openai-processing-ms" in r.headers
+
+
+def test_headers_mapping():
+    h = barrage.Headers([("set-cookie", "a=1"), ("Content-Type", "x"), ("set-cookie", "b=2")])
+    assert h["SET-COOKIE"] == "a=1, b=2" and h.get_list("set-cookie") == ["a=1", "b=2"]
+    assert list(h) == ["set-cookie", "content-type"] and len(h) == 2
+    assert h == {"Content-Type": "x", "set-cookie": "a=1, b=2"}
+    assert barrage.headers.parse_block(b"a: 1\nb:  two words \n") == [("a", "1"),
+                                                                     ("b", "two words")]
+
+
+async def test_stream_headers_with_first_event(mock):
+    hdr = {"x-mock-stream-tokens": "3", "x-mock-stream-interval-ms": "300"}
+    async with client(mock) as c:
+        s = c.stream(CHAT, chat("s"), headers=hdr)
+        assert s.headers is None
+        async with s:
+            async for ev in s:
+                # known at the first event, long before the stream ends
+                assert ev.index == 1 and s.response is None
+                assert s.headers["content-type"] == "text/event-stream"
+                assert s.headers["x-request-id"].startswith("req_")
+                assert "openai-processing-ms" in s.headers
+                break
+
+
+async def test_older_library_without_0_4_fields(mock, monkeypatch):
+    """A libbarrage before 0.4 refuses BRG_REQ_HEADERS and its results end
+    before retry_after_ms: the flag is not sent, and nothing past the
+    producer's size is read."""
+    from barrage import _lib, client as cl
+    monkeypatch.setattr(_lib, "HAS_HEADERS", False)
+    async with client(mock) as c:
+        r = await c.call(CHAT, chat("old"))  # submitted without the flag
+    assert "openai-processing-ms" not in r.headers and r.headers["x-request-id"] == r.request_id
+    raw = _lib.BrgResult()
+    raw.size = _lib.RESULT_STREAM_FIELDS_END  # a 0.2/0.3 result
+    raw.status, raw.http_status, raw.retry_after_ms = -12, 429, 5000
+    raw.headers, raw.headers_len = None, 10**9  # garbage past the size: never read
+    e = cl._make_error(raw)
+    assert isinstance(e, barrage.RateLimited) and e.retry_after is None
+    assert dict(e.headers) == {"content-type": "text/plain"}
 
 
 async def test_should_retry_callable(mock):

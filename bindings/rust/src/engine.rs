@@ -24,6 +24,13 @@ fn timeout_ms(t: Option<Duration>) -> c_int {
     }
 }
 
+/// Whether the loaded library takes `BRG_REQ_HEADERS` (0.4.0 and later;
+/// only a `dynamic` build can load an older one).
+fn takes_headers_flag() -> bool {
+    static TAKES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TAKES.get_or_init(|| unsafe { sys::brg_version_hex() } >= 0x000400)
+}
+
 fn submit_raw(e: *mut sys::brg_engine, req: &Request, extra_flags: u32) -> Result<RequestId, Error> {
     if let Some(why) = req.bad {
         return Err(Error::Invalid(why.to_owned()));
@@ -33,6 +40,9 @@ fn submit_raw(e: *mut sys::brg_engine, req: &Request, extra_flags: u32) -> Resul
     let rc = req.with_raw(|raw| {
         let mut raw = *raw;
         raw.flags |= extra_flags;
+        if !takes_headers_flag() {
+            raw.flags &= !sys::BRG_REQ_HEADERS; // a library before 0.4 refuses it
+        }
         unsafe { sys::brg_submit(e, &raw, &mut id) }
     });
     if rc != 0 {

@@ -1,6 +1,7 @@
 use std::ffi::CStr;
 use std::fmt;
 use std::os::raw::c_int;
+use std::time::Duration;
 
 use crate::sys;
 
@@ -23,8 +24,11 @@ pub enum Error {
     Tls(String),
     Io(String),
     Protocol(String),
-    /// A non-success HTTP status; the answer's body is kept.
-    Http { status: u16, body: Vec<u8>, message: String },
+    /// A non-success HTTP status; the answer's body is kept, its
+    /// `Retry-After` (as sent; `None` when none) and, when the request asked
+    /// ([`Request::response_headers`](crate::Request::response_headers)), its
+    /// header fields `(name, value)` in the order received, names in lower case.
+    Http { status: u16, body: Vec<u8>, message: String, retry_after: Option<Duration>, headers: Vec<(String, String)> },
     TooLarge(String),
     Backend(String),
     NotFound(String),
@@ -66,7 +70,7 @@ impl Error {
             sys::BRG_E_TLS => Error::Tls(message),
             sys::BRG_E_IO => Error::Io(message),
             sys::BRG_E_PROTOCOL => Error::Protocol(message),
-            sys::BRG_E_HTTP => Error::Http { status: 0, body: Vec::new(), message },
+            sys::BRG_E_HTTP => Error::Http { status: 0, body: Vec::new(), message, retry_after: None, headers: Vec::new() },
             sys::BRG_E_TOO_LARGE => Error::TooLarge(message),
             sys::BRG_E_BACKEND => Error::Backend(message),
             sys::BRG_E_NOTFOUND => Error::NotFound(message),
@@ -149,19 +153,34 @@ impl Error {
     pub fn status(&self) -> i32 {
         self.code()
     }
-    /// The server's requested wait, when it can be read: OpenAI-style
-    /// error text in an HTTP error body ("Please try again in 1.5s" / "in
-    /// 20ms"), or the detail text. The C ABI has no result field for the
-    /// Retry-After header (0.2.x), so a wait given only in that header is
-    /// not visible here (`None`); the engine itself already honoured it
-    /// between its own retries (up to MAX_SERVER_WAIT_MS).
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
-        if let Error::Http { body, .. } = self {
+    /// The server's requested wait: an HTTP error's `Retry-After` (or
+    /// `retry-after-ms`) header as sent (libbarrage 0.4; not clamped, the
+    /// engine's own waits obey MAX_SERVER_WAIT_MS); without one, OpenAI-style
+    /// error text in the body ("Please try again in 1.5s" / "in 20ms") or
+    /// the detail text; else `None`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        if let Error::Http { body, retry_after, .. } = self {
+            if retry_after.is_some() {
+                return *retry_after;
+            }
             if let Some(d) = wait_in_text(&String::from_utf8_lossy(body)) {
                 return Some(d);
             }
         }
         wait_in_text(self.message())
+    }
+    /// An HTTP error answer's header fields `(name, value)`, in the order
+    /// received (empty unless the request asked for them, and for other errors).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let h: &[(String, String)] = match self {
+            Error::Http { headers, .. } => headers,
+            _ => &[],
+        };
+        h.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+    /// The first value of an HTTP error answer's header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// Static name such as `"BRG_E_TIMEOUT"` (`brg_status_name`).
@@ -171,7 +190,7 @@ impl Error {
 }
 
 /// "try again in 1.5s", "retry after 20ms", "retry-after: 2" -> the wait.
-fn wait_in_text(text: &str) -> Option<std::time::Duration> {
+fn wait_in_text(text: &str) -> Option<Duration> {
     let m = text.to_ascii_lowercase();
     let at = ["try again in ", "retry after ", "retry-after: ", "retry-after:"]
         .iter()
@@ -187,7 +206,7 @@ fn wait_in_text(text: &str) -> Option<std::time::Duration> {
     } else {
         v
     };
-    Some(std::time::Duration::from_secs_f64(secs))
+    Some(Duration::from_secs_f64(secs))
 }
 
 impl fmt::Display for Error {
@@ -210,10 +229,15 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn http(body: &str) -> Error {
-        Error::Http { status: 429, body: body.as_bytes().to_vec(), message: "HTTP 429 Too Many Requests".into() }
+        Error::Http {
+            status: 429,
+            body: body.as_bytes().to_vec(),
+            message: "HTTP 429 Too Many Requests".into(),
+            retry_after: None,
+            headers: Vec::new(),
+        }
     }
 
     #[test]
@@ -225,5 +249,17 @@ mod tests {
         assert_eq!(Error::Timeout("attempt timed out".into()).retry_after(), None);
         assert!(http("").is_rate_limited() && !http("").is_timeout());
         assert_eq!(http("").http_status(), Some(429));
+    }
+
+    #[test]
+    fn retry_after_header_wins_over_text() {
+        let mut e = http("Please try again in 1.5s.");
+        if let Error::Http { retry_after, headers, .. } = &mut e {
+            *retry_after = Some(Duration::from_secs(7));
+            headers.push(("retry-after".into(), "7".into()));
+        }
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(e.header("Retry-After"), Some("7"));
+        assert_eq!(Error::Timeout(String::new()).headers().count(), 0);
     }
 }

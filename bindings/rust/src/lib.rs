@@ -56,12 +56,14 @@ mod json;
 mod config;
 mod engine;
 mod error;
+mod headers;
 mod request;
 mod response;
 
 pub use config::{Backend, Config, HttpVersion, OptionValue};
 pub use engine::{Engine, Stats, Stream, ThreadedEngine};
 pub use error::Error;
+pub use headers::Headers;
 pub use request::Request;
 pub use response::{RequestId, Response, Timings};
 

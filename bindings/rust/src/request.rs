@@ -110,6 +110,19 @@ impl Request {
         self.flags |= sys::BRG_REQ_NO_CACHE;
         self
     }
+    /// Asks for the answer's header fields (`BRG_REQ_HEADERS`): they come in
+    /// [`Response::headers`](crate::Response::headers) (for a stream, on its
+    /// first event and its final result) and in `Error::Http`. Off by default
+    /// because a provider's head is ~1 KiB per result. Needs libbarrage 0.4;
+    /// an older library (feature `dynamic`) is not asked, and headers stay empty.
+    pub fn response_headers(mut self, on: bool) -> Self {
+        if on {
+            self.flags |= sys::BRG_REQ_HEADERS;
+        } else {
+            self.flags &= !sys::BRG_REQ_HEADERS;
+        }
+        self
+    }
     pub fn token_estimate(mut self, n: u32) -> Self {
         self.token_estimate = n;
         self

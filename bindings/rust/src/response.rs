@@ -5,6 +5,7 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::headers::Headers;
 use crate::sys;
 
 /// The id `submit` returns; every submitted request gets exactly one result
@@ -131,6 +132,34 @@ impl Response {
     pub fn gap_mean(&self) -> Option<Duration> {
         if self.has(end_of!(gap_mean_us: i64)) { us(self.r().gap_mean_us) } else { None }
     }
+    /// The answer's `Retry-After` (or `retry-after-ms`) as the server sent it
+    /// (an HTTP-date: the time until then); `None` when it sent none, on
+    /// partial and cached results, and from a library older than 0.4. Not
+    /// clamped: the engine's own waits obey `Config::max_server_wait`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        if !self.has(end_of!(retry_after_ms: i64)) {
+            return None;
+        }
+        u64::try_from(self.r().retry_after_ms).ok().map(Duration::from_millis)
+    }
+    /// The answer's header block as received (`name: value\n` each, names in
+    /// lower case); empty unless the request asked
+    /// ([`Request::response_headers`](crate::Request::response_headers)), on
+    /// partial results after a stream's first, on cached results, and from a
+    /// library older than 0.4.
+    pub fn headers_block(&self) -> &[u8] {
+        let r = self.r();
+        if !self.has(end_of!(headers_len: usize)) || r.headers.is_null() || r.headers_len == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(r.headers as *const u8, r.headers_len) }
+    }
+    /// The answer's header fields, `(name, value)` in the order received,
+    /// names in lower case (see [`Response::headers_block`] for when there are
+    /// none); `resp.headers().get("x-ratelimit-remaining-requests")`.
+    pub fn headers(&self) -> Headers<'_> {
+        Headers::new(self.headers_block())
+    }
     pub fn attempts(&self) -> u32 { self.r().attempts }
     pub fn cached(&self) -> bool { self.r().flags & sys::BRG_RES_CACHED != 0 }
     pub fn prompt_tokens(&self) -> Option<u64> { u64::try_from(self.r().prompt_tokens).ok() }
@@ -152,7 +181,13 @@ impl Response {
         }
         let message = self.error_message().to_owned();
         Some(if r.status == sys::BRG_E_HTTP {
-            Error::Http { status: self.status(), body: self.body().to_vec(), message }
+            Error::Http {
+                status: self.status(),
+                body: self.body().to_vec(),
+                message,
+                retry_after: self.retry_after(),
+                headers: self.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect(),
+            }
         } else {
             Error::from_code(r.status, message)
         })

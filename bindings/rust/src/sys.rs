@@ -1,11 +1,11 @@
-//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.2.0) exactly.
+//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.4.0) exactly.
 //! Everything here is `unsafe` to use; see the safe API in the crate root.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_int, c_void};
 
 pub const BRG_VERSION_MAJOR: u32 = 0;
-pub const BRG_VERSION_MINOR: u32 = 2;
+pub const BRG_VERSION_MINOR: u32 = 4;
 pub const BRG_VERSION_PATCH: u32 = 0;
 pub const BRG_VERSION_HEX: u32 = (BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH;
 
@@ -142,6 +142,8 @@ pub struct brg_header {
 pub const BRG_REQ_STREAM: u32 = 0x1;
 pub const BRG_REQ_NO_RETRY: u32 = 0x2;
 pub const BRG_REQ_NO_CACHE: u32 = 0x4;
+/// Since 0.4.0 (an older library refuses it with `BRG_E_INVALID`).
+pub const BRG_REQ_HEADERS: u32 = 0x8;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -197,6 +199,10 @@ pub struct brg_result {
     pub reserved1: u32,
     pub gap_max_us: i64,
     pub gap_mean_us: i64,
+    // since 0.4.0: present when size covers them
+    pub retry_after_ms: i64,
+    pub headers: *const c_char,
+    pub headers_len: usize,
 }
 
 #[repr(C)]
@@ -327,13 +333,16 @@ mod layout {
         assert_eq!(offset_of!(brg_request, limit_key), 88);
         assert_eq!(offset_of!(brg_request, first_token_timeout_ms), 104);
         assert_eq!(offset_of!(brg_request, stream_idle_timeout_ms), 112);
-        assert_eq!(size_of::<brg_result>(), 152);
+        assert_eq!(size_of::<brg_result>(), 176);
         assert_eq!(offset_of!(brg_result, request_id), 112);
         assert_eq!(offset_of!(brg_result, ttft_us), 120);
         assert_eq!(offset_of!(brg_result, events), 128);
         assert_eq!(offset_of!(brg_result, reserved1), 132);
         assert_eq!(offset_of!(brg_result, gap_max_us), 136);
         assert_eq!(offset_of!(brg_result, gap_mean_us), 144);
+        assert_eq!(offset_of!(brg_result, retry_after_ms), 152);
+        assert_eq!(offset_of!(brg_result, headers), 160);
+        assert_eq!(offset_of!(brg_result, headers_len), 168);
         assert_eq!(size_of::<brg_stats>(), 8 + 23 * 8);
         assert_eq!(size_of::<brg_batch_options>(), 88);
         assert_eq!(size_of::<brg_batch_progress>(), 104);

@@ -32,7 +32,7 @@ fn struct_mirrors_match_the_header() {
     let mirrors = vec![
         mirror!(brg_header { name, value }),
         mirror!(brg_request { size, flags, method, url, headers, n_headers, body, body_len, user_data, timeout_ms, deadline_ms, max_retries, token_estimate, limit_key, group, first_token_timeout_ms, stream_idle_timeout_ms }),
-        mirror!(brg_result { size, flags, id, user_data, status, http_status, attempts, reserved0, body, body_len, error, queued_us, ttfb_us, total_us, prompt_tokens, completion_tokens, sent_us, request_id, ttft_us, events, reserved1, gap_max_us, gap_mean_us }),
+        mirror!(brg_result { size, flags, id, user_data, status, http_status, attempts, reserved0, body, body_len, error, queued_us, ttfb_us, total_us, prompt_tokens, completion_tokens, sent_us, request_id, ttft_us, events, reserved1, gap_max_us, gap_mean_us, retry_after_ms, headers, headers_len }),
         mirror!(brg_stats { size, backend, submitted, completed, failed, cancelled, retried, timed_out, queued, in_flight, connections_open, connections_idle, connections_opened, tls_resumed, bytes_sent, bytes_received, results_waiting, waiting_rate, throttled, cooling_keys, breaker_open_keys, rejected, prompt_tokens, completion_tokens, cache_hits }),
         mirror!(brg_batch_options { size, flags, input_path, output_path, endpoint, api_key_env, headers, n_headers, reorder_window, prices_path, deadline_ms, max_retries, shard_index, shard_count, reserved0 }),
         mirror!(brg_batch_progress { size, reserved0, total, done, ok, failed, cached, invalid, skipped, in_flight, prompt_tokens, completion_tokens, cost_usd, elapsed_s }),
@@ -57,6 +57,14 @@ fn struct_mirrors_match_the_header() {
             assert!(cf.contains_key(*f), "{name}.{f} is not in the header");
         }
     }
+}
+
+#[test]
+fn version_matches_the_header() {
+    let j = layout();
+    let v = format!("{}.{}.{}", BRG_VERSION_MAJOR, BRG_VERSION_MINOR, BRG_VERSION_PATCH);
+    assert_eq!(j["version"].as_str().unwrap(), v, "sys.rs mirrors another header version");
+    assert_eq!(BRG_VERSION_HEX, (BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH);
 }
 
 #[test]

@@ -16,11 +16,11 @@ const TOP: &[&str] = &["version", "scenarios"];
 const SCENARIO: &[&str] = &["name", "doc", "engine", "requests", "run", "overall_timeout_s", "expect"];
 const REQUEST: &[&str] = &[
     "count", "method", "path", "headers", "body", "stream", "timeout_s", "deadline_s", "max_retries", "limit_key",
-    "cancel_after_s",
+    "cancel_after_s", "response_headers",
 ];
 const EXPECT: &[&str] = &[
     "status", "http_status", "attempts", "body_json_path", "stream_text_min_events", "stream_text", "order",
-    "max_elapsed_s", "min_elapsed_s", "count_by_status", "first_error",
+    "max_elapsed_s", "min_elapsed_s", "count_by_status", "first_error", "retry_after_s", "response_headers",
 ];
 
 fn scenarios_path() -> std::path::PathBuf {
@@ -71,6 +71,13 @@ struct Outcome {
     stream: bool,
     text_events: usize,
     text: String,
+    retry_after: Option<Duration>,
+    /// The answer's header fields (for a stream: as known with its first event).
+    headers: Vec<(String, String)>,
+}
+
+fn owned_headers(r: &Response) -> Vec<(String, String)> {
+    r.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
 }
 
 fn status_name(code: i32) -> String {
@@ -87,12 +94,20 @@ fn from_response(r: &Response) -> Outcome {
         http_status: has_http.then(|| r.status()),
         attempts: Some(r.attempts()),
         body: Some(r.body().to_vec()),
+        retry_after: r.retry_after(),
+        headers: owned_headers(r),
         ..Default::default()
     }
 }
 
 fn from_error(e: &Error) -> Outcome {
-    Outcome { status: status_name(e.code()), http_status: e.http_status(), ..Default::default() }
+    Outcome {
+        status: status_name(e.code()),
+        http_status: e.http_status(),
+        retry_after: e.retry_after(),
+        headers: e.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect(),
+        ..Default::default()
+    }
 }
 
 fn from_result(r: &Result<Response, Error>) -> Outcome {
@@ -119,8 +134,10 @@ async fn run_one(engine: AsyncEngine, spec: Spec) -> Outcome {
             Err(e) => return from_error(&e),
         };
         let (mut n, mut text) = (0, String::new());
+        let mut first_headers = None;
         while let Some(ev) = next(&mut s).await {
             if let Ok(ev) = ev {
+                first_headers.get_or_insert_with(|| owned_headers(&ev));
                 if let Some(t) = delta_content(&ev).filter(|t| !t.is_empty()) {
                     n += 1;
                     text.push_str(&t);
@@ -130,6 +147,9 @@ async fn run_one(engine: AsyncEngine, spec: Spec) -> Outcome {
         let mut o = s.final_response().map(from_response).unwrap_or_else(|| from_error(&Error::Closed(String::new())));
         o.body = None;
         o.stream = true;
+        if let Some(h) = first_headers {
+            o.headers = h;
+        }
         o.text_events = n;
         o.text = text;
         o
@@ -258,6 +278,28 @@ fn check(expect: &Map<String, Value>, ran: &Ran, specs_last_user: &[Option<Strin
                 return Err(format!("request {i}: attempts {got} expected {a}"));
             }
         }
+        let answered = o.status == "OK" || o.status == "E_HTTP";
+        if let (Some(want), true) = (set("retry_after_s"), answered) {
+            let want = want.as_f64().unwrap();
+            let want = (want >= 0.0).then(|| Duration::from_secs_f64(want));
+            if o.retry_after != want {
+                return Err(format!("request {i}: retry_after {:?} expected {want:?}", o.retry_after));
+            }
+        }
+        if let (Some(want), true) = (set("response_headers"), answered) {
+            for (name, w) in want.as_object().unwrap() {
+                let got = o.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+                let ok = match w {
+                    Value::Bool(true) => got.is_some(),
+                    Value::Bool(false) => got.is_none(),
+                    Value::String(v) => got == Some(v.as_str()),
+                    x => return Err(format!("response_headers.{name}: bad expectation {x}")),
+                };
+                if !ok {
+                    return Err(format!("request {i}: header {name} = {got:?}, expected {w} (all: {:?})", o.headers));
+                }
+            }
+        }
         let body_json = o.body.as_ref().filter(|_| o.status == "OK" && !o.stream).and_then(|b| serde_json::from_slice::<Value>(b).ok());
         if let (Some(paths), Some(v)) = (set("body_json_path"), body_json.as_ref()) {
             for (p, want) in paths.as_object().unwrap() {
@@ -368,6 +410,7 @@ fn build(sc: &Map<String, Value>, mock: &Mock, run_token: &str) -> Result<(Confi
             if let Some(k) = f("limit_key") {
                 req = req.limit_key(&expand(k.as_str().unwrap(), i, run_token));
             }
+            req = req.response_headers(f("response_headers").and_then(Value::as_bool).unwrap_or(false));
             specs.push(Spec {
                 req,
                 stream: f("stream").and_then(Value::as_bool).unwrap_or(false),

@@ -96,6 +96,56 @@ fn http_429_without_retries() {
 }
 
 #[test]
+fn retry_after_and_headers_of_an_error_answer() {
+    let mock = Mock::start(&[]);
+    let e = engine(&mock, 10);
+    // Own limit keys: a 429's Retry-After holds its key for 7 s.
+    let ask = |h: bool| {
+        Request::new(mock.url())
+            .limit_key(if h { "with-headers" } else { "without" })
+            .json(chat_body("x"))
+            .header("x-mock-status", "429")
+            .header("x-mock-retry-after", "7")
+            .max_retries(0)
+            .response_headers(h)
+    };
+    let mut res = e.run_all(vec![ask(true), ask(false)]);
+    let plain = res.pop().unwrap().unwrap_err();
+    let err = res.pop().unwrap().unwrap_err();
+    assert_eq!(err.http_status(), Some(429));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7))); // the header, as sent
+    assert_eq!(err.header("Retry-After"), Some("7"));
+    assert_eq!(err.header("content-type"), Some("application/json"));
+    assert!(err.header("x-request-id").unwrap().starts_with("req_"));
+    // Not asked for: no fields, the wait still known.
+    assert_eq!(plain.headers().count(), 0);
+    assert_eq!(plain.retry_after(), Some(Duration::from_secs(7)));
+}
+
+#[test]
+fn response_headers_on_success_only_when_asked() {
+    let mock = Mock::start(&[]);
+    let e = engine(&mock, 10);
+    let req = Request::new(mock.url()).json(chat_body("h")).response_headers(true);
+    let id = e.submit(&req).unwrap();
+    let id2 = e.submit(&req.clone().response_headers(false)).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        e.poll(Some(Duration::from_secs(5))).unwrap();
+        e.results(&mut got);
+    }
+    let r = got.iter().find(|r| r.id() == id).unwrap();
+    assert!(r.is_ok() && r.retry_after().is_none());
+    let names: Vec<&str> = r.headers().map(|(n, _)| n).collect();
+    assert_eq!(&names[..2], ["content-type", "content-length"]);
+    assert_eq!(r.headers().get("Content-Length"), Some(r.body().len().to_string().as_str()));
+    assert_eq!(r.headers().get("x-request-id"), Some(r.request_id()));
+    assert_eq!(r.headers().get("openai-processing-ms"), Some("0"));
+    let r2 = got.iter().find(|r| r.id() == id2).unwrap();
+    assert!(r2.is_ok() && r2.headers_block().is_empty() && r2.headers().next().is_none());
+}
+
+#[test]
 fn stall_with_deadline_times_out() {
     let mock = Mock::start(&[]);
     let e = engine(&mock, 10);
@@ -264,7 +314,7 @@ fn threaded_engine_submits_from_many_threads() {
 fn version_and_errors() {
     assert_eq!(barrage::version(), env!("CARGO_PKG_VERSION"));
     assert!(barrage::version_compatible());
-    let e = Error::Http { status: 503, body: vec![], message: String::new() };
+    let e = Error::Http { status: 503, body: vec![], message: String::new(), retry_after: None, headers: vec![] };
     assert_eq!(e.to_string(), "non-success HTTP status 503");
     let _: &dyn std::error::Error = &e;
     fn assert_send<T: Send>() {}

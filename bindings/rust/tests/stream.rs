@@ -61,6 +61,32 @@ fn check_events_in_final(events: &[Response], last: &Response) {
 }
 
 #[test]
+fn headers_come_with_the_first_event_and_the_final_result() {
+    let mock = Mock::start(&[]);
+    let e = engine(&mock, 10);
+    let req = stream_req(&mock, 3).response_headers(true);
+    let mut stream = e.stream(&req).unwrap();
+    let events: Vec<Response> = (&mut stream).map(|ev| ev.expect("no error")).collect();
+    assert_eq!(events.len(), 6);
+    let first = &events[0];
+    assert_eq!(first.headers().get("content-type"), Some("text/event-stream"));
+    assert!(first.headers().get("x-request-id").unwrap().starts_with("req_"));
+    assert_eq!(first.request_id(), first.headers().get("x-request-id").unwrap()); // 0.4: on the first partial
+    assert!(first.retry_after().is_none());
+    for ev in &events[1..] {
+        assert!(ev.headers_block().is_empty(), "only the first partial carries the block");
+    }
+    let last = stream.final_response().expect("final");
+    assert_eq!(last.headers_block(), first.headers_block());
+    // Not asked: no block anywhere.
+    let mut plain = e.stream(&stream_req(&mock, 1)).unwrap();
+    for ev in &mut plain {
+        assert!(ev.unwrap().headers_block().is_empty());
+    }
+    assert!(plain.final_response().unwrap().headers_block().is_empty());
+}
+
+#[test]
 fn events_arrive_in_order_then_the_final_result() {
     let mock = Mock::start(&[]);
     let e = engine(&mock, 10);
