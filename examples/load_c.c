@@ -3,7 +3,7 @@
  * checks every single result and prints one summary line:
  *
  *   requests=N ok=K errors=E seconds=S req_per_s=R cpu_us_per_req=C
- *   maxrss_kb=M backend=NAME conns_opened=X tls_resumed=Y
+ *   maxrss_kb=M backend=NAME conns_opened=X tls_resumed=Y [inflight_ms=T]
  *
  * It is plain C99 that includes only <barrage.h> (plus libc) and builds with
  *   cc -std=c99 load_c.c $(pkg-config --cflags --libs barrage)
@@ -14,7 +14,11 @@
  * Checks, per result: status BRG_OK, HTTP 200, body byte-exact equal to
  * $EXPECT_BODY when set (non-empty otherwise), prompt/completion tokens equal
  * to $EXPECT_PROMPT / $EXPECT_COMPLETION when set (>= 0 otherwise), and that
- * every request gets exactly one result. Exit status 0 only if all N pass. */
+ * every request gets exactly one result. Exit status 0 only if all N pass.
+ * With LOAD_RAMP=1 it also prints inflight_ms: when the INFLIGHT-th request
+ * was handed to its connection (its submit time plus the result's sent_us),
+ * from the first submit: how long the ramp to INFLIGHT in flight took
+ * (bench/far). It keeps N times then, so it is off by default. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <barrage.h>
@@ -43,6 +47,11 @@ static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) {
   if (errno != 0 || end == s || *end != '\0' || v < min || v > max) return 0;
   *out = (int64_t)v;
   return 1;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
 }
 
 static double now_s(void) {
@@ -84,6 +93,8 @@ int main(int argc, char **argv) {
   brg_config *cfg;
   brg_engine *e = NULL;
   unsigned char *seen;
+  double *submitted_at = NULL, *sent_at = NULL; /* LOAD_RAMP: from t0, per request */
+  const char *ramp = getenv("LOAD_RAMP");
   brg_result *batch[256];
   brg_header headers[1];
   brg_request req;
@@ -147,7 +158,11 @@ int main(int argc, char **argv) {
   }
 
   seen = calloc((size_t)n, 1);
-  if (!seen) {
+  if (ramp && strcmp(ramp, "1") == 0) {
+    submitted_at = calloc((size_t)n, sizeof *submitted_at);
+    sent_at = calloc((size_t)n, sizeof *sent_at);
+  }
+  if (!seen || (ramp && strcmp(ramp, "1") == 0 && (!submitted_at || !sent_at))) {
     fprintf(stderr, "load_c: out of memory\n");
     brg_engine_free(e);
     return 1;
@@ -173,6 +188,7 @@ int main(int argc, char **argv) {
      * BRG_E_FULL is back-pressure: run the loop, then try again. */
     while (submitted < n) {
       req.user_data = (uint64_t)submitted;
+      if (submitted_at) submitted_at[submitted] = now_s() - t0;
       rc = brg_submit(e, &req, NULL);
       if (rc == BRG_E_FULL) break;
       if (rc != BRG_OK) {
@@ -216,6 +232,9 @@ int main(int argc, char **argv) {
           why = "completion_tokens wrong";
 
         if (k < (uint64_t)submitted && !seen[k]) {
+          /* A request never sent (sent_us -1) counts as sent when it ended. */
+          if (sent_at)
+            sent_at[finished] = submitted_at[k] + (double)(r->sent_us >= 0 ? r->sent_us : r->total_us) / 1e6;
           seen[k] = 1;
           ++finished;
         }
@@ -259,11 +278,18 @@ int main(int argc, char **argv) {
   secs = t1 - t0;
   if (secs <= 0) secs = 1e-9;
   printf("requests=%lld ok=%lld errors=%lld seconds=%.3f req_per_s=%.0f cpu_us_per_req=%.1f "
-         "maxrss_kb=%ld backend=%s conns_opened=%llu tls_resumed=%llu\n",
+         "maxrss_kb=%ld backend=%s conns_opened=%llu tls_resumed=%llu",
          (long long)n, (long long)ok, (long long)errors, secs, (double)n / secs,
          (double)(cpu1 - cpu0) / (double)n, ru.ru_maxrss, backend_name(st.backend),
          (unsigned long long)st.connections_opened, (unsigned long long)st.tls_resumed);
+  if (sent_at) {
+    qsort(sent_at, (size_t)finished, sizeof *sent_at, by_value);
+    printf(" inflight_ms=%.1f", sent_at[(inflight < finished ? inflight : finished) - 1] * 1000.0);
+  }
+  printf("\n");
   fflush(stdout);
+  free(submitted_at);
+  free(sent_at);
 
   free(seen);
   brg_engine_free(e);

@@ -4,7 +4,7 @@
  * and prints one summary line shaped like load_c's:
  *
  *   requests=N ok=K errors=E seconds=S req_per_s=R cpu_us_per_req=C
- *   maxrss_kb=M conns_opened=X
+ *   maxrss_kb=M conns_opened=X tls_full=F tls_resumed=Y [inflight_ms=T]
  *
  * It drives the multi handle the way libcurl recommends for many connections
  * (curl_multi_socket_action fed by epoll, as in curl's ephiperfifo.c): a
@@ -13,13 +13,22 @@
  * flight.) Easy handles are reused, so their connections stay in the multi
  * handle's cache.
  *
- * Usage: curl_multi URL N INFLIGHT CA_FILE EXPECT_BYTES [fresh]
+ * Usage: curl_multi URL N INFLIGHT CA_FILE EXPECT_BYTES [fresh] [h2]
  * "fresh" gives every request its own new connection and a full TLS
  * handshake (no connection reuse, no session cache): the handshake scenario.
+ * "h2" speaks HTTP/2 (ALPN) with streams multiplexed on as few connections
+ * as the server's stream limit allows (PIPEWAIT: a new transfer waits for a
+ * connection being set up rather than opening its own).
+ * tls_full / tls_resumed count finished TLS handshakes (OpenSSL's info
+ * callback). With LOAD_RAMP=1 in the environment it also prints inflight_ms:
+ * when the INFLIGHT-th request was sent (libcurl's pretransfer time after
+ * the transfer was added), from the start: how long the ramp to INFLIGHT in
+ * flight took (bench/far). It keeps N times then, so it is off by default.
  * Exit status 0 only if all N requests pass. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,8 +49,29 @@ typedef struct {
   CURL *easy;
   char *buf; /* the body received so far, kept as a user would keep it */
   size_t len, cap;
+  double added; /* when it was added to the multi handle, from the start */
   char err[CURL_ERROR_SIZE];
 } Transfer;
+
+/* TLS handshakes finished, full and resumed, counted once per SSL object. */
+static long g_tls_full, g_tls_resumed;
+static int g_counted_idx = -1; /* SSL ex_data slot marking an SSL already counted */
+
+static void on_tls_info(const SSL *ssl, int where, int ret) {
+  SSL *s = (SSL *)ssl; /* only to mark it; OpenSSL hands the callback a const */
+  (void)ret;
+  if (!(where & SSL_CB_HANDSHAKE_DONE) || SSL_get_ex_data(s, g_counted_idx)) return;
+  SSL_set_ex_data(s, g_counted_idx, (void *)1);
+  if (SSL_session_reused(s)) ++g_tls_resumed;
+  else ++g_tls_full;
+}
+
+static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *user) {
+  (void)easy;
+  (void)user;
+  SSL_CTX_set_info_callback((SSL_CTX *)ctx, on_tls_info);
+  return CURLE_OK;
+}
 
 typedef struct {
   CURLM *multi;
@@ -111,7 +141,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *user) {
 }
 
 static int setup(Transfer *t, const char *url, const char *ca, struct curl_slist *hdrs,
-                 int fresh) {
+                 int fresh, int h2) {
   CURL *e = curl_easy_init();
   if (!e) return 0;
   t->easy = e;
@@ -119,8 +149,10 @@ static int setup(Transfer *t, const char *url, const char *ca, struct curl_slist
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, kBody);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(sizeof kBody - 1));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-  /* Debian's libcurl speaks h2 by default over TLS; the comparison is HTTP/1.1. */
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  /* Debian's libcurl speaks h2 by default over TLS; compare is HTTP/1.1. */
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, h2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+  if (h2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
   curl_easy_setopt(e, CURLOPT_CAINFO, ca);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
@@ -136,12 +168,19 @@ static int setup(Transfer *t, const char *url, const char *ca, struct curl_slist
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: curl_multi URL N INFLIGHT CA_FILE EXPECT_BYTES [fresh]\n");
+  fprintf(stderr, "usage: curl_multi URL N INFLIGHT CA_FILE EXPECT_BYTES [fresh] [h2]\n");
 }
 
 typedef struct {
   long n, expect, submitted, finished, ok, errors, reported, conns;
+  double t0;   /* the start */
+  double *sent; /* LOAD_RAMP: when each request was sent, from t0; else NULL */
 } Counts;
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
 
 /* Checks every finished transfer and starts the next request on its handle. */
 static void reap(CURLM *multi, Counts *c) {
@@ -156,6 +195,11 @@ static void reap(CURLM *multi, Counts *c) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &opened);
     c->conns += opened;
+    if (c->sent) {
+      curl_off_t pre = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+      c->sent[c->finished] = t->added + (double)pre / 1e6;
+    }
     if (m->data.result != CURLE_OK) why = curl_easy_strerror(m->data.result);
     else if (code != 200) why = "HTTP status is not 200";
     else if ((long)t->len != c->expect) why = "body length differs from EXPECT_BYTES";
@@ -172,6 +216,7 @@ static void reap(CURLM *multi, Counts *c) {
     if (c->submitted < c->n) {
       t->len = 0;
       t->err[0] = '\0';
+      t->added = now_s() - c->t0;
       curl_multi_add_handle(multi, t->easy);
       ++c->submitted;
     }
@@ -211,7 +256,7 @@ static int run_socket_action(Loop *l, Counts *c) {
 int main(int argc, char **argv) {
   const char *url, *ca;
   long inflight, i;
-  int fresh;
+  int fresh = 0, h2 = 0;
   Counts c;
   Loop l;
   Transfer *ts;
@@ -220,7 +265,7 @@ int main(int argc, char **argv) {
   long cpu0, cpu1;
   struct rusage ru;
 
-  if (argc < 6 || argc > 7) {
+  if (argc < 6 || argc > 8) {
     usage();
     return 2;
   }
@@ -230,14 +275,26 @@ int main(int argc, char **argv) {
   inflight = strtol(argv[3], NULL, 10);
   ca = argv[4];
   c.expect = strtol(argv[5], NULL, 10);
-  fresh = argc == 7 && strcmp(argv[6], "fresh") == 0;
-  if (c.n < 1 || inflight < 1 || c.expect < 0 || (argc == 7 && !fresh)) {
+  for (i = 6; i < argc; ++i) {
+    if (strcmp(argv[i], "fresh") == 0) fresh = 1;
+    else if (strcmp(argv[i], "h2") == 0) h2 = 1;
+    else {
+      usage();
+      return 2;
+    }
+  }
+  if (c.n < 1 || inflight < 1 || c.expect < 0) {
     usage();
     return 2;
   }
   if (inflight > c.n) inflight = c.n;
 
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return 1;
+  g_counted_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+  if (getenv("LOAD_RAMP") && strcmp(getenv("LOAD_RAMP"), "1") == 0) {
+    c.sent = calloc((size_t)c.n, sizeof *c.sent);
+    if (!c.sent) return 1;
+  }
   memset(&l, 0, sizeof l);
   l.timer_ms = -1;
   l.multi = curl_multi_init();
@@ -253,14 +310,18 @@ int main(int argc, char **argv) {
   /* Keep every idle connection: the default cache (4 per easy handle) is
    * enough, this only states the intent. */
   curl_multi_setopt(l.multi, CURLMOPT_MAXCONNECTS, inflight);
+  /* libcurl's own cap is 100 streams per connection; let the server's
+   * SETTINGS decide instead, as the other HTTP/2 clients here do. */
+  if (h2) curl_multi_setopt(l.multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
   hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 
   ts = calloc((size_t)inflight, sizeof *ts);
   if (!ts || !hdrs) return 1;
   for (i = 0; i < inflight; ++i)
-    if (!setup(&ts[i], url, ca, hdrs, fresh)) return 1;
+    if (!setup(&ts[i], url, ca, hdrs, fresh, h2)) return 1;
 
   t0 = now_s();
+  c.t0 = t0;
   cpu0 = cpu_us();
   for (i = 0; i < inflight; ++i, ++c.submitted) curl_multi_add_handle(l.multi, ts[i].easy);
   if (!run_socket_action(&l, &c)) return 1;
@@ -269,9 +330,15 @@ int main(int argc, char **argv) {
   getrusage(RUSAGE_SELF, &ru);
   secs = t1 - t0 > 0 ? t1 - t0 : 1e-9;
   printf("requests=%ld ok=%ld errors=%ld seconds=%.3f req_per_s=%.0f cpu_us_per_req=%.1f "
-         "maxrss_kb=%ld conns_opened=%ld\n",
+         "maxrss_kb=%ld conns_opened=%ld tls_full=%ld tls_resumed=%ld",
          c.n, c.ok, c.errors, secs, (double)c.n / secs, (double)(cpu1 - cpu0) / (double)c.n,
-         ru.ru_maxrss, c.conns);
+         ru.ru_maxrss, c.conns, g_tls_full, g_tls_resumed);
+  if (c.sent) {
+    qsort(c.sent, (size_t)c.n, sizeof *c.sent, by_value);
+    printf(" inflight_ms=%.1f", c.sent[inflight - 1] * 1000.0);
+    free(c.sent);
+  }
+  printf("\n");
   fflush(stdout);
 
   for (i = 0; i < inflight; ++i) {

@@ -127,12 +127,12 @@ class NginxCounters:
     connections still open. Each reading is itself one connection and one
     request, which `delta` takes off again."""
 
-    def __init__(self, port, ca):
-        self.port = port
+    def __init__(self, port, ca, host="127.0.0.1"):
+        self.port, self.host = port, host
         self.ctx = ssl.create_default_context(cafile=ca)
 
     def read(self):
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=10)
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=10)
         try:
             conn.request("GET", "/nginx_status")
             text = conn.getresponse().read().decode()
