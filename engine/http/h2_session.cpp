@@ -4,6 +4,8 @@
 // throw: nghttp2 calls back into C code paths.
 #include "http/h2_session.hpp"
 
+#include <algorithm>
+
 #include "http/h2_stream.hpp"
 
 namespace barrage::http {
@@ -333,7 +335,8 @@ void H2Session::goodbye() noexcept {
 
 uint32_t H2Session::max_concurrent_streams() const noexcept {
   if (!session_) return 0;
-  return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  const uint32_t v = nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  return settings_received_ ? v : std::min(v, kStreamsBeforeSettings);
 }
 
 bool H2Session::can_submit() const noexcept {

@@ -119,6 +119,12 @@ class H2Session {
   // nghttp2 has frames it may send now (the peer's windows allowing).
   bool wants_write() const noexcept;
   bool failed() const noexcept { return failed_; }
+  // Streams opened before the server's first SETTINGS arrive (nghttp2 would
+  // allow unlimited): the 100 RFC 9113 (5.1.2) asks servers to allow at
+  // least. Requests go out with the client's preface, one round trip before
+  // SETTINGS could say more; a server that allows fewer refuses the rest
+  // (REFUSED_STREAM), which the engine re-sends free.
+  static constexpr uint32_t kStreamsBeforeSettings = 100;
   // The server's first SETTINGS arrived: max_concurrent_streams() is its own.
   bool settings_received() const noexcept { return settings_received_; }
   const std::string& error() const noexcept { return error_; }

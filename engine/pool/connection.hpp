@@ -50,7 +50,6 @@ class Connection final : private TransportEvents, private ChannelOwner {
   void on_transport_failed(int status, std::string message) noexcept override;
   // ChannelOwner
   Transport& transport() noexcept override { return transport_; }
-  void channel_ready() noexcept override;
   void channel_touched() noexcept override;
   void channel_closed(bool abort) noexcept override;
 

@@ -11,8 +11,8 @@
 #include "net/proxy_config.hpp"
 #include "pool/free_heap.hpp"
 #include "pool/h1_channel.hpp"
-#include "pool/handshake_gate.hpp"
 #include "pool/h2_channel.hpp"
+#include "pool/handshake_gate.hpp"
 
 namespace barrage {
 
@@ -42,7 +42,7 @@ void Connection::on_established() noexcept {
     return;
   }
   channel_.reset(ch);
-  if (!ch->multiplexed()) pool_.connection_ready(this);  // HTTP/2: once SETTINGS arrive
+  pool_.connection_ready(this);  // HTTP/2 too: streams go out with the preface
 }
 
 bool Connection::on_plaintext(const char* data, size_t len) noexcept {
@@ -59,7 +59,6 @@ void Connection::on_transport_failed(int status, std::string message) noexcept {
   pool_.connection_failed(this, status, std::move(message));
 }
 
-void Connection::channel_ready() noexcept { pool_.connection_ready(this); }
 void Connection::channel_touched() noexcept { pool_.touch(this); }
 void Connection::channel_closed(bool abort) noexcept { pool_.close_connection(this, abort, false); }
 

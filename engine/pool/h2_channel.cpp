@@ -70,9 +70,9 @@ bool H2Channel::on_plaintext(const char* data, size_t len) noexcept {
     return false;
   }
   if (!pump()) return false;
-  if (!ready_ && session_.settings_received()) {
-    ready_ = true;
-    owner_.channel_ready();
+  if (!settings_seen_ && session_.settings_received()) {
+    settings_seen_ = true;
+    owner_.channel_touched();  // its capacity changed: the pool looks again
   }
   return !closed_;
 }

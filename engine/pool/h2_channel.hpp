@@ -15,10 +15,12 @@ class H2Channel final : public WireChannel, private http::H2Events {
  public:
   H2Channel(ChannelOwner& owner, const http::H2Options& options) noexcept : owner_(owner), options_(options) {}
 
-  // Creates the session; its preface goes out at the next flush. false: *err says why.
+  // Creates the session; its preface goes out at the next flush, and it
+  // takes streams at once (H2Session::kStreamsBeforeSettings until the
+  // server's SETTINGS say how many). false: *err says why.
   bool init(std::string* err) noexcept;
 
-  bool can_take() const noexcept override { return ready_ && session_.can_submit(); }
+  bool can_take() const noexcept override { return session_.can_submit(); }
   int64_t start(const http::RequestHead& head, bool watch_body, ExchangeSink* sink, void* user,
                 std::string* err) noexcept override;
   void cancel(int64_t handle) noexcept override;
@@ -51,7 +53,7 @@ class H2Channel final : public WireChannel, private http::H2Events {
   http::H2Options options_;
   http::H2Session session_;
   std::string out_;  // plaintext frames waiting for the transport
-  bool ready_ = false;
+  bool settings_seen_ = false;  // the server's limit replaced the assumed one
   bool closed_ = false;
   uint64_t completed_ = 0;
   ExchangeSink* sink_ = nullptr;  // the pool's client: every exchange has the same sink

@@ -27,7 +27,10 @@ void HandshakeGate::forget_if_unused(const Transport* c, Owner& o) noexcept {
 
 HandshakeGate::Slot HandshakeGate::slot_for(const Transport* c, const Owner& o) const noexcept {
   if (c->offers_ticket()) return resumed;
-  if (o.probe && o.probe != c && !o.no_tickets) return none;  // its ticket is on the way
+  // Past the full cap, wait for the probe's ticket rather than for a full
+  // slot: it is on the way and frees everyone at once. Below the cap a full
+  // handshake now is faster (HTTP/2's ten connections need no ticket).
+  if (o.probe && o.probe != c && !o.no_tickets && !can_take(full, o)) return none;
   return full;
 }
 

@@ -16,13 +16,14 @@
 //   they leave behind is free memory, not fragments: once such a burst is
 //   over, burst_ended() says so and the pool gives it back to the system.
 //
-// The ticket probe: while an origin has no ticket and resumption is on,
-// one handshake to it runs alone; the rest of its transports wait until its
-// first ticket arrives (then they start as resumed handshakes, all at once),
-// or until the probe is over without one (it failed, or application data
-// came first: that server gives none), from when on they take full slots.
+// The ticket probe: while an origin has no ticket and resumption is on, its
+// first ticketless handshake is the probe. Others take full slots while
+// there are any; past the cap they wait for the probe's ticket (then they
+// start as resumed handshakes, all at once) rather than for full slots, or
+// until the probe is over without one (it failed, or application data came
+// first: that server gives none), from when on they queue for full slots.
 // Over a far link this turns ceil(N/cap) round trips of full handshakes
-// into one probe, one round trip for the ticket, and one for all the rest.
+// into one for the first cap, one for the ticket, and one for all the rest.
 //
 // Each origin's transports start in FIFO order; origins take turns (round
 // robin) for freed slots.

@@ -15,8 +15,6 @@ class Transport;
 class ChannelOwner {
  public:
   virtual Transport& transport() noexcept = 0;
-  // The channel can carry exchanges (HTTP/2: the server's SETTINGS arrived).
-  virtual void channel_ready() noexcept = 0;
   // An exchange ended (or was cancelled) and the channel may take another,
   // or the channel's frames need writing: handled at the pool's next flush.
   virtual void channel_touched() noexcept = 0;

@@ -149,27 +149,31 @@ struct ProbeFixture : ::testing::Test {
   const std::string origin = "https://far.example:443";
 };
 
-// Without a ticket, one handshake probes and the others wait although full
-// slots are free; the ticket starts them all at once as resumed handshakes,
-// past the full cap (which would take ceil(n / cap) round trips).
-TEST_F(ProbeFixture, TheOthersWaitForTheProbesTicketThenStartTogetherResumed) {
+// Without a ticket, the first handshake probes; others take the free full
+// slots, and past the cap they wait for the probe's ticket, which starts
+// them all at once as resumed handshakes, past the full cap (which would
+// take ceil(n / cap) round trips).
+TEST_F(ProbeFixture, PastTheCapTheyWaitForTheProbesTicketThenStartTogetherResumed) {
   HandshakeGate g(2);
   int owner = 0;
   auto t = make(6, &owner, &origin);
   EXPECT_TRUE(g.enter(t[0].get()));
   EXPECT_TRUE(t[0]->gate_probe);
-  for (size_t i = 1; i < 6; ++i) EXPECT_FALSE(g.enter(t[i].get())) << i;
-  EXPECT_EQ(g.running(), 1u) << "a full slot is free, but the probe's ticket is coming";
-  EXPECT_EQ(g.waiting(), 5u);
+  EXPECT_TRUE(g.enter(t[1].get())) << "a full slot is free: no reason to wait";
+  EXPECT_FALSE(t[1]->gate_probe);
+  for (size_t i = 2; i < 6; ++i) EXPECT_FALSE(g.enter(t[i].get())) << i;
+  EXPECT_EQ(g.running(), 2u);
+  EXPECT_EQ(g.waiting(), 4u);
   g.leave(t[0].get());  // the probe's handshake is done; its ticket is not here yet
-  EXPECT_EQ(g.running(), 0u);
-  EXPECT_EQ(g.waiting(), 5u);
+  EXPECT_EQ(t[2]->gate_slot, 1) << "the freed full slot goes to the next in line";
+  EXPECT_EQ(g.running(), 2u);
+  EXPECT_EQ(g.waiting(), 3u);
   ctx->store_session(origin, SSL_SESSION_new());
   g.probe_over(t[0].get(), true);
   EXPECT_FALSE(t[0]->gate_probe);
   EXPECT_EQ(g.running(), 5u) << "resumed handshakes are not held to the full cap of 2";
   EXPECT_EQ(g.waiting(), 0u);
-  for (size_t i = 1; i < 6; ++i) EXPECT_EQ(t[i]->gate_slot, 2) << i;
+  for (size_t i = 3; i < 6; ++i) EXPECT_EQ(t[i]->gate_slot, 2) << i;
   // A transport that comes now offers the ticket and starts at once.
   auto late = make(1, &owner, &origin);
   EXPECT_TRUE(g.enter(late[0].get()));
@@ -182,23 +186,24 @@ TEST_F(ProbeFixture, TheOthersWaitForTheProbesTicketThenStartTogetherResumed) {
 }
 
 // A probe answered before any ticket came: this server gives none, so the
-// others take full slots under the cap, and nobody probes again.
-TEST_F(ProbeFixture, AProbeWithoutATicketLetsTheOthersStartAsFullHandshakes) {
+// waiting ones queue for full slots under the cap, and nobody probes again.
+TEST_F(ProbeFixture, AProbeWithoutATicketLetsTheOthersQueueForFullSlots) {
   HandshakeGate g(2);
   int owner = 0;
   auto t = make(4, &owner, &origin);
   EXPECT_TRUE(g.enter(t[0].get()));
-  for (size_t i = 1; i < 4; ++i) EXPECT_FALSE(g.enter(t[i].get()));
-  g.leave(t[0].get());
-  EXPECT_EQ(g.running(), 0u);
+  EXPECT_TRUE(g.enter(t[1].get()));
+  EXPECT_FALSE(g.enter(t[2].get()));
+  EXPECT_FALSE(g.enter(t[3].get()));
   g.probe_over(t[0].get(), false);
-  EXPECT_EQ(g.running(), 2u) << "full handshakes, held to the cap";
-  EXPECT_EQ(t[1]->gate_slot, 1);
+  EXPECT_EQ(g.running(), 2u) << "still held to the cap";
+  EXPECT_EQ(g.waiting(), 2u);
+  g.leave(t[0].get());
   EXPECT_EQ(t[2]->gate_slot, 1);
-  EXPECT_FALSE(t[1]->gate_probe);
-  EXPECT_FALSE(t[2]->gate_probe);
+  EXPECT_FALSE(t[2]->gate_probe) << "no probing after a ticketless one";
   g.leave(t[1].get());
   EXPECT_EQ(t[3]->gate_slot, 1);
+  EXPECT_FALSE(t[3]->gate_probe);
   g.leave(t[2].get());
   g.leave(t[3].get());
   EXPECT_EQ(g.running(), 0u);
@@ -206,30 +211,44 @@ TEST_F(ProbeFixture, AProbeWithoutATicketLetsTheOthersStartAsFullHandshakes) {
 }
 
 // A probe that fails (a dead server, a reset) hands the probe to the next
-// ticketless transport of its origin: still one at a time, and other
-// origins are not held back by it.
-TEST_F(ProbeFixture, AFailedProbePassesTheProbeOnAndOtherOriginsDoNotWait) {
-  HandshakeGate g(4);
-  int a = 0, b = 0;
-  const std::string other = "https://near.example:443";
-  auto ta = make(3, &a, &origin);
-  auto tb = make(1, &b, &other);
+// ticketless transport of its origin, and those waiting past the cap keep
+// waiting for that one.
+TEST_F(ProbeFixture, AFailedProbePassesTheProbeOn) {
+  HandshakeGate g(2);
+  int a = 0;
+  auto ta = make(4, &a, &origin);
   EXPECT_TRUE(g.enter(ta[0].get()));
-  EXPECT_FALSE(g.enter(ta[1].get()));
+  EXPECT_TRUE(g.enter(ta[1].get()));
   EXPECT_FALSE(g.enter(ta[2].get()));
-  EXPECT_TRUE(g.enter(tb[0].get())) << "another origin probes on its own";
-  EXPECT_TRUE(tb[0]->gate_probe);
+  EXPECT_FALSE(g.enter(ta[3].get()));
   g.forget(ta[0].get());
   EXPECT_FALSE(ta[0]->gate_probe);
-  EXPECT_EQ(ta[1]->gate_slot, 1);
-  EXPECT_TRUE(ta[1]->gate_probe) << "the next one probes";
-  EXPECT_EQ(ta[2]->gate_slot, 0);
-  EXPECT_TRUE(ta[2]->gate_hook.linked());
-  g.forget(ta[2].get());  // gives up while waiting
+  EXPECT_EQ(ta[2]->gate_slot, 1);
+  EXPECT_TRUE(ta[2]->gate_probe) << "the next one probes";
+  EXPECT_EQ(ta[3]->gate_slot, 0);
+  EXPECT_TRUE(ta[3]->gate_hook.linked());
+  g.forget(ta[3].get());  // gives up while waiting
   EXPECT_EQ(g.waiting(), 0u);
   g.forget(ta[1].get());
+  g.forget(ta[2].get());
+  EXPECT_EQ(g.running(), 0u);
+}
+
+// One origin waiting for its probe's ticket holds back nobody else: another
+// origin takes the slot kept out of its reach and probes on its own.
+TEST_F(ProbeFixture, OtherOriginsDoNotWaitForOnesProbe) {
+  HandshakeGate g(8);
+  int a = 0, b = 0;
+  const std::string other = "https://near.example:443";
+  auto ta = make(8, &a, &origin);
+  auto tb = make(1, &b, &other);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(g.enter(ta[i].get()), i < 7) << i;
+  EXPECT_TRUE(g.enter(tb[0].get()));
+  EXPECT_TRUE(tb[0]->gate_probe);
+  for (auto& x : ta) g.forget(x.get());
   g.forget(tb[0].get());
   EXPECT_EQ(g.running(), 0u);
+  EXPECT_EQ(g.waiting(), 0u);
 }
 
 // With resumption off there is no probe: full handshakes up to the cap.
