@@ -137,13 +137,14 @@ void Lifecycle::group_deadline(uint64_t group, int64_t deadline_ms) noexcept {
   groups_.set_deadline(group, deadline_ms);
 }
 
-void Lifecycle::run_ready() noexcept {
+void Lifecycle::run_ready(const TimeBudget& budget) noexcept {
   if (running_) return;
   running_ = true;
   // The pool's work first: a connection an answer just freed goes back to
   // its origin before a ready request asks for one (else it would open another).
-  for (;;) {
-    if (pool_.flush()) continue;
+  // One item at least, so that every turn moves; then until the budget is spent.
+  for (bool first = true; first || !budget.spent(); first = false) {
+    if (pool_.flush(budget)) continue;
     Request* r = ready_.pop_front();
     if (!r) break;
     step(r);

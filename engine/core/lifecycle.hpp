@@ -54,8 +54,11 @@ class Lifecycle final : public PoolClient, public ExchangeSink, public KeyClient
   int cancel_group(uint64_t group) noexcept;
   void group_deadline(uint64_t group, int64_t deadline_ms) noexcept;
   // Steps every ready request and lets the pool do its queued work, until
-  // neither has anything left. Not re-entrant (a nested call returns).
-  void run_ready() noexcept;
+  // neither has anything left or the budget is spent (has_ready() then
+  // says so). Not re-entrant (a nested call returns).
+  void run_ready(const TimeBudget& budget) noexcept;
+  void run_ready() noexcept { run_ready(TimeBudget::unlimited()); }
+  bool has_ready() const noexcept { return !ready_.empty() || pool_.has_work(); }
 
   const LifecycleCounters& counters() const noexcept { return counters_; }
   size_t live() const noexcept { return requests_.size(); }

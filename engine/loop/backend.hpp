@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "loop/time_budget.hpp"
+
 namespace barrage {
 
 enum class BackendKind { automatic = 0, io_uring = 1, epoll = 2 };
@@ -89,14 +91,22 @@ class Backend {
 
   // Submits what this turn queued, waits up to timeout_ns (-1 = forever) for
   // completions and dispatches them. Returns completions dispatched or -errno.
-  virtual int wait(int64_t timeout_ns) noexcept = 0;
+  // Dispatching stops once budget_ns (-1: no limit) has passed since it
+  // began: the completions not yet dispatched stay ready, has_pending() says
+  // so, and the next wait() dispatches them first, in order, without
+  // blocking. The owner runs its timers in between, so a burst of costly
+  // completions (hundreds of TLS handshakes) holds a deadline for one
+  // budget, not for the whole burst.
+  virtual int wait(int64_t timeout_ns, int64_t budget_ns) noexcept = 0;
+  int wait(int64_t timeout_ns) noexcept { return wait(timeout_ns, -1); }
   // Hands the operations queued so far to the kernel now, without waiting
   // for completions: a cancel's RST_STREAM reaches the socket within the
   // call that made it. Loop thread only. A no-op where operations go out
   // at once (epoll).
   virtual void submit() noexcept {}
-  // Operations queued since the last wait(): the host must call wait() soon
-  // even if poll_fd() is quiet.
+  // Operations queued since the last wait(), or completions a spent budget
+  // left undispatched: the host must call wait() soon even if poll_fd() is
+  // quiet.
   virtual bool has_pending() const noexcept = 0;
   // Interrupts wait() from any thread.
   virtual void wake() noexcept = 0;

@@ -4,6 +4,8 @@
 // next wait() so handlers are never re-entered. Watched descriptors
 // (FdWatch) are registered separately and level-triggered, as their
 // contract asks; their epoll data carries a low tag bit to tell them apart.
+// Events a spent dispatch budget left are kept, in order, for the next
+// wait(): edge-triggered epoll would not report them again.
 #include "loop/epoll_backend.hpp"
 
 #include <sys/epoll.h>
@@ -33,6 +35,8 @@ struct EpollWatch : FdWatch {
 // Tag bit in epoll_event.data.u64 marking an EpollWatch (sockets are untagged,
 // the wake eventfd is 0).
 constexpr uint64_t kWatchTag = 1;
+// A kept event whose socket or watch was closed before its turn came.
+constexpr uint64_t kSkipped = 2;
 static_assert(alignof(EpollWatch) >= 2 && alignof(EpollSocket) >= 2, "tag lives in bit 0");
 
 uint32_t watch_events(const FdWatch* w) noexcept {
@@ -57,7 +61,7 @@ class EpollBackend final : public Backend {
 
   BackendKind kind() const noexcept override { return BackendKind::epoll; }
   int poll_fd() const noexcept override { return epfd_; }
-  bool has_pending() const noexcept override { return !deferred_.empty(); }
+  bool has_pending() const noexcept override { return !deferred_.empty() || ready_next_ < ready_count_; }
 
   void wake() noexcept override {
     uint64_t one = 1;
@@ -158,34 +162,28 @@ class EpollBackend final : public Backend {
     to_free_watches_.push_back(w);
   }
 
-  int wait(int64_t timeout_ns) noexcept override {
-    int dispatched = run_deferred();
-    if (!deferred_.empty() || dispatched > 0) timeout_ns = 0;
-    timespec ts{}, *tsp = nullptr;
-    if (timeout_ns >= 0) {
-      ts.tv_sec = timeout_ns / 1000000000;
-      ts.tv_nsec = timeout_ns % 1000000000;
-      tsp = &ts;
-    }
-    epoll_event events[kMaxEvents];
-    int n = ::epoll_pwait2(epfd_, events, kMaxEvents, tsp, nullptr);
-    if (n < 0) {
-      free_closed();
-      return errno == EINTR ? dispatched : -errno;
-    }
-    for (int i = 0; i < n; ++i) {
-      uint64_t data = events[i].data.u64;
-      if (data == 0) {
-        uint64_t v;
-        [[maybe_unused]] ssize_t r = ::read(wakefd_, &v, sizeof v);
-        continue;
+  using Backend::wait;
+  int wait(int64_t timeout_ns, int64_t budget_ns) noexcept override {
+    TimeBudget budget(budget_ns);
+    int dispatched = 0;
+    // What the last wait() left comes first, so nothing waits behind newer events.
+    if (!run_deferred(budget, &dispatched) && !dispatch_ready(budget, &dispatched)) {
+      if (!deferred_.empty() || dispatched > 0) timeout_ns = 0;
+      timespec ts{}, *tsp = nullptr;
+      if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
       }
-      if (data & kWatchTag) {
-        dispatched += handle_watch(reinterpret_cast<EpollWatch*>(data & ~kWatchTag), events[i].events);
-        continue;
+      int n = ::epoll_pwait2(epfd_, ready_, kMaxEvents, tsp, nullptr);
+      if (n < 0) {
+        free_closed();
+        return errno == EINTR ? dispatched : -errno;
       }
-      handle(reinterpret_cast<EpollSocket*>(data), events[i].events);
-      ++dispatched;
+      ready_next_ = 0;
+      ready_count_ = n;
+      if (timeout_ns != 0) budget.restart(budget_ns);  // the time asleep is not dispatching
+      dispatch_ready(budget, &dispatched);
     }
     free_closed();
     return dispatched;
@@ -299,20 +297,49 @@ class EpollBackend final : public Backend {
     return true;
   }
 
-  int run_deferred() noexcept {
-    if (deferred_.empty()) return 0;
+  // Completions queued inside connect() and send(); true if the budget
+  // stopped it with some left (they go back in front of any queued since).
+  bool run_deferred(const TimeBudget& budget, int* dispatched) noexcept {
+    if (deferred_.empty()) return false;
     running_.swap(deferred_);
-    int count = 0;
-    for (const Deferred& d : running_) {
+    size_t i = 0;
+    bool stopped = false;
+    while (i < running_.size() && !stopped) {
+      const Deferred d = running_[i++];
       if (d.s->closed()) continue;
-      ++count;
+      ++*dispatched;
       if (d.kind == Deferred::connected)
         d.s->handler->on_connected(int(d.res));
       else
         d.s->handler->on_sent(d.res);
+      stopped = i < running_.size() && budget.spent();
     }
+    deferred_.insert(deferred_.begin(), running_.begin() + ptrdiff_t(i), running_.end());
     running_.clear();
-    return count;
+    return stopped;
+  }
+
+  // The events epoll_pwait2 returned, from the first not yet dispatched;
+  // true if the budget stopped it with some left.
+  bool dispatch_ready(const TimeBudget& budget, int* dispatched) noexcept {
+    while (ready_next_ < ready_count_) {
+      const epoll_event& e = ready_[ready_next_++];
+      const uint64_t data = e.data.u64;
+      if (data == kSkipped) continue;
+      if (data == 0) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t r = ::read(wakefd_, &v, sizeof v);
+        continue;
+      }
+      if (data & kWatchTag) {
+        *dispatched += handle_watch(reinterpret_cast<EpollWatch*>(data & ~kWatchTag), e.events);
+      } else {
+        handle(reinterpret_cast<EpollSocket*>(data), e.events);
+        ++*dispatched;
+      }
+      if (ready_next_ < ready_count_ && budget.spent()) return true;
+    }
+    return false;
   }
 
   EpollWatch* allocate_watch() noexcept {
@@ -347,6 +374,14 @@ class EpollBackend final : public Backend {
   }
 
   void free_closed() noexcept {
+    // Kept events must not reach whoever reuses a closed socket or watch.
+    for (int i = ready_next_; i < ready_count_ && !(to_free_.empty() && to_free_watches_.empty()); ++i) {
+      const uint64_t data = ready_[i].data.u64;  // epoll_event is packed: no reference
+      if (data == 0 || data == kSkipped) continue;
+      const bool gone = (data & kWatchTag) ? reinterpret_cast<EpollWatch*>(data & ~kWatchTag)->watcher == nullptr
+                                           : reinterpret_cast<EpollSocket*>(data)->closed();
+      if (gone) ready_[i].data.u64 = kSkipped;
+    }
     for (EpollWatch* w : to_free_watches_) free_watches_.push_back(w);
     to_free_watches_.clear();
     if (to_free_.empty()) return;
@@ -360,6 +395,8 @@ class EpollBackend final : public Backend {
   int epfd_;
   int wakefd_;
   std::vector<char> rbuf_;
+  epoll_event ready_[kMaxEvents];
+  int ready_next_ = 0, ready_count_ = 0;  // [next, count) of ready_: not yet dispatched
   std::vector<Deferred> deferred_, running_;
   std::vector<EpollSocket*> all_, free_, to_free_;
   std::vector<EpollWatch*> all_watches_, free_watches_, to_free_watches_;

@@ -154,7 +154,8 @@ class UringBackend final : public Backend {
   }
 
   bool has_pending() const noexcept override {
-    return needs_enable_ || io_uring_sq_ready(const_cast<io_uring*>(&ring_)) > 0;
+    auto* ring = const_cast<io_uring*>(&ring_);
+    return needs_enable_ || io_uring_sq_ready(ring) > 0 || io_uring_cq_ready(ring) > 0;
   }
 
   void wake() noexcept override {
@@ -258,7 +259,8 @@ class UringBackend final : public Backend {
       release_watch(w);
   }
 
-  int wait(int64_t timeout_ns) noexcept override {
+  using Backend::wait;
+  int wait(int64_t timeout_ns, int64_t budget_ns) noexcept override {
     if (needs_enable_) {
       int rc = enable_rings(&ring_);
       if (rc < 0) return rc;
@@ -290,12 +292,16 @@ class UringBackend final : public Backend {
 
     int dispatched = 0;
     // Handlers queue new SQEs while we walk the CQ; they go out next turn.
-    for (;;) {
+    // CQEs a spent budget leaves stay in the ring for the next wait(),
+    // which then finds them without blocking.
+    TimeBudget budget(budget_ns);
+    for (bool stopped = false; !stopped;) {
       unsigned head, seen = 0;
       io_uring_cqe* c;
       io_uring_for_each_cqe(&ring_, head, c) {
         ++seen;
         complete(c->user_data, c->res, c->flags);
+        if ((stopped = budget.spent())) break;
       }
       if (seen == 0) break;
       io_uring_cq_advance(&ring_, seen);

@@ -18,6 +18,7 @@
 #include "http/url.hpp"
 #include "loop/clock.hpp"
 #include "loop/counter.hpp"
+#include "loop/time_budget.hpp"
 #include "loop/timer_wheel.hpp"
 #include "pool/channel.hpp"
 #include "pool/origin_pool.hpp"
@@ -69,8 +70,11 @@ class ChannelSource {
   virtual Acquired acquire(OriginPool& o, PoolWaiter& w, bool fresh) noexcept = 0;
   // w no longer waits.
   virtual void withdraw(OriginPool& o, PoolWaiter& w) noexcept = 0;
-  // Does the queued work; true when it did any. Loop thread, never from an event.
-  virtual bool flush() noexcept = 0;
+  // Does the queued work until none is left or the budget is spent; true
+  // when it did any. Loop thread, never from an event.
+  virtual bool flush(const TimeBudget& budget) noexcept = 0;
+  // Queued work is left (a spent budget stopped flush()).
+  virtual bool has_work() const noexcept = 0;
 
  protected:
   ~ChannelSource() = default;
@@ -89,12 +93,21 @@ class ConnectionPool final : public ChannelSource {
   OriginPool* origin(const http::Url& url) noexcept override;
   Acquired acquire(OriginPool& o, PoolWaiter& w, bool fresh) noexcept override;
   void withdraw(OriginPool& o, PoolWaiter& w) noexcept override;
-  bool flush() noexcept override;
+  bool flush(const TimeBudget& budget) noexcept override;
+  bool has_work() const noexcept override;
   // End of a turn: frees closed connections (only where none can be on the
-  // call stack) and the TLS buffers of connections still quiet since they
-  // went quiet this turn. A connection reused at once keeps its buffers:
-  // freeing them per answer costs more than it saves.
-  void free_closed() noexcept;
+  // call stack; each closes its socket then) until the budget is spent, the
+  // rest at the next call (has_work() says so), and the TLS buffers of
+  // connections still quiet since they went quiet this turn. A connection
+  // reused at once keeps its buffers: freeing them per answer costs more
+  // than it saves.
+  void free_closed(const TimeBudget& budget) noexcept;
+  void free_closed() noexcept { free_closed(TimeBudget::unlimited()); }
+  // A burst of handshakes ended and left free heap behind; give_back_heap()
+  // returns it to the system (malloc_trim: 2.5-10 ms measured, so the
+  // engine calls it when no timer is due for a while).
+  bool heap_to_give_back() const noexcept { return heap_to_give_back_; }
+  void give_back_heap() noexcept;
   // Closes every connection: HTTP/2 ones say GOAWAY first.
   void shutdown() noexcept;
   // GOAWAY on every HTTP/2 connection, before a shutdown that lets it out.
@@ -118,9 +131,11 @@ class ConnectionPool final : public ChannelSource {
   static void on_connection_timer(void* ctx) noexcept;
 
   void look_at(Connection* c) noexcept;
-  void serve(OriginPool& o) noexcept;
-  // Opens what the waiting list wants; false with *f when it cannot.
-  bool open_for_waiters(OriginPool& o, ExchangeFailure* f) noexcept;
+  void serve(OriginPool& o, const TimeBudget& budget) noexcept;
+  // Opens what the waiting list wants, one at least, until the budget is
+  // spent (then the origin is marked to go on at the next flush); false
+  // with *f when it cannot.
+  bool open_for_waiters(OriginPool& o, ExchangeFailure* f, const TimeBudget& budget) noexcept;
   bool open_connection(OriginPool& o, size_t addr_index, ExchangeFailure* f) noexcept;
   void retire(Connection* c) noexcept;
   void fail_oldest(OriginPool& o, ExchangeFailure f) noexcept;
@@ -139,6 +154,7 @@ class ConnectionPool final : public ChannelSource {
   std::unordered_map<std::string, std::unique_ptr<OriginPool>> origins_;
   std::unordered_set<Connection*> live_;  // opening or ready; owned here
   std::vector<Connection*> dead_;         // closed, freed by free_closed()
+  bool heap_to_give_back_ = false;
   IntrusiveList<Connection> touched_;
   IntrusiveList<Connection> quiet_;
   IntrusiveList<OriginPool> dirty_;

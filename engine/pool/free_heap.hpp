@@ -2,8 +2,10 @@
 // handshakes. Their transient state is freed when they end, but glibc keeps
 // freed memory below the top of the heap, so the idle connections left
 // behind would carry it in RSS: 41 KiB each after 1,000 resumed handshakes
-// at once, 21 KiB after a trim. malloc_trim walks the free lists (about
-// 2.5 ms after that burst, on the reactor thread, once per burst).
+// at once, 21 KiB after a trim. malloc_trim walks the free lists of every
+// arena (about 2.5 ms after that burst, 5-10 ms in a process whose other
+// threads have heaps of their own), once per burst, in a turn with no timer
+// due soon (Engine::run_turn).
 // Allocators other than glibc's: nothing to do here.
 #pragma once
 

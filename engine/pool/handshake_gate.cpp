@@ -62,15 +62,18 @@ void HandshakeGate::take(Transport* c, Owner& o, Slot s) noexcept {
 void HandshakeGate::mark_ready(Owner& o) noexcept {
   if (o.queue.empty() || o.ready_hook.linked()) return;
   Slot s = slot_for(o.queue.front(), o);
-  if (s == resumed || (s == full && o.running < owner_cap())) ready_.push_back(o.ready_hook, &o);
+  if (s == resumed || (s == full && o.running < owner_cap())) {
+    ready_.push_back(o.ready_hook, &o);
+    unsettled_ = true;
+  }
 }
 
 bool HandshakeGate::enter(Transport* c) noexcept {
   Owner& o = owner_of(c);
-  // Nothing queued can start while its slot is free (start_waiting drains
-  // ready_), so a transport that may start does not jump anyone.
+  // While start_waiting() has work, someone queued may be due the free
+  // slot: queue behind them rather than jump them.
   Slot s = slot_for(c, o);
-  if (o.queue.empty() && can_take(s, o)) {
+  if (o.queue.empty() && !unsettled_ && can_take(s, o)) {
     take(c, o, s);
     return true;
   }
@@ -93,12 +96,10 @@ void HandshakeGate::leave(Transport* c) noexcept {
     if (o.ready_hook.linked()) ready_.remove(o.ready_hook);
     mark_ready(o);
     forget_if_unused(c, o);
-    start_waiting();
     return;
   }
   if (c->gate_slot == none) {
     forget_if_unused(c, o);
-    start_waiting();
     return;
   }
   if (c->gate_slot == resumed) {
@@ -109,9 +110,9 @@ void HandshakeGate::leave(Transport* c) noexcept {
   }
   c->gate_slot = none;
   if (running_ + running_resumed_ == 0 && burst_peak_ > cap_) burst_over_ = true;
+  if (!ready_.empty()) unsettled_ = true;  // an owner blocked on this kind of slot may go
   mark_ready(o);
   forget_if_unused(c, o);
-  start_waiting();
 }
 
 void HandshakeGate::probe_over(Transport* c, bool got_ticket) noexcept {
@@ -120,7 +121,6 @@ void HandshakeGate::probe_over(Transport* c, bool got_ticket) noexcept {
   end_probe(c, o, !got_ticket);
   mark_ready(o);
   forget_if_unused(c, o);
-  start_waiting();
 }
 
 void HandshakeGate::end_probe(Transport* c, Owner& o, bool ticketless) noexcept {
@@ -136,13 +136,19 @@ bool HandshakeGate::burst_ended() noexcept {
   return true;
 }
 
-void HandshakeGate::start_waiting() noexcept {
-  if (starting_ || stopped_) return;
+bool HandshakeGate::start_waiting(const TimeBudget& budget) noexcept {
+  if (starting_ || stopped_ || !unsettled_) return false;
   starting_ = true;
+  bool started = false, stopped = false;
   // Owners whose next transport needs a kind of slot that is all taken wait
   // aside, keeping their turn, while the others may use the other kind.
   IntrusiveList<Owner> blocked;
   while (Owner* o = ready_.pop_front()) {
+    if (started && budget.spent()) {
+      ready_.push_front(o->ready_hook, o);
+      stopped = true;
+      break;
+    }
     Transport* next = o->queue.front();
     Slot s = slot_for(next, *o);
     if (s == none || (s == full && o->running >= owner_cap())) continue;  // re-marked when that changes
@@ -155,10 +161,14 @@ void HandshakeGate::start_waiting() noexcept {
     take(next, *o, s);
     mark_ready(*o);  // to the back: origins take turns
     next->start_handshake();  // may fail at once and leave() again: counted above
+    started = true;
   }
-  // Back in line in their order (ready_ is empty here): they come first.
+  // Back in line in their order, ahead of any not reached: they came first.
+  while (Owner* o = ready_.pop_front()) blocked.push_back(o->ready_hook, o);
   while (Owner* o = blocked.pop_front()) ready_.push_back(o->ready_hook, o);
+  unsettled_ = stopped;
   starting_ = false;
+  return started;
 }
 
 }  // namespace barrage

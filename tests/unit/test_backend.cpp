@@ -882,6 +882,102 @@ TEST_P(BackendTest, CompletionQueuedBeforeCloseIsNotDeliveredToAReusedSocket) {
 }
 
 // ---------------------------------------------------------------------------
+// The dispatch budget: a wait() stops dispatching once it is spent and the
+// next one goes on from there without blocking.
+
+// kSockets connected sockets whose peers have each written one byte, already
+// in the kernel (and, for io_uring, behind a multishot receive armed earlier).
+struct ReadySockets {
+  static constexpr int kSockets = 8;
+  std::vector<Recorder> rs = std::vector<Recorder>(kSockets);
+  std::vector<UniqueFd> peers;
+  int received() const {
+    int n = 0;
+    for (const Recorder& r : rs) n += r.receives;
+    return n;
+  }
+};
+
+TEST_P(BackendTest, SpentBudgetLeavesTheRestForTheNextWaitWhichDoesNotBlock) {
+  Listener l;
+  ReadySockets s;
+  for (Recorder& r : s.rs) s.peers.push_back(connect_pair(r, l));
+  for (const UniqueFd& p : s.peers) ASSERT_TRUE(p.valid());
+  settle(20ms);  // every receive armed
+  for (const UniqueFd& p : s.peers) write_all(p.get(), "x");
+  std::this_thread::sleep_for(50ms);  // all of it arrived
+
+  // A budget of 0 is spent by the first completion: one per wait(), each
+  // wait() returning at once, in as many calls as there are sockets.
+  for (int i = 1; i <= ReadySockets::kSockets; ++i) {
+    auto t0 = Clock::now();
+    int rc = b().wait(5000 * kMs, 0);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    ASSERT_EQ(rc, 1) << "wait " << i;
+    EXPECT_LT(ms, 1000) << "wait " << i << " blocked with completions left from the last";
+    EXPECT_EQ(s.received(), i);
+    EXPECT_EQ(b().has_pending(), i < ReadySockets::kSockets) << "after wait " << i;
+  }
+  for (const Recorder& r : s.rs) EXPECT_EQ(r.data, "x");
+
+  // Without a budget one wait() takes everything that is ready.
+  for (const UniqueFd& p : s.peers) write_all(p.get(), "y");
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(b().wait(5000 * kMs, -1), ReadySockets::kSockets);
+  EXPECT_FALSE(b().has_pending());
+  for (Recorder& r : s.rs) {
+    EXPECT_EQ(r.data, "xy");
+    close(r, false);
+  }
+  settle(20ms);
+}
+
+// The first completion dispatched closes every other socket; the budget
+// stops there with their completions left. Sockets connected next reuse the
+// closed ones' slots, to a listener whose queue is full, so they stay
+// connecting: a left completion that reached them would report a connect
+// that never happened (epoll reads SO_ERROR, 0, for any writable event).
+TEST_P(BackendTest, CompletionsLeftByTheBudgetDoNotOutliveTheirSocket) {
+  Listener l;
+  ReadySockets s;
+  for (Recorder& r : s.rs) s.peers.push_back(connect_pair(r, l));
+  for (const UniqueFd& p : s.peers) ASSERT_TRUE(p.valid());
+  settle(20ms);
+  for (Recorder& r : s.rs) {
+    r.receive_hook = [this, &s](Recorder& self, ssize_t n) {
+      if (n <= 0) return;
+      for (Recorder& other : s.rs)
+        if (&other != &self && !other.closed) close(other, true);
+    };
+  }
+  for (const UniqueFd& p : s.peers) write_all(p.get(), "x");
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(b().wait(5000 * kMs, 0), 1);
+  ASSERT_EQ(s.received(), 1);
+
+  // Backlog 0 holds one connection; the kernel drops later SYNs (and the
+  // clients retry them for seconds), so those connects stay pending.
+  Listener full(0);
+  std::vector<UniqueFd> fillers;
+  for (int i = 0; i < 4; ++i) {
+    fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(fillers.back().get(), full.addr(), full.addr_len());
+  }
+  std::this_thread::sleep_for(20ms);
+  std::vector<Recorder> fresh(ReadySockets::kSockets);
+  for (Recorder& f : fresh) ASSERT_NE(start_connect(f, full.addr(), full.addr_len()), nullptr);
+  settle(100ms);
+  EXPECT_EQ(s.received(), 1);
+  for (const Recorder& r : s.rs) EXPECT_EQ(r.after_close, 0);
+  for (const Recorder& f : fresh)
+    EXPECT_EQ(f.callbacks(), 0) << "a closed socket's completion reached the socket that reused its slot";
+  for (Recorder& r : s.rs)
+    if (!r.closed) close(r, false);
+  for (Recorder& f : fresh) close(f, true);
+  settle(20ms);
+}
+
+// ---------------------------------------------------------------------------
 // wake() and wait() timeouts.
 
 // Calls wake() once after `first` (unless zero), and again every 250 ms from

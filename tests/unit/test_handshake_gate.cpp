@@ -13,6 +13,9 @@
 namespace barrage {
 namespace {
 
+// The pool's flush() with time to spare: whoever may start now starts.
+const TimeBudget kNoLimit = TimeBudget::unlimited();
+
 // Transports that never open: only their gate bookkeeping is used.
 struct NoEvents final : TransportEvents {
   void on_established() noexcept override {}
@@ -36,6 +39,7 @@ TEST(HandshakeGate, AdmitsUpToTheCapThenQueuesInOrder) {
   EXPECT_FALSE(c.gate_slot);
 
   g.leave(&a);  // a's slot goes to the oldest waiter, c
+  g.start_waiting(kNoLimit);
   EXPECT_FALSE(a.gate_slot);
   EXPECT_TRUE(c.gate_slot);
   EXPECT_FALSE(c.gate_hook.linked());
@@ -43,16 +47,20 @@ TEST(HandshakeGate, AdmitsUpToTheCapThenQueuesInOrder) {
   EXPECT_EQ(g.waiting(), 1u);
 
   g.leave(&a);  // twice: a no-op
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 2u);
 
   g.leave(&d);  // d gave up while queued (closed, timed out)
+  g.start_waiting(kNoLimit);
   EXPECT_FALSE(d.gate_hook.linked());
   EXPECT_FALSE(d.gate_slot);
   EXPECT_EQ(g.waiting(), 0u);
   EXPECT_EQ(g.running(), 2u);
 
   g.leave(&b);
+  g.start_waiting(kNoLimit);
   g.leave(&c);
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
   EXPECT_TRUE(g.enter(&d));  // the slots are really free again
 }
@@ -66,9 +74,11 @@ TEST(HandshakeGate, AfterStopAFreedSlotStartsNobody) {
   EXPECT_FALSE(g.enter(&b));
   g.stop();
   g.leave(&a);
+  g.start_waiting(kNoLimit);
   EXPECT_FALSE(b.gate_slot);
   EXPECT_TRUE(b.gate_hook.linked());
   g.leave(&b);  // the owner closes the queued one too
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.waiting(), 0u);
   EXPECT_EQ(g.running(), 0u);
 }
@@ -81,8 +91,10 @@ TEST(HandshakeGate, ACapOfZeroStillAdmitsOne) {
   EXPECT_TRUE(g.enter(&a));
   EXPECT_FALSE(g.enter(&b));
   g.leave(&a);
+  g.start_waiting(kNoLimit);
   EXPECT_TRUE(b.gate_slot);
   g.leave(&b);
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
 }
 
@@ -111,16 +123,64 @@ TEST(HandshakeGate, OneOriginCannotTakeEverySlot) {
   // Freed slots go to the origins that wait, in the order they queued, each
   // origin's transports in FIFO order.
   g.leave(b[0].get());
+  g.start_waiting(kNoLimit);
   EXPECT_TRUE(b[1]->gate_slot);
   g.leave(a[0].get());  // b queued before a could start again
+  g.start_waiting(kNoLimit);
   EXPECT_TRUE(b[2]->gate_slot);
   EXPECT_FALSE(a[7]->gate_slot);
   g.leave(a[1].get());
+  g.start_waiting(kNoLimit);
   EXPECT_TRUE(a[7]->gate_slot);
   EXPECT_FALSE(a[8]->gate_slot);
   EXPECT_EQ(g.running(), 8u);
   for (auto& t : a) g.leave(t.get());
+  g.start_waiting(kNoLimit);
   for (auto& t : b) g.leave(t.get());
+  g.start_waiting(kNoLimit);
+  EXPECT_EQ(g.running(), 0u);
+  EXPECT_EQ(g.waiting(), 0u);
+}
+
+// Slots freed inside socket events start nobody there: start_waiting()
+// does, from the owner's loop, and stops when its time budget is spent
+// (after one start at least), leaving has_work() set for the next call. A
+// transport that comes meanwhile queues behind those already due a slot.
+TEST(HandshakeGate, StartsWaitingOnesOnlyInStartWaitingWithinItsBudget) {
+  NoEvents ev;
+  TransportEnv env;
+  Transport a(env, &ev), b(env, &ev), c(env, &ev), d(env, &ev), e(env, &ev);
+  HandshakeGate g(2);
+  EXPECT_FALSE(g.has_work());
+  EXPECT_TRUE(g.enter(&a));
+  EXPECT_TRUE(g.enter(&b));
+  EXPECT_FALSE(g.enter(&c));
+  EXPECT_FALSE(g.enter(&d));
+  g.leave(&a);
+  g.leave(&b);
+  EXPECT_FALSE(c.gate_slot) << "started from inside leave()";
+  EXPECT_TRUE(g.has_work());
+  EXPECT_FALSE(g.enter(&e)) << "jumped c and d, which were due the freed slots";
+
+  const TimeBudget spent(0);
+  EXPECT_TRUE(g.start_waiting(spent));
+  EXPECT_TRUE(c.gate_slot);
+  EXPECT_FALSE(d.gate_slot) << "went on past a spent budget";
+  EXPECT_TRUE(g.has_work());
+  EXPECT_TRUE(g.start_waiting(spent));
+  EXPECT_TRUE(d.gate_slot);
+  EXPECT_FALSE(e.gate_slot) << "no slot free: the cap still holds";
+  g.start_waiting(spent);
+  EXPECT_FALSE(g.has_work()) << "nothing can start until a slot frees";
+  EXPECT_FALSE(g.start_waiting(kNoLimit));
+
+  g.leave(&c);
+  EXPECT_TRUE(g.start_waiting(kNoLimit));
+  EXPECT_TRUE(e.gate_slot);
+  EXPECT_FALSE(g.has_work());
+  g.leave(&d);
+  g.leave(&e);
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
   EXPECT_EQ(g.waiting(), 0u);
 }
@@ -165,11 +225,13 @@ TEST_F(ProbeFixture, PastTheCapTheyWaitForTheProbesTicketThenStartTogetherResume
   EXPECT_EQ(g.running(), 2u);
   EXPECT_EQ(g.waiting(), 4u);
   g.leave(t[0].get());  // the probe's handshake is done; its ticket is not here yet
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(t[2]->gate_slot, 1) << "the freed full slot goes to the next in line";
   EXPECT_EQ(g.running(), 2u);
   EXPECT_EQ(g.waiting(), 3u);
   ctx->store_session(origin, SSL_SESSION_new());
   g.probe_over(t[0].get(), true);
+  g.start_waiting(kNoLimit);
   EXPECT_FALSE(t[0]->gate_probe);
   EXPECT_EQ(g.running(), 5u) << "resumed handshakes are not held to the full cap of 2";
   EXPECT_EQ(g.waiting(), 0u);
@@ -179,7 +241,9 @@ TEST_F(ProbeFixture, PastTheCapTheyWaitForTheProbesTicketThenStartTogetherResume
   EXPECT_TRUE(g.enter(late[0].get()));
   EXPECT_FALSE(late[0]->gate_probe);
   for (auto& x : t) g.leave(x.get());
+  g.start_waiting(kNoLimit);
   g.leave(late[0].get());
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
   EXPECT_TRUE(g.burst_ended()) << "6 at once is more than the full cap";
   EXPECT_FALSE(g.burst_ended()) << "once per burst";
@@ -196,16 +260,21 @@ TEST_F(ProbeFixture, AProbeWithoutATicketLetsTheOthersQueueForFullSlots) {
   EXPECT_FALSE(g.enter(t[2].get()));
   EXPECT_FALSE(g.enter(t[3].get()));
   g.probe_over(t[0].get(), false);
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 2u) << "still held to the cap";
   EXPECT_EQ(g.waiting(), 2u);
   g.leave(t[0].get());
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(t[2]->gate_slot, 1);
   EXPECT_FALSE(t[2]->gate_probe) << "no probing after a ticketless one";
   g.leave(t[1].get());
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(t[3]->gate_slot, 1);
   EXPECT_FALSE(t[3]->gate_probe);
   g.leave(t[2].get());
+  g.start_waiting(kNoLimit);
   g.leave(t[3].get());
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
   EXPECT_FALSE(g.burst_ended()) << "never more than the cap at once";
 }
@@ -222,15 +291,19 @@ TEST_F(ProbeFixture, AFailedProbePassesTheProbeOn) {
   EXPECT_FALSE(g.enter(ta[2].get()));
   EXPECT_FALSE(g.enter(ta[3].get()));
   g.forget(ta[0].get());
+  g.start_waiting(kNoLimit);
   EXPECT_FALSE(ta[0]->gate_probe);
   EXPECT_EQ(ta[2]->gate_slot, 1);
   EXPECT_TRUE(ta[2]->gate_probe) << "the next one probes";
   EXPECT_EQ(ta[3]->gate_slot, 0);
   EXPECT_TRUE(ta[3]->gate_hook.linked());
   g.forget(ta[3].get());  // gives up while waiting
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.waiting(), 0u);
   g.forget(ta[1].get());
+  g.start_waiting(kNoLimit);
   g.forget(ta[2].get());
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
 }
 
@@ -246,7 +319,9 @@ TEST_F(ProbeFixture, OtherOriginsDoNotWaitForOnesProbe) {
   EXPECT_TRUE(g.enter(tb[0].get()));
   EXPECT_TRUE(tb[0]->gate_probe);
   for (auto& x : ta) g.forget(x.get());
+  g.start_waiting(kNoLimit);
   g.forget(tb[0].get());
+  g.start_waiting(kNoLimit);
   EXPECT_EQ(g.running(), 0u);
   EXPECT_EQ(g.waiting(), 0u);
 }
@@ -267,6 +342,7 @@ TEST_F(ProbeFixture, NoProbeWhenResumptionIsOff) {
   EXPECT_FALSE(g.enter(t[2].get()));
   EXPECT_FALSE(t[0]->gate_probe);
   for (auto& x : t) g.forget(x.get());
+  g.start_waiting(kNoLimit);
   env.tls = ctx.get();
 }
 

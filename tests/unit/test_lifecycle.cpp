@@ -82,10 +82,11 @@ struct FakePool final : ChannelSource {
         return;
       }
   }
-  bool flush() noexcept override {
+  bool flush(const TimeBudget&) noexcept override {
     ++flushes;
     return false;
   }
+  bool has_work() const noexcept override { return false; }
   void serve() {
     while (!waiting.empty()) {
       PoolWaiter* w = waiting.front();
@@ -195,6 +196,20 @@ TEST_F(LifecycleTest, InFlightSlotsQueueTheRestInOrder) {
   ASSERT_EQ(pool.channel.started.size(), 3u);
   EXPECT_EQ(static_cast<Request*>(pool.channel.started[2].user)->id, c);
   (void)a, (void)b;
+}
+
+// A spent budget stops run_ready() after one step, so the turn's timers run
+// in time; has_ready() tells the turn not to sleep on what is left.
+TEST_F(LifecycleTest, RunReadyStopsWhenItsBudgetIsSpentAndSaysWorkIsLeft) {
+  submit();
+  submit();
+  EXPECT_TRUE(life->has_ready());
+  life->run_ready(TimeBudget(0));
+  EXPECT_LE(pool.channel.started.size(), 1u) << "went on past a spent budget";
+  EXPECT_TRUE(life->has_ready());
+  life->run_ready();
+  EXPECT_EQ(pool.channel.started.size(), 2u);
+  EXPECT_FALSE(life->has_ready());
 }
 
 TEST_F(LifecycleTest, A503WaitsOnTheWheelForItsRetryAfterThenSucceeds) {
