@@ -1,5 +1,8 @@
-// Memory per open TLS connection: N requests to /sleep/50 with N in flight
-// open N connections at once; once they are answered the N connections sit
+// Memory per open TLS connection: N requests to /sleep/1000 with N in flight
+// open N connections at once (the pool connects a few hundred per ms of a
+// turn, so all 10,000 sockets exist long before the first answer; with
+// /sleep/50 an early answer's connection served a request still waiting for
+// its connect); once they are answered the N connections sit
 // idle in the pool (the idle timeout is far away) and resident memory is read
 // from /proc/self/statm. The figure is (RSS now - RSS before) / N. Kernel
 // socket buffers are not part of RSS and not counted.
@@ -16,7 +19,7 @@ constexpr double kKiB = 1024.0;
 
 void BM_RssPerConnection(benchmark::State& state, brg_backend backend) {
   const int n = int(state.range(0));
-  const std::string url = peer().url("/sleep/50");
+  const std::string url = peer().url("/sleep/1000");
   Outcome o;
   {
     // Process-wide one-time set-up (OpenSSL's tables, the resolver, the

@@ -163,6 +163,9 @@ bool Client::run(const Batch& b, Outcome* out) {
 bool Client::settle(std::chrono::milliseconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until) {
+    // One turn at least, as any host gives an idle engine: with no request
+    // left it hands a handshake burst's free heap back (Engine::run_turn).
+    if (brg_poll(e_, 0) < 0) return false;
     const struct brg_stats st = stats();
     if (st.connections_idle == st.connections_open) return true;
     if (brg_poll(e_, 10) < 0) return false;

@@ -69,8 +69,9 @@ class Client {
   bool run(const Batch& batch, Outcome* out);
   struct brg_stats stats() const;
   // Polls until every open connection is idle (handshakes the pool started
-  // for requests that another connection served have finished), at most
-  // `limit`; so the handshakes of a warm-up are never timed. False on timeout.
+  // for requests that another connection served have finished), one turn at
+  // least, at most `limit`; so the handshakes of a warm-up are never timed.
+  // False on timeout.
   bool settle(std::chrono::milliseconds limit);
 
  private:

@@ -30,10 +30,6 @@ constexpr size_t kMaxEventBytes = size_t(16) << 20;
 // completing ~30 ms), long enough that a turn's fixed cost (one
 // io_uring_enter, the timers, publishing) stays small beside it.
 constexpr int64_t kPhaseBudgetNs = 1'000'000;
-// Giving back a handshake burst's free heap (malloc_trim, 2.5-10 ms
-// measured) waits for a turn that would otherwise sleep at least this long,
-// so that no timer waits on it.
-constexpr int64_t kQuietForTrimNs = 20'000'000;
 // The request's value, else the engine's; 0 when that means none.
 int64_t effective_timeout(int64_t asked, int64_t engine) noexcept {
   int64_t v = asked != 0 ? asked : engine;
@@ -369,10 +365,14 @@ int Engine::run_turn(int64_t timeout_ns) noexcept {
     int64_t until = next * 1000000 > now ? int64_t(next * 1000000 - now) : 0;
     if (timeout_ns < 0 || until < timeout_ns) timeout_ns = until;
   }
-  if (mailbox_->unpublished() || lifecycle_->has_ready()) timeout_ns = 0;
+  const bool work_left = mailbox_->unpublished() || lifecycle_->has_ready();
+  if (work_left) timeout_ns = 0;
   bool threaded = mailbox_->threaded();
   if (threaded && !mailbox_->going_to_sleep()) timeout_ns = 0;
-  if (pool_->heap_to_give_back() && (timeout_ns < 0 || timeout_ns >= kQuietForTrimNs)) pool_->give_back_heap();
+  // The one step that cannot be cut short (malloc_trim after a handshake
+  // burst, 2.5-10 ms measured) waits until no request is left whose
+  // deadline or answer it could delay: idle connections are what it is for.
+  if (pool_->heap_to_give_back() && !work_left && lifecycle_->live() == 0) pool_->give_back_heap();
   int rc = backend_->wait(timeout_ns, kPhaseBudgetNs);  // 4. I/O
   if (threaded) mailbox_->woke();
   advance_timers();                     // 5. deadlines due

@@ -105,7 +105,7 @@ class ConnectionPool final : public ChannelSource {
   void free_closed() noexcept { free_closed(TimeBudget::unlimited()); }
   // A burst of handshakes ended and left free heap behind; give_back_heap()
   // returns it to the system (malloc_trim: 2.5-10 ms measured, so the
-  // engine calls it when no timer is due for a while).
+  // engine calls it once no request is left).
   bool heap_to_give_back() const noexcept { return heap_to_give_back_; }
   void give_back_heap() noexcept;
   // Closes every connection: HTTP/2 ones say GOAWAY first.

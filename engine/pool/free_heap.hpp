@@ -4,8 +4,8 @@
 // behind would carry it in RSS: 41 KiB each after 1,000 resumed handshakes
 // at once, 21 KiB after a trim. malloc_trim walks the free lists of every
 // arena (about 2.5 ms after that burst, 5-10 ms in a process whose other
-// threads have heaps of their own), once per burst, in a turn with no timer
-// due soon (Engine::run_turn).
+// threads have heaps of their own), once per burst, in a turn with no
+// request left (Engine::run_turn).
 // Allocators other than glibc's: nothing to do here.
 #pragma once
 
