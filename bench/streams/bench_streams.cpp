@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -138,7 +139,8 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
   const uint32_t per_conn = uint32_t(state.range(1));
   const int events = int(state.range(2));
   const int interval_ms = int(state.range(3));
-  const std::string url = stream_peer().url(per_conn, events, interval_ms), body = "{}";
+  const int step_ms = int(state.range(4));
+  const std::string url = stream_peer().url(per_conn, events, interval_ms, step_ms), body = "{}";
   if (url.empty()) return fail(state, "no listener for " + std::to_string(per_conn) + " streams per connection");
 
   Histogram late, turns, late_steady, turns_steady;  // all; inside the steady window
@@ -280,9 +282,9 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
 // Item 3: CPU per event and lateness at 1,000 and 10,000 streams, 50 events
 // 100 ms apart (100,000 events/s at 10,000 streams).
 void scale(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"streams", "per_conn", "events", "interval_ms"});
-  if (quick()) b->Args({1'000, 100, 5, 100});
-  else b->Args({1'000, 100, 50, 100})->Args({10'000, 100, 50, 100});
+  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms"});
+  if (quick()) b->Args({1'000, 100, 5, 100, 0});
+  else b->Args({10'000, 100, 20, 1'000, 0})->Args({10'000, 100, 50, 100, 20});
   b->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 }
 
@@ -290,12 +292,25 @@ void scale(benchmark::internal::Benchmark* b) {
 // 60 s; and 10,000 streams at 100 and at 10 per connection, whose memory
 // difference splits it into per-stream and per-connection parts.
 void many(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"streams", "per_conn", "events", "interval_ms"});
-  if (quick()) b->Args({10'000, 100, 5, 200});
-  else b->Args({100'000, 100, 60, 1'000})->Args({10'000, 100, 10, 1'000})->Args({10'000, 10, 10, 1'000});
+  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms"});
+  if (quick()) b->Args({10'000, 100, 5, 200, 20});
+  else b->Args({100'000, 100, 60, 1'000, 20})->Args({10'000, 100, 10, 1'000, 20})->Args({10'000, 10, 10, 1'000, 20});
   b->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 }
 
+// BARRAGE_STREAMS_SHAPE=streams,per_conn,events,interval_ms,step_ms adds one more
+// shape (io_uring and epoll), for profiling or trying a size.
+void custom(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms"});
+  long long v[5];
+  const char* shape = std::getenv("BARRAGE_STREAMS_SHAPE");
+  if (shape && std::sscanf(shape, "%lld,%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5)
+    b->Args({v[0], v[1], v[2], v[3], v[4]});
+  b->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+}
+
+BENCHMARK_CAPTURE(BM_Streams, custom_io_uring, BRG_BACKEND_IO_URING)->Apply(custom);
+BENCHMARK_CAPTURE(BM_Streams, custom_epoll, BRG_BACKEND_EPOLL)->Apply(custom);
 BENCHMARK_CAPTURE(BM_Streams, scale_io_uring, BRG_BACKEND_IO_URING)->Apply(scale);
 BENCHMARK_CAPTURE(BM_Streams, scale_epoll, BRG_BACKEND_EPOLL)->Apply(scale);
 BENCHMARK_CAPTURE(BM_Streams, many_io_uring, BRG_BACKEND_IO_URING)->Apply(many);

@@ -3,12 +3,17 @@
 // one nghttp2 server session per connection, and one min-heap of the events
 // due (no scan over every stream per wake-up, unlike tests/support/h2_peer).
 //
-// A request to /sse/<events>/<interval_ms> is answered 200 text/event-stream
+// A request to /sse/<events>/<interval_ms>[/<step_ms>] is answered 200 text/event-stream
 // and gets <events> OpenAI chat.completion.chunk events <interval_ms> apart,
 // then "data: [DONE]" and END_STREAM. The first event comes a random part of
 // the interval after the request (uniform in (0, interval]): streams of
 // real providers are not in step, and 100 streams opened together on one
-// connection would otherwise all fall due in the same millisecond forever. Each
+// connection would otherwise all fall due in the same millisecond forever.
+// With <step_ms> > 0 events leave only at multiples of it (CLOCK_MONOTONIC),
+// the way a model server's decode step yields one token for every sequence
+// of its batch at once: each connection's events of one step share a TLS
+// write. Without it (0) every event is written alone, the worst case for
+// both ends. Each
 // event carries "t_ns": CLOCK_MONOTONIC when the server wrote it into the
 // connection's output (the client's clock on the same host), so a client can
 // tell how late it delivered the event. Events of one connection that fall
@@ -60,7 +65,7 @@ int64_t mono_ns() {
 struct Stream {
   int32_t id = 0;
   std::string path;
-  int events = 0, interval_ms = 0;
+  int events = 0, interval_ms = 0, step_ms = 0;
   int due = 0, sent = 0;  // events that fell due / were written
   bool done_sent = false;
   std::string out;  // bytes not yet handed to nghttp2
@@ -88,7 +93,8 @@ struct Conn {
 };
 
 struct Due {
-  int64_t at;
+  int64_t at;     // when it leaves: `exact` rounded up to the stream's step
+  int64_t exact;  // when it falls due; the next one is an interval later
   uint64_t conn;
   int32_t stream;
   bool operator>(const Due& o) const { return at > o.at; }
@@ -129,6 +135,12 @@ void append_event(std::string& out, int n, int64_t t) {
   out.append(buf, size_t(len));
 }
 
+void push_due(const Stream& s, int64_t exact, uint64_t conn) {
+  const int64_t step = int64_t(s.step_ms) * 1'000'000;
+  const int64_t at = step > 0 ? (exact + step - 1) / step * step : exact;
+  g.timers.push({at, exact, conn, s.id});
+}
+
 ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                   nghttp2_data_source* source, void*) {
   auto& s = *static_cast<Stream*>(source->ptr);
@@ -154,8 +166,9 @@ ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32
 }
 
 void answer(Conn& c, Stream& s) {
-  int events = 0, interval = 0;
-  const bool ok = std::sscanf(s.path.c_str(), "/sse/%d/%d", &events, &interval) == 2 && events >= 0 && interval > 0;
+  int events = 0, interval = 0, step = 0;
+  const bool ok = std::sscanf(s.path.c_str(), "/sse/%d/%d/%d", &events, &interval, &step) >= 2 && events >= 0 &&
+                  interval > 0 && step >= 0;
   if (!ok) {
     nghttp2_nv nv[] = {{(uint8_t*)":status", (uint8_t*)"404", 7, 3, NGHTTP2_NV_FLAG_NONE}};
     nghttp2_submit_response(c.session, s.id, nv, 1, nullptr);
@@ -163,6 +176,7 @@ void answer(Conn& c, Stream& s) {
   }
   s.events = events;
   s.interval_ms = interval;
+  s.step_ms = step;
   nghttp2_nv nv[] = {
       {(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
       {(uint8_t*)"content-type", (uint8_t*)"text/event-stream", 12, 17, NGHTTP2_NV_FLAG_NONE},
@@ -175,7 +189,7 @@ void answer(Conn& c, Stream& s) {
   if (events > 0) {
     g.rng ^= g.rng << 13, g.rng ^= g.rng >> 7, g.rng ^= g.rng << 17;  // xorshift64
     const int64_t phase = 1 + int64_t(g.rng % uint64_t(int64_t(interval) * 1'000'000));
-    g.timers.push({mono_ns() + phase, c.serial, s.id});
+    push_due(s, mono_ns() + phase, c.serial);
   }
 }
 
@@ -331,7 +345,7 @@ void fire_timers() {
     if (si == c.streams.end()) continue;
     Stream& s = si->second;
     ++s.due;
-    if (s.due < s.events) g.timers.push({d.at + int64_t(s.interval_ms) * 1'000'000, d.conn, d.stream});
+    if (s.due < s.events) push_due(s, d.exact + int64_t(s.interval_ms) * 1'000'000, d.conn);
     nghttp2_session_resume_data(c.session, s.id);
     mark(c);
   }

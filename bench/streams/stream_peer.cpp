@@ -21,11 +21,11 @@ bool g_have_dir = false;
 
 }  // namespace
 
-std::string StreamPeer::url(uint32_t per_conn, int events, int interval_ms) const {
+std::string StreamPeer::url(uint32_t per_conn, int events, int interval_ms, int step_ms) const {
   for (size_t i = 0; i < max_streams.size(); ++i)
     if (max_streams[i] == per_conn)
       return "https://127.0.0.1:" + std::to_string(ports[i]) + "/sse/" + std::to_string(events) + "/" +
-             std::to_string(interval_ms);
+             std::to_string(interval_ms) + "/" + std::to_string(step_ms);
   return "";
 }
 

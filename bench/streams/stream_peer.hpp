@@ -18,9 +18,9 @@ struct StreamPeer {
   std::vector<int> ports;     // one per max-streams value asked for, in order
   std::vector<uint32_t> max_streams;
 
-  // https://127.0.0.1:PORT/sse/<events>/<interval_ms> on the listener that
-  // announces `per_conn` streams per connection ("" if none does).
-  std::string url(uint32_t per_conn, int events, int interval_ms) const;
+  // https://127.0.0.1:PORT/sse/<events>/<interval_ms>/<step_ms> on the
+  // listener that announces `per_conn` streams per connection ("" if none does).
+  std::string url(uint32_t per_conn, int events, int interval_ms, int step_ms) const;
 };
 
 // Starts the server pinned to `cpu` (-1: not pinned) with one listener per
