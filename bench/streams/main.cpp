@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
       CPU_SET(self_cpu, &one);
       if (sched_setaffinity(0, sizeof one, &one) != 0) std::perror("bench_streams: sched_setaffinity");
     }
-    if (streams::stream_peer_up(server_cpu, {100, 10}) != 0) return 1;
+    if (streams::stream_peer_up(server_cpu, {100, 10}, self_cpu) != 0) return 1;
     std::atexit(streams::stream_peer_down);
     std::fprintf(stderr, "bench_streams: sse_h2_server pid %d on CPU %d; this process on CPU %d%s\n",
                  int(streams::stream_peer().pid), server_cpu, self_cpu,

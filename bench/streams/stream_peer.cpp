@@ -29,7 +29,8 @@ std::string StreamPeer::url(uint32_t per_conn, int events, int interval_ms, int 
   return "";
 }
 
-int stream_peer_up(int cpu, const std::vector<uint32_t>& max_streams) {
+int stream_peer_up(int cpu, const std::vector<uint32_t>& max_streams, int client_cpu) {
+  g_peer.client_cpu = client_cpu;
   if (!mkdtemp(g_dir)) {
     std::perror("bench_streams: mkdtemp");
     return 1;
@@ -37,6 +38,7 @@ int stream_peer_up(int cpu, const std::vector<uint32_t>& max_streams) {
   g_have_dir = true;
   g_peer.ca_file = std::string(g_dir) + "/ca.pem";
   g_peer.max_streams = max_streams;
+  g_peer.server_cpu = cpu;
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
     std::perror("bench_streams: pipe");
