@@ -215,6 +215,19 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
     int finals = 0;
     const int64_t give_up = t0 + (int64_t(events) * interval_ms + 60'000) * 1'000'000;
     const int fd = brg_backend_fd(e);
+    // BARRAGE_STREAMS_TRACE=1: one line a second on stderr (events, the
+    // latest lateness, the longest turn, this thread's CPU share, RSS), to
+    // see when a run falls behind.
+    const bool trace = std::getenv("BARRAGE_STREAMS_TRACE") != nullptr;
+    // BARRAGE_STREAMS_INNER_WAIT=1: brg_poll(e, timeout) waits itself (the
+    // turn figures then include the wait), to tell a late wake-up through
+    // brg_backend_fd from a slow turn.
+    const bool inner_wait = std::getenv("BARRAGE_STREAMS_INNER_WAIT") != nullptr;
+    int64_t trace_at = t0 + 1'000'000'000, trace_cpu = cpu0, trace_turn = 0, trace_late = 0;
+    uint64_t trace_events = 0;
+    // Worst lateness per 100 consecutive streams (about one connection's)
+    // in the last second: a few starved connections show here and in the p99.
+    std::vector<int64_t> group_late(trace ? size_t(streams) / 100 + 1 : 0, 0);
     std::fill(got.begin(), got.end(), 0);
     std::string problem;
     while (finals < streams && problem.empty()) {
@@ -225,13 +238,30 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
       int timeout = brg_backend_timeout(e);
       if (timeout < 0 || timeout > 100) timeout = 100;
       pollfd p{fd, POLLIN, 0};
-      if (timeout > 0) ::poll(&p, 1, timeout);
+      if (timeout > 0 && !inner_wait) ::poll(&p, 1, timeout);
       const int64_t a = now_ns();
-      if (brg_poll(e, 0) < 0) {
+      if (brg_poll(e, inner_wait ? timeout : 0) < 0) {
         problem = std::string("brg_poll: ") + brg_last_error();
         break;
       }
       const int64_t turn = now_ns() - a;
+      trace_turn = std::max(trace_turn, turn);
+      if (trace && now_ns() >= trace_at) {
+        const int64_t c = thread_cpu_ns();
+        size_t slow = 0, worst = 0;
+        for (size_t g = 0; g < group_late.size(); ++g) {
+          if (group_late[g] > 100'000'000) ++slow;
+          if (group_late[g] > group_late[worst]) worst = g;
+        }
+        std::fprintf(stderr,
+                     "t=%.0fs events=%llu late_last=%.1fms turn_max=%.1fms cpu=%.0f%% rss=%.0fMiB "
+                     "groups_over_100ms=%zu worst_group=%zu (%.0fms)\n",
+                     double(trace_at - t0) / 1e9, (unsigned long long)(delivered - trace_events), double(trace_late) / 1e6,
+                     double(trace_turn) / 1e6, double(c - trace_cpu) / 1e7, double(rss_bytes()) / (1 << 20), slow, worst,
+                     group_late.empty() ? 0.0 : double(group_late[worst]) / 1e6);
+        std::fill(group_late.begin(), group_late.end(), 0);
+        trace_at += 1'000'000'000, trace_cpu = c, trace_turn = 0, trace_events = delivered;
+      }
       turns.add(turn);
       const bool in_window = window_cpu0 >= 0 && window_cpu1 < 0;
       if (in_window) turns_steady.add(turn);
@@ -246,6 +276,11 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
             const int64_t stamp = stamp_of(std::string_view(r.body, r.body_len));
             if (stamp <= 0 || r.events != g + 1) problem = "a partial out of order or without its stamp";
             late.add(taken - stamp);
+            trace_late = taken - stamp;
+            if (trace) {
+              int64_t& gl = group_late[size_t(r.user_data) / 100];
+              gl = std::max(gl, taken - stamp);
+            }
             if (in_window) late_steady.add(taken - stamp);
             if (g++ == 0 && ++started == uint64_t(streams)) ramp_ns = taken - t0;
             ++delivered;
