@@ -56,6 +56,8 @@ bool StreamDelivery::deliver(Request& r, int http_status, std::string_view data,
   }
   ++s.events;
   ++s.delivered_total;
+  // A stream that delivered an event is not sent again (barrage.h, BRG_REQ_STREAM).
+  if (s.delivered_total == 1) r.head.release_h2();
   Outcome* o = results_.stamped(r, now);
   if (!o) return true;  // the final outcome still carries the whole stream
   try {

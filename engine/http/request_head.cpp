@@ -29,4 +29,9 @@ bool RequestHead::h2_ready(std::string* why) const noexcept {
   return false;
 }
 
+void RequestHead::release_h2() noexcept {
+  h2_ = H2RequestBuilder{};  // the moved-from storage goes with the temporary
+  h2_built_ = false;
+}
+
 }  // namespace barrage::http

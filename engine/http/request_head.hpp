@@ -35,6 +35,11 @@ class RequestHead {
   // HTTP/2. Loop thread only.
   bool h2_ready(std::string* why) const noexcept;
   const std::vector<HeaderView>& h2_fields() const noexcept { return h2_.fields(); }
+  // Frees the HTTP/2 fields (about 500 bytes a request) when no attempt is
+  // expected any more: a stream that delivered events is never sent again,
+  // and 100,000 of them would hold 50 MB for nothing. nghttp2 copied them at
+  // submit; should an attempt come after all, h2_ready() reads them again.
+  void release_h2() noexcept;
   std::string_view body() const noexcept { return std::string_view(wire_).substr(body_at_); }
 
  private:

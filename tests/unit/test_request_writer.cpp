@@ -1,5 +1,7 @@
 // Unit tests for engine/http/request_writer: exact bytes on the wire, the
-// default headers, and refusal of anything that could inject or reframe.
+// default headers, and refusal of anything that could inject or reframe;
+// and RequestHead's HTTP/2 fields, released and read again.
+#include "http/request_head.hpp"
 #include "http/request_writer.hpp"
 
 #include <gtest/gtest.h>
@@ -173,6 +175,29 @@ TEST(RequestWriter, LargeBodyInOneBuffer) {
   const std::string out = write_ok("POST", "https://h/", {}, body);
   EXPECT_NE(out.find("Content-Length: 1048576\r\n\r\n"), std::string::npos);
   EXPECT_EQ(out.substr(out.size() - body.size()), body);
+}
+
+// A released head (a stream that delivered events) gives the same HTTP/2
+// fields if an attempt comes after all.
+TEST(RequestHead, ReleasedHttp2FieldsAreReadAgainIdentically) {
+  RequestHead head;
+  const Url url = make_url("https://api.example.com/v1/chat/completions?x=1");
+  const std::vector<HeaderView> headers = {{"Authorization", "Bearer k"}, {"X-Trace", "t1"}};
+  ASSERT_EQ(head.build("POST", url, headers.data(), headers.size(), "{\"stream\":true}", "0.1.0"), "");
+  std::string why;
+  ASSERT_TRUE(head.h2_ready(&why)) << why;
+  std::vector<std::pair<std::string, std::string>> before;
+  for (const HeaderView& f : head.h2_fields()) before.emplace_back(f.name, f.value);
+  ASSERT_GE(before.size(), 5u);
+  EXPECT_EQ(before[0].first, ":method");
+
+  head.release_h2();
+  EXPECT_TRUE(head.h2_fields().empty());
+  ASSERT_TRUE(head.h2_ready(&why)) << why;
+  std::vector<std::pair<std::string, std::string>> after;
+  for (const HeaderView& f : head.h2_fields()) after.emplace_back(f.name, f.value);
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(head.body(), "{\"stream\":true}");
 }
 
 }  // namespace
