@@ -15,7 +15,9 @@
 -- ARGV[5..10]  requests: interval_us (0: no bucket), burst, adjust, min, max, clamp (-1: none)
 -- ARGV[11..16] tokens:   the same
 -- Returns {granted requests, request base_us, granted tokens, token base_us,
---          wait_us (0: granted), cooldown left ms, live processes}
+--          wait_us (0: granted), cooldown left ms, live processes, now_us}
+-- (now_us: Redis's clock, which the bases count from; each process maps it
+-- to its own clock).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local horizon = tonumber(ARGV[2])
@@ -98,4 +100,4 @@ local function commit(b, g)
 end
 local orq = commit(rq, gr)
 local otk = commit(tk, gt)
-return {gr, orq, gt, otk, math.ceil(wait), cool_left, live}
+return {gr, orq, gt, otk, math.ceil(wait), cool_left, live, now}
