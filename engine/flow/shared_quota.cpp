@@ -215,7 +215,19 @@ uint64_t SharedQuota::next_ask_at(size_t waiting, int64_t head_tokens, uint64_t 
     const bool short_r = req_interval_ns_ > 0 && req_.held() < std::max<int64_t>(1, low_water(req_rate_));
     const bool short_t =
         tok_interval_ns_ > 0 && (tok_.held() < low_water(tok_rate_) || tok_.held() < head_tokens);
-    if (short_r || short_t) at = std::max(now_ns, not_before_);
+    if (short_t) at = std::min(at, std::max({now_ns, not_before_, tok_not_before_}));
+    if (short_r) {
+      // Request units not spent soon after their instant are lost
+      // (drop_stale): while the tokens held cannot let the first request go
+      // yet, ask for them in time for when they can, not now.
+      uint64_t r_at = now_ns;
+      if (!short_t && tok_interval_ns_ > 0) {
+        const uint64_t lead = 2 * rtt_ns_ + 5 * kNsPerMs;
+        const uint64_t tr = tok_.ready_at(head_tokens, now_ns);
+        if (tr != UINT64_MAX && tr > now_ns + lead) r_at = tr - lead;
+      }
+      at = std::min(at, std::max({r_at, not_before_, req_not_before_}));
+    }
   }
   const bool adjusting = pending_.requests.adjust != 0 || pending_.tokens.adjust != 0;
   if (adjusting) at = std::min(at, std::max(now_ns, asked_at_ + tuning_.horizon_ns));
@@ -281,15 +293,14 @@ int64_t SharedQuota::answered(const LeaseAnswer& a, uint64_t now_ns) noexcept {
   const uint64_t anchor = a.anchor_ns ? a.anchor_ns : now_ns;
   req_.add(anchor, a.requests_base_us, a.requests, req_interval_ns_);
   tok_.add(anchor, a.tokens_base_us, a.tokens, tok_interval_ns_);
-  if (a.wait_us > 0) {
-    not_before_ = now_ns + uint64_t(a.wait_us) * 1000;
-  } else if (a.requests < asked.requests.max || a.tokens < asked.tokens.max) {
-    // The horizon is reserved to its end: asking again before part of it
-    // has passed would only be refused.
-    not_before_ = now_ns + tuning_.horizon_ns / 4;
-  } else {
-    not_before_ = 0;
-  }
+  not_before_ = a.wait_us > 0 ? now_ns + uint64_t(a.wait_us) * 1000 : 0;
+  // A bucket granted less than asked is reserved to the horizon's end:
+  // asking for it again before part of the horizon has passed would only be
+  // refused. The other bucket may still ask (a key short of request units
+  // must not wait on its token bucket's back-off, nor the reverse).
+  const uint64_t back_off = now_ns + tuning_.horizon_ns / 8;
+  req_not_before_ = a.wait_us == 0 && a.requests < asked.requests.max ? back_off : 0;
+  tok_not_before_ = a.wait_us == 0 && a.tokens < asked.tokens.max ? back_off : 0;
   return a.cooldown_ms;
 }
 

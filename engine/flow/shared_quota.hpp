@@ -171,6 +171,7 @@ class SharedQuota {
   std::optional<LeaseAsk> in_flight_;
   uint64_t asked_at_ = 0;
   uint64_t not_before_ = 0;   // Redis said wait, or the next rejoin attempt
+  uint64_t req_not_before_ = 0, tok_not_before_ = 0;  // a bucket's back-off after a partial grant
   uint64_t last_take_ = 0;
   // Consumption rate (units/s), smoothed over asks.
   double req_rate_ = 0, tok_rate_ = 0;
