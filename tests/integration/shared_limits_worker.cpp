@@ -6,6 +6,8 @@
 // until all are answered or the run ends, and writes what it saw to --out:
 //   sent <µs>          one line per request answered 200 (its send instant)
 //   failed <status>    one line per other answer
+// --limit-key names the rate-limit key (default: the URL's origin), for
+// workers that reach one provider through different addresses.
 //   done <answered> <ok> <failed> <round trips after warm-up> <fallback keys> <late>
 // (late = 1 when the warm-up was not done by the start instant). Exit 0 once
 // the file is written, 2 on bad arguments or a refused engine.
@@ -36,7 +38,7 @@ void sleep_until_us(int64_t at) {
 
 struct Args {
   int backend = BRG_BACKEND_EPOLL;
-  std::string url, redis, ns, out;
+  std::string url, redis, ns, out, limit_key;
   int64_t rate = 200, burst = 20, n = 100, start_us = 0, run_us = 5000000;
 };
 
@@ -48,6 +50,7 @@ bool parse(int argc, char** argv, Args* a) {
     else if (k == "--redis") a->redis = v;
     else if (k == "--namespace") a->ns = v;
     else if (k == "--out") a->out = v;
+    else if (k == "--limit-key") a->limit_key = v;
     else if (k == "--rate") a->rate = std::atoll(v.c_str());
     else if (k == "--burst") a->burst = std::atoll(v.c_str());
     else if (k == "--n") a->n = std::atoll(v.c_str());
@@ -64,7 +67,7 @@ int main(int argc, char** argv) {
   Args a;
   if (!parse(argc, argv, &a)) {
     std::fprintf(stderr, "usage: %s --url U --redis R --out FILE --start-us T [--backend io_uring|epoll] "
-                 "[--namespace NS] [--rate N] [--burst N] [--n N] [--run-us US]\n", argv[0]);
+                 "[--namespace NS] [--limit-key K] [--rate N] [--burst N] [--n N] [--run-us US]\n", argv[0]);
     return 2;
   }
   brg_config* c = brg_config_new();
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
     r.body = body.data();
     r.body_len = body.size();
     r.max_retries = 0;
+    r.limit_key = a.limit_key.empty() ? nullptr : a.limit_key.c_str();
     return brg_submit(e, &r, id);
   };
   // Warm a few keep-alive connections: the run measures the limiter, not

@@ -27,14 +27,17 @@ inline int64_t mono_us() {
 }
 
 struct WorkerSpec {
-  std::string worker, backend, url, redis, name_space, out;
+  std::string worker, backend, url, redis, name_space, out, limit_key;
   int64_t rate = 200, burst = 20, n = 100, start_us = 0, run_us = 0;
 };
 
 inline std::vector<std::string> worker_argv(const WorkerSpec& w) {
-  return {w.worker, "--backend", w.backend, "--url", w.url, "--redis", w.redis, "--namespace", w.name_space,
-          "--out", w.out, "--rate", std::to_string(w.rate), "--burst", std::to_string(w.burst),
-          "--n", std::to_string(w.n), "--start-us", std::to_string(w.start_us), "--run-us", std::to_string(w.run_us)};
+  std::vector<std::string> v = {w.worker, "--backend", w.backend, "--url", w.url, "--redis", w.redis,
+                                "--namespace", w.name_space, "--out", w.out, "--rate", std::to_string(w.rate),
+                                "--burst", std::to_string(w.burst), "--n", std::to_string(w.n),
+                                "--start-us", std::to_string(w.start_us), "--run-us", std::to_string(w.run_us)};
+  if (!w.limit_key.empty()) v.insert(v.end(), {"--limit-key", w.limit_key});
+  return v;
 }
 
 // What one worker reported; done = its file ended with the summary line.

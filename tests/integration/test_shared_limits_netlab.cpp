@@ -63,8 +63,10 @@ TEST_P(SharedLimitsNetlab, FourNamespacesShareTwoHundredPerSecond) {
     ASSERT_TRUE(labs.back()) << err;
     binds += " " + labs.back()->local_address();
   }
-  // Redis listens on this side of every link (and loopback); nothing else.
-  RedisServer redis("--bind " + binds);
+  // Redis listens on this side of every link (and loopback), nothing else,
+  // with a password (it refuses other hosts without one: protected mode).
+  const std::string password = "netlab" + std::to_string(getpid());
+  RedisServer redis("--bind " + binds + " --requirepass " + password);
   if (redis.missing()) GTEST_SKIP() << "redis-server is not installed";
   ASSERT_TRUE(redis.running());
   std::vector<std::unique_ptr<mock::MockServer>> mocks;
@@ -89,8 +91,9 @@ TEST_P(SharedLimitsNetlab, FourNamespacesShareTwoHundredPerSecond) {
     w.worker = BARRAGE_SHARED_WORKER;
     w.backend = GetParam() == BRG_BACKEND_IO_URING ? "io_uring" : "epoll";
     w.url = "http://" + host + ":" + std::to_string(mocks[i]->port()) + "/v1/chat/completions";
-    w.redis = "redis://" + host + ":" + std::to_string(redis.port());
+    w.redis = "redis://:" + password + "@" + host + ":" + std::to_string(redis.port());
     w.name_space = "netlab" + std::to_string(GetParam());
+    w.limit_key = "provider";  // one provider, reached at four addresses
     w.out = std::string(dir) + "/worker" + std::to_string(i);
     w.n = 100 * secs;
     w.start_us = start_us;
