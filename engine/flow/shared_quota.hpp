@@ -158,7 +158,7 @@ class SharedQuota {
  private:
   bool urgent() const noexcept;
   void drop_stale(uint64_t now_ns) noexcept;
-  int64_t lease_size(double rate_per_s, double interval_ns, int64_t waiting) const noexcept;
+  int64_t lease_size(double rate_per_s, double interval_ns, int64_t need) const noexcept;
   int64_t low_water(double rate_per_s) const noexcept;
   void configure_share(uint64_t now_ns) noexcept;
 

@@ -153,21 +153,31 @@ TEST(SharedQuota, WaitingRequestAsksForOneAtLeast) {
   EXPECT_FALSE(q.try_take(0, kT0));
 }
 
-TEST(SharedQuota, LeaseFollowsOwnRateCappedAtFairShare) {
+TEST(SharedQuota, LeaseFollowsOwnRateAndQueueCappedAtFairShare) {
   SharedQuota q(limits_200_per_s_burst_20(), SharedTuning{}, kT0);
   auto a = q.ask(1, 0, kT0);
   ASSERT_TRUE(a);
   LeaseAnswer ans;
-  ans.requests = 1;
-  ans.requests_base_us = -5000;
+  ans.requests = 40;  // one every 5 ms
+  ans.requests_base_us = 0;
   ans.live = 4;
   q.answered(ans, kT0);
-  ASSERT_TRUE(q.try_take(0, kT0));
-  // 1000 waiting, 4 live: capped at a quarter of the horizon's 400 units
-  // (2 s at 200/s), so that all four fit in it.
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(q.try_take(0, kT0 + uint64_t(i + 1) * 5 * kMs));
+  // 200/s seen: 1.25 x 2 s of it is 500, but 1000 waiting and 4 live cap it
+  // at a quarter of the horizon's 400 units (2 s at 200/s), so that all
+  // four fit in it.
   a = q.ask(1000, 0, kT0 + 200 * kMs);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->requests.max, 100);
+  ans.requests = 100;
+  ans.requests_base_us = 0;
+  q.answered(ans, kT0 + 200 * kMs);
+  // Only 30 waiting: no more than they need (a lease for nobody would hold
+  // units the others need, up to a horizon ahead).
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(q.try_take(0, kT0 + 200 * kMs + uint64_t(i + 1) * 5 * kMs));
+  a = q.ask(30, 0, kT0 + 701 * kMs);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->requests.max, 30);
 }
 
 TEST(SharedQuota, AsksAgainOnlyWhenNearlyOut) {
