@@ -175,24 +175,20 @@ uint64_t SharedQuota::ready_at(int64_t tokens, uint64_t now_ns) noexcept {
   return std::max(req_.ready_at(nr, now_ns), tok_.ready_at(nt, now_ns));
 }
 
-// A little more than a horizon's worth of the process's own rate (but at
-// least half the fair share), no more than what waits needs (`need`: a lease taken for nobody holds
-// units others need, up to a horizon away), and never more than its fair
-// share of the horizon (1/n of it for n live processes): n saturated
-// processes then all fit in the horizon, and none finds it full whenever
-// it asks. Each asks only when nearly out, so a lease is one round trip:
-// 1000/k per 1,000 units, at least n * 1000 / (rate * horizon) when all
-// are saturated, 10 for 4 processes at 200/s on the default 2 s horizon.
+// A little more than a horizon's worth of the process's own rate, or what
+// waits needs if more, but never more than its fair share of the horizon
+// (1/n of it for n live processes; the script caps it again with the live
+// count it sees, which the process learns only from the answer): n
+// saturated processes then all fit in the horizon, and none finds it full
+// whenever it asks. Each asks only when nearly out, so a lease is one round
+// trip: 1000/k per 1,000 units, at least n * 1000 / (rate * horizon) when
+// all are saturated, 10 for 4 processes at 200/s on the default 2 s horizon.
 int64_t SharedQuota::lease_size(double rate_per_s, double interval_ns, int64_t need) const noexcept {
   if (interval_ns <= 0) return 0;
   const double horizon_units = double(tuning_.horizon_ns) / interval_ns;
   const int64_t cap = std::max<int64_t>(1, int64_t(horizon_units / double(live_)));
   const int64_t by_rate = int64_t(std::ceil(1.25 * rate_per_s * double(tuning_.horizon_ns) / 1e9));
-  // The rate seen may lower the lease below the fair share, to no less than
-  // half of it: it is learnt over a few leases only, and a start-up rate
-  // would otherwise make the first leases of a busy process small.
-  const int64_t k = std::min(need, std::max(by_rate, cap / 2));
-  return std::clamp<int64_t>(k, 1, cap);
+  return std::clamp<int64_t>(std::max(by_rate, need), 1, cap);
 }
 
 // What to hold when asking again: enough for two round trips and 5 ms more

@@ -66,8 +66,14 @@ local function ready(b, j)
 end
 
 -- How many units (min..max) fit in the horizon; 0 and the wait otherwise.
+-- No more than the caller's fair share of the horizon (1/live of it): a
+-- process that last saw fewer live processes would otherwise reserve what
+-- the others need, up to a horizon ahead.
 local function lease(b)
   if b == nil or b.max <= 0 then return 0, 0 end
+  local share = math.floor(horizon / b.interval / live)
+  if share < 1 then share = 1 end
+  if b.max > share then b.max = math.max(share, b.min) end
   local first = ready(b, math.max(b.min, 1))
   if b.min > 0 and first > now + horizon then return 0, first - now - horizon end
   local fit = math.floor((now + horizon - b.tat) / b.interval + b.burst + 1e-9)
