@@ -1,11 +1,14 @@
 // Google Benchmark suite for flow control, the per-request admission work on
 // the reactor thread: TokenBucket (GCRA) grants, denials and ready_at(),
 // RateGate::acquire() on its go and wait paths (with settle(), as each answer
-// does), and the LLM-token estimate made from a request body at submit. Every
+// does), and the LLM-token estimate made from a request body at submit.
+// BM_SharedQuotaTake is what shared limits add per request on the reactor:
+// the lease's ready_at() and try_take(), and the check for a round trip. Every
 // benchmark checks its verdicts against what the configured rate implies.
 #include "bench_check.hpp"
 #include "bench_fixtures.hpp"
 #include "flow/rate_gate.hpp"
+#include "flow/shared_quota.hpp"
 #include "flow/token_bucket.hpp"
 #include "flow/token_estimate.hpp"
 
@@ -155,12 +158,51 @@ void BM_EstimateTokens(benchmark::State& state) {
   if (wrong) return fail(state, "estimate_tokens: " + std::to_string(wrong) + " estimates differ from " + std::to_string(want));
 }
 
+// ---- SharedQuota (BRG_OPT_SHARED_LIMITS) -------------------------------------
+
+// A shared key's per-request work on top of RateGate::acquire: ready_at()
+// and try_take() on the lease, then ask() (which SharedLimits::poke calls
+// after every take) to see whether a round trip is due; when one is, it is
+// answered at once with the lease asked for (so answered() is counted,
+// amortised over the lease). 1 request per us, 4 live processes; the clock
+// moves 1 us per take, so each take finds its unit due.
+void BM_SharedQuotaTake(benchmark::State& state) {
+  FlowLimits limits;
+  limits.requests_per_period = 4'000'000;
+  limits.period_ms = 1000;
+  limits.request_burst = 1000;
+  SharedQuota q(limits, SharedTuning{}, kBaseNs);
+  uint64_t now = kBaseNs;
+  int64_t go = 0, trips = 0;
+  auto answer = [&](const LeaseAsk& a) {
+    LeaseAnswer ans;
+    ans.requests = a.requests.max;
+    ans.requests_base_us = 0;  // unit j due j * 0.25 us from now
+    ans.live = 4;
+    ans.anchor_ns = now;
+    ans.rtt_ns = 100000;
+    q.answered(ans, now);
+    ++trips;
+  };
+  if (auto a = q.ask(1, 0, now)) answer(*a);
+  for (auto _ : state) {
+    now += 1000;
+    if (q.ready_at(0, now) <= now && q.try_take(0, now)) ++go;
+    if (auto a = q.ask(1, 0, now)) answer(*a);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["round_trips_per_1000"] = 1000.0 * double(trips) / double(state.iterations());
+  if (go != int64_t(state.iterations()))
+    return fail(state, "shared take: " + std::to_string(int64_t(state.iterations()) - go) + " requests not admitted");
+}
+
 BENCHMARK(BM_BucketGrant);
 BENCHMARK(BM_BucketDeny);
 BENCHMARK(BM_BucketPaced);
 BENCHMARK(BM_BucketReadyAt);
 BENCHMARK(BM_GateGo)->ArgName("settle")->Arg(0)->Arg(1);
 BENCHMARK(BM_GateWait);
+BENCHMARK(BM_SharedQuotaTake);
 BENCHMARK(BM_EstimateTokens)->ArgName("prompt_bytes")->Arg(40)->Arg(4 << 10)->Arg(64 << 10);
 
 }  // namespace

@@ -132,8 +132,8 @@
   X(37, SHARED_TIMEOUT_MS, shared_timeout_ms, INT, 250, 1, 60000, "",                              \
     "a Redis round trip (or connect) slower than this counts as Redis unavailable: no request "    \
     "waits on a dead Redis longer than this before the local share takes over")                   \
-  X(38, SHARED_LEASE_MS, shared_lease_ms, INT, 1000, 10, 60000, "",                                \
-    "how far ahead one round trip may reserve a key's shared units (a busy process asks about "    \
-    "once per this long); shorter spreads a cooldown faster, longer costs fewer round trips")
+  X(38, SHARED_LEASE_MS, shared_lease_ms, INT, 2000, 10, 60000, "",                                \
+    "how far ahead one round trip may reserve a key's shared units: n busy processes each lease "  \
+    "1/n of it per round trip; longer costs fewer round trips, shorter lets a newcomer in sooner")
 
 #endif /* BARRAGE_OPTIONS_H */

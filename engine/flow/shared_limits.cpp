@@ -135,11 +135,12 @@ void SharedLimits::send(LimitKey& k, const LeaseAsk& a) {
   bucket(q.request_interval_us(), q.request_burst(), a.requests);
   bucket(q.token_interval_us(), q.token_burst(), a.tokens);
   LimitKey* key = &k;
-  link_.eval(kSharedQuotaLua, settings_.script_sha, args, [this, key](const RedisReply& r) {
+  const uint64_t sent_at = clock_.now_ns();
+  link_.eval(kSharedQuotaLua, settings_.script_sha, args, [this, key, sent_at](const RedisReply& r) {
     if (closing_) return;
     const uint64_t now = clock_.now_ns();
     const bool was = key->shared->fallen_back();
-    if (r.ok && r.ints.size() == 7) {
+    if (r.ok && r.ints.size() == 8) {
       LeaseAnswer ans;
       ans.requests = r.ints[0];
       ans.requests_base_us = r.ints[1];
@@ -148,6 +149,9 @@ void SharedLimits::send(LimitKey& k, const LeaseAsk& a) {
       ans.wait_us = r.ints[4];
       ans.cooldown_ms = r.ints[5];
       ans.live = r.ints[6];
+      ans.anchor_ns = redis_clock_.map(sent_at, now, r.ints[7]);
+      ans.clock_error_ns = redis_clock_.error_ns(now);
+      ans.rtt_ns = now - sent_at;
       int64_t cool = key->shared->answered(ans, now);
       if (cool > 0) key->gate.cool_down_until(now + uint64_t(cool) * 1000000);
     } else {

@@ -50,6 +50,7 @@ class SharedLimits final : public SharedAsker {
   RedisLink sub_link_;  // subscribed to the cooldown channels
   bool subscribed_ = false;
   std::unordered_map<std::string, LimitKey*> by_channel_;
+  RedisClockMap redis_clock_;  // Redis's TIME on this process's clock
   std::string process_id_;
   bool closing_ = false;
   int64_t fallen_back_keys_ = 0;

@@ -15,7 +15,9 @@
 -- ARGV[5..10]  requests: interval_us (0: no bucket), burst, adjust, min, max, clamp (-1: none)
 -- ARGV[11..16] tokens:   the same
 -- Returns {granted requests, request base_us, granted tokens, token base_us,
---          wait_us (0: granted), cooldown left ms, live processes}
+--          wait_us (0: granted), cooldown left ms, live processes, now_us}
+-- (now_us: Redis's clock, which the bases count from; each process maps it
+-- to its own clock).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local horizon = tonumber(ARGV[2])
@@ -64,8 +66,14 @@ local function ready(b, j)
 end
 
 -- How many units (min..max) fit in the horizon; 0 and the wait otherwise.
+-- No more than the caller's fair share of the horizon (1/live of it): a
+-- process that last saw fewer live processes would otherwise reserve what
+-- the others need, up to a horizon ahead.
 local function lease(b)
   if b == nil or b.max <= 0 then return 0, 0 end
+  local share = math.floor(horizon / b.interval / live)
+  if share < 1 then share = 1 end
+  if b.max > share then b.max = math.max(share, b.min) end
   local first = ready(b, math.max(b.min, 1))
   if b.min > 0 and first > now + horizon then return 0, first - now - horizon end
   local fit = math.floor((now + horizon - b.tat) / b.interval + b.burst + 1e-9)
@@ -98,4 +106,4 @@ local function commit(b, g)
 end
 local orq = commit(rq, gr)
 local otk = commit(tk, gt)
-return {gr, orq, gt, otk, math.ceil(wait), cool_left, live}
+return {gr, orq, gt, otk, math.ceil(wait), cool_left, live, now}

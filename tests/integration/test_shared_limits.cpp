@@ -5,8 +5,14 @@
 // the client's (submit time + sent_us); on loopback they are the arrival
 // times within a fraction of a millisecond. Both backends.
 //
+// FourRealProcesses runs the same as four processes (shared_limits_worker,
+// one engine each, C API only) started with posix_spawn.
+//
 // Run length: 5 s in CI; BARRAGE_SHARED_TEST_SECONDS=20 gives the issue's 20 s.
+// BARRAGE_SHARED_TEST_LEASE_MS sets BRG_OPT_SHARED_LEASE_MS (default 2 s) in
+// the 200/s and tokens runs, to compare lease horizons.
 #include <poll.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +25,7 @@
 
 #include "capi_harness.hpp"
 #include "redis_server.hpp"
+#include "shared_worker_runs.hpp"
 
 namespace barrage::testing {
 namespace {
@@ -26,19 +33,6 @@ namespace {
 int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// The most instants in any window_us; *start (if given) = where that window begins.
-size_t max_in_window(const std::vector<int64_t>& sorted, int64_t window_us, int64_t* start = nullptr) {
-  size_t best = 0, lo = 0;
-  for (size_t hi = 0; hi < sorted.size(); ++hi) {
-    while (sorted[hi] - sorted[lo] >= window_us) ++lo;
-    if (hi - lo + 1 > best) {
-      best = hi - lo + 1;
-      if (start) *start = sorted[lo];
-    }
-  }
-  return best;
 }
 
 int run_seconds() {
@@ -59,6 +53,7 @@ struct Proc {
   size_t ok = 0, failed = 0, answered = 0;
   std::vector<std::pair<int64_t, uint64_t>> fallback_keys;  // (µs, brg_stats.shared_fallback_keys) changes
   uint64_t round_trips = 0;
+  uint64_t round_trips_warm = 0;  // after the warm-up: the run's own are round_trips - this
   std::string first_error;
   std::vector<int64_t> failed_sent;
   int64_t t0 = 0;
@@ -102,6 +97,12 @@ void run_proc(int backend, const std::string& url, const std::string& redis, con
     size_t k = brg_results(e.get(), w, 8);
     for (size_t i = 0; i < k; ++i) brg_result_free(w[i]);
     got += int(k);
+  }
+  {
+    struct brg_stats s {};
+    s.size = sizeof s;
+    brg_stats(e.get(), &s);
+    out.round_trips_warm = s.shared_round_trips;
   }
   const int64_t t0 = start();
   std::this_thread::sleep_until(std::chrono::steady_clock::time_point(std::chrono::microseconds(t0)));
@@ -206,28 +207,83 @@ TEST_P(SharedLimits, FourProcessesShareTwoHundredPerSecond) {
   int64_t t0 = 0;
   std::vector<Proc> procs;
   // Each process alone would take the whole limit: twice its share waits.
-  std::vector<int64_t> t = run4(Limits{}, 100 * secs, secs * 1000000 + 200000, procs, "share" + std::to_string(GetParam()), &t0);
+  Limits l;
+  if (const char* v = std::getenv("BARRAGE_SHARED_TEST_LEASE_MS")) l.lease_ms = std::atoi(v);
+  std::vector<int64_t> t = run4(l, 100 * secs, secs * 1000000 + 200000, procs, "share" + std::to_string(GetParam()), &t0);
   size_t in_run = 0;
   for (int64_t x : t) in_run += x < t0 + secs * 1000000;
   int64_t at = 0;
   size_t busiest = max_in_window(t, 1000000, &at);
   uint64_t trips = 0;
-  for (auto& p : procs) trips += p.round_trips;
+  for (auto& p : procs) trips += p.round_trips - p.round_trips_warm;
   std::printf("4 processes, 200/s burst 20, %d s: %zu started (%.1f%% of 200/s), busiest 1 s window %zu "
-              "(from +%.3f s), %llu Redis round trips (%.1f per 1000 requests)\n",
+              "(from +%.3f s), %llu Redis round trips after the warm-up (%.1f per 1000 requests)\n",
               secs, in_run, 100.0 * double(in_run) / (200.0 * secs), busiest, (at - t0) / 1e6,
               (unsigned long long)trips,
               1000.0 * double(trips) / double(std::max<size_t>(t.size(), 1)));
   for (auto& p : procs) EXPECT_EQ(p.failed, 0u) << p.first_error;
-  // The issue asks <= 220 (burst + one second), and that is not met yet:
-  // the busiest window is always the first, at 219-222 in release runs and
-  // 224 once under ASan with other work on the machine; the 5 s runs start
-  // 1,020-1,022 requests where the bucket allows 1,020, so 1-4 units go
-  // beyond the GCRA budget at start-up, cause not found (issue 14 stays open
-  // for it). This bound catches a broken shared limit (four unshared
-  // processes would start 880 in the first second) without failing on the
-  // known excess: 3 % over.
-  EXPECT_LE(busiest, 226u);
+  // The issue's bound: burst + one second. (The 1-4 units over it seen
+  // before were warm-up units whose instant had passed, given back to
+  // Redis at start-up and so granted twice, and units mapped from each
+  // answer's arrival rather than from Redis's clock.)
+  EXPECT_LE(busiest, 220u);
+  EXPECT_GE(double(in_run), 0.98 * 200 * secs);
+}
+
+TEST_P(SharedLimits, FourRealProcessesShareTwoHundredPerSecond) {
+  // The issue's set-up as it says it: four processes, each with its own
+  // engine, 200/s burst 20 shared. They start together at an instant given
+  // on their command line (CLOCK_MONOTONIC is one clock for all of them).
+  const int secs = run_seconds();
+  char dir[] = "/tmp/barrage-shared-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const int64_t start_us = mono_us() + 1500000, run_us = secs * 1000000 + 200000;
+  std::vector<pid_t> pids;
+  std::vector<std::string> outs;
+  for (int i = 0; i < 4; ++i) {
+    WorkerSpec w;
+    w.worker = BARRAGE_SHARED_WORKER;
+    w.backend = GetParam() == BRG_BACKEND_IO_URING ? "io_uring" : "epoll";
+    w.url = mock_.url();
+    w.redis = redis_.url();
+    w.name_space = "procs" + std::to_string(GetParam());
+    w.out = std::string(dir) + "/worker" + std::to_string(i);
+    w.n = 100 * secs;
+    w.start_us = start_us;
+    w.run_us = run_us;
+    outs.push_back(w.out);
+    std::vector<std::string> args = worker_argv(w);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0) << argv[0];
+    pids.push_back(pid);
+  }
+  EXPECT_EQ(wait_workers(pids, start_us + run_us + 15000000), 4);
+  std::vector<int64_t> t;
+  uint64_t trips = 0;
+  for (const std::string& o : outs) {
+    WorkerRun r = read_worker_out(o);
+    EXPECT_TRUE(r.done) << o;
+    EXPECT_FALSE(r.late) << "a worker was not warmed up by the start instant";
+    EXPECT_EQ(r.failed, 0u) << r.first_error;
+    EXPECT_EQ(r.fallback_keys, 0u);
+    trips += r.round_trips;
+    t.insert(t.end(), r.sent.begin(), r.sent.end());
+    unlink(o.c_str());
+  }
+  rmdir(dir);
+  std::sort(t.begin(), t.end());
+  size_t in_run = 0;
+  for (int64_t x : t) in_run += x < start_us + secs * 1000000;
+  int64_t at = 0;
+  size_t busiest = max_in_window(t, 1000000, &at);
+  std::printf("4 real processes, 200/s burst 20, %d s: %zu started (%.1f%% of 200/s), busiest 1 s window %zu "
+              "(from +%.3f s), %llu Redis round trips after the warm-up (%.1f per 1000 requests)\n",
+              secs, in_run, 100.0 * double(in_run) / (200.0 * secs), busiest, (at - start_us) / 1e6,
+              (unsigned long long)trips, 1000.0 * double(trips) / double(std::max<size_t>(t.size(), 1)));
+  EXPECT_LE(busiest, 220u);
   EXPECT_GE(double(in_run), 0.98 * 200 * secs);
 }
 
@@ -241,6 +297,7 @@ TEST_P(SharedLimits, SharedTokensPerMinute) {
   l.burst = 100000;
   l.tpm = 60000;
   l.tokens_burst = 1000;
+  if (const char* v = std::getenv("BARRAGE_SHARED_TEST_LEASE_MS")) l.lease_ms = std::atoi(v);
   int64_t t0 = 0;
   std::vector<Proc> procs;
   std::vector<int64_t> t = run4(l, 40 * secs, secs * 1000000 + 200000, procs, "tokens" + std::to_string(GetParam()), &t0);

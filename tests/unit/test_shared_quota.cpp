@@ -18,6 +18,30 @@ FlowLimits limits_200_per_s_burst_20() {
   return l;
 }
 
+TEST(RedisClockMap, TightestBoundWinsAndSlowAnswersDoNotMoveIt) {
+  RedisClockMap m;
+  // Redis's clock reads 5,000 s when ours reads kT0 + 0.3 ms.
+  const int64_t r0 = 5000000000;
+  auto redis_at = [&](uint64_t local_ns) { return r0 + int64_t(local_ns - kT0) / 1000 - 300; };
+  // Asked at kT0, answered 2 ms later: Redis ran it at +1 ms. First answer: its arrival bounds it.
+  EXPECT_EQ(m.map(kT0, kT0 + 2 * kMs, redis_at(kT0 + 1 * kMs)), kT0 + 2 * kMs);
+  EXPECT_EQ(m.error_ns(kT0 + 2 * kMs), 2 * kMs);
+  // A quick one (ran 0.1 ms before it came back) tightens the estimate.
+  const uint64_t t1 = kT0 + 100 * kMs;
+  EXPECT_EQ(m.map(t1, t1 + 200000, redis_at(t1 + 100000)), t1 + 200000);
+  // One that came back 300 ms late is mapped where Redis ran it, not where it arrived.
+  const uint64_t t2 = kT0 + 200 * kMs;
+  const uint64_t mapped = m.map(t2, t2 + 300 * kMs, redis_at(t2 + 100000));
+  // (0.2 ms of error, plus 1,000 ppm of drift allowed over the 400 ms since.)
+  EXPECT_GE(mapped, t2 + 100000);
+  EXPECT_LE(mapped, t2 + 1 * kMs);
+  EXPECT_LE(m.error_ns(t2 + 300 * kMs), 1 * kMs);
+  // Redis's clock steps back 50 ms: the first answer that proves the
+  // estimate too low resets it (its own arrival bounds the mapping).
+  const uint64_t t3 = kT0 + 300 * kMs;
+  EXPECT_EQ(m.map(t3, t3 + 1 * kMs, redis_at(t3 + 500000) - 50000), t3 + 1 * kMs);
+}
+
 TEST(LeaseSchedule, UnitsComeDueAtTheirInstants) {
   LeaseSchedule s;
   // base -20 ms at 5 ms a unit: units 1..4 are due at once, unit 5 at +5 ms.
@@ -43,14 +67,18 @@ TEST(LeaseSchedule, SecondLeaseIsSpentAfterTheFirst) {
   EXPECT_EQ(s.ready_at(2, kT0), kT0 + 10 * kMs);
 }
 
-TEST(LeaseSchedule, ForfeitGivesTheLatestUnitsFirst) {
+TEST(LeaseSchedule, ForfeitGivesTheEarliestUnitsFirst) {
   LeaseSchedule s;
   s.add(kT0, -5000, 2, 5.0 * kMs);  // due now and at +5 ms
   s.add(kT0, 5000, 3, 5.0 * kMs);   // +10, +15, +20 ms
-  EXPECT_EQ(s.forfeit(4), 4);
-  EXPECT_EQ(s.held(), 1);
-  EXPECT_EQ(s.available(kT0), 1);  // the first unit stays
-  EXPECT_EQ(s.forfeit(3), 1);
+  EXPECT_EQ(s.forfeit(3), 3);
+  EXPECT_EQ(s.held(), 2);
+  // The debt took the units due now, +5 and +10 ms: the next goes at +15 ms.
+  EXPECT_EQ(s.available(kT0), 0);
+  EXPECT_EQ(s.ready_at(1, kT0), kT0 + 15 * kMs);
+  EXPECT_EQ(s.available(kT0 + 15 * kMs), 1);
+  EXPECT_EQ(s.forfeit(3), 2);
+  EXPECT_EQ(s.held(), 0);
 }
 
 TEST(LeaseSchedule, UnitsNobodyTookExpire) {
@@ -130,15 +158,61 @@ TEST(SharedQuota, LeaseFollowsOwnRateCappedAtFairShare) {
   auto a = q.ask(1, 0, kT0);
   ASSERT_TRUE(a);
   LeaseAnswer ans;
-  ans.requests = 1;
-  ans.requests_base_us = -5000;
+  ans.requests = 40;  // one every 5 ms
+  ans.requests_base_us = 0;
   ans.live = 4;
   q.answered(ans, kT0);
-  ASSERT_TRUE(q.try_take(0, kT0));
-  // 1000 waiting: capped at a quarter of the horizon's 200 units.
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(q.try_take(0, kT0 + uint64_t(i + 1) * 5 * kMs));
+  // 200/s seen: 1.25 x 2 s of it is 500, but 1000 waiting and 4 live cap it
+  // at a quarter of the horizon's 400 units (2 s at 200/s), so that all
+  // four fit in it.
   a = q.ask(1000, 0, kT0 + 200 * kMs);
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->requests.max, 50);
+  EXPECT_EQ(a->requests.max, 100);
+}
+
+TEST(SharedQuota, AsksAgainOnlyWhenNearlyOut) {
+  SharedQuota q(limits_200_per_s_burst_20(), SharedTuning{}, kT0);
+  ASSERT_TRUE(q.ask(1, 0, kT0));
+  LeaseAnswer ans;
+  ans.requests = 60;
+  ans.requests_base_us = -100000;  // 20 due now, then one every 5 ms
+  ans.live = 4;
+  ans.rtt_ns = 1 * kMs;
+  q.answered(ans, kT0);
+  // Spend at 200/s: no ask while more than two round trips and 5 ms of
+  // units (at the rate seen) are held.
+  uint64_t now = kT0;
+  int taken = 0, asked_with_held = -1;
+  for (uint64_t ms = 0; ms <= 300 && asked_with_held < 0; ++ms) {
+    now = kT0 + ms * kMs;
+    while (q.try_take(0, now)) ++taken;
+    if (q.next_ask_at(100, 0, now) <= now) asked_with_held = 60 - taken;
+  }
+  EXPECT_GE(asked_with_held, 0);
+  EXPECT_LE(asked_with_held, 3);
+}
+
+TEST(SharedQuota, UnitsAreMappedFromRedisClockNotFromTheArrival) {
+  SharedQuota q(limits_200_per_s_burst_20(), SharedTuning{}, kT0);
+  ASSERT_TRUE(q.ask(1, 0, kT0));
+  // The answer arrives 300 ms after Redis ran the script (a process that
+  // did not poll): its burst units are long stale, the rest came due
+  // meanwhile and are stale too but for the last 10 ms.
+  LeaseAnswer ans;
+  ans.requests = 80;
+  ans.requests_base_us = -100000;
+  ans.live = 1;
+  ans.anchor_ns = kT0 + 1 * kMs;
+  ans.clock_error_ns = 1 * kMs;
+  ans.rtt_ns = 301 * kMs;
+  const uint64_t now = kT0 + 301 * kMs;
+  q.answered(ans, now);
+  int granted = 0;
+  while (q.try_take(0, now)) ++granted;
+  // Units due at +1 ms + 5 ms * (j - 20) for j <= 80: those after
+  // now - 10 ms of slack (j from 79 on) may go.
+  EXPECT_EQ(granted, 2);
 }
 
 TEST(SharedQuota, RedisSaysWaitThenNoAskBeforeIt) {
@@ -157,15 +231,36 @@ TEST(SharedQuota, IdleUnitsGoBack) {
   SharedQuota q(limits_200_per_s_burst_20(), t, kT0);
   ASSERT_TRUE(q.ask(1, 0, kT0));
   LeaseAnswer ans;
-  ans.requests = 10;
-  ans.requests_base_us = -100000;
+  ans.requests = 100;  // one due now, then one every 5 ms up to +495 ms
+  ans.requests_base_us = -5000;
   q.answered(ans, kT0);
   ASSERT_TRUE(q.try_take(0, kT0));
   EXPECT_EQ(q.next_ask_at(0, 0, kT0), kT0 + t.idle_return_ns);
   auto a = q.ask(0, 0, kT0 + t.idle_return_ns);
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->requests.adjust, -9);
+  // Those still due after +250 ms go back (units 52..100); those whose
+  // instant passed do not (next test).
+  EXPECT_EQ(a->requests.adjust, -49);
   EXPECT_EQ(a->requests.max, 0);
+}
+
+TEST(SharedQuota, UnitsWhoseInstantPassedDoNotGoBack) {
+  // The bucket refilled past them: returned, they would be granted twice.
+  SharedTuning t;
+  SharedQuota q(limits_200_per_s_burst_20(), t, kT0);
+  ASSERT_TRUE(q.ask(1, 0, kT0));
+  LeaseAnswer ans;
+  ans.requests = 200;  // 20 due now, one every 5 ms up to +900 ms
+  ans.requests_base_us = -100000;
+  ans.rtt_ns = 1 * kMs;
+  ans.clock_error_ns = 1 * kMs;
+  q.answered(ans, kT0);
+  ASSERT_TRUE(q.try_take(0, kT0));
+  const uint64_t idle = kT0 + t.idle_return_ns;  // +250 ms
+  auto a = q.ask(0, 0, idle);
+  ASSERT_TRUE(a);
+  // Due after +252 ms (error and a round trip): units 71..200.
+  EXPECT_EQ(a->requests.adjust, -130);
 }
 
 TEST(SharedQuota, RefundsAndUsageTravelWithTheNextAsk) {
@@ -206,6 +301,7 @@ TEST(SharedQuota, FailureFallsBackToLocalShareThenRejoins) {
   ans.requests_base_us = -100000;
   ans.live = 4;
   q.answered(ans, kT0);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.try_take(0, kT0));
   ASSERT_TRUE(q.ask(100, 0, kT0));
   q.failed(kT0 + 250 * kMs);
   EXPECT_TRUE(q.fallen_back());

@@ -1,6 +1,7 @@
 // shared_quota.lua against a real redis-server (started by the test on its
 // own port and directory): leases, waits, returns, clamps, cooldown, live set.
 #include <gtest/gtest.h>
+#include <sys/time.h>
 #include <hiredis/hiredis.h>
 
 #include <string>
@@ -29,7 +30,7 @@ class Script : public ::testing::Test {
   void TearDown() override {
     if (c_) redisFree(c_);
   }
-  // {granted r, base r, granted t, base t, wait_us, cooldown ms, live}
+  // {granted r, base r, granted t, base t, wait_us, cooldown ms, live, now_us}
   std::vector<long long> run(const std::string& pid, Bucket r, Bucket t = {}, int64_t cool_ms = 0,
                              int64_t horizon_us = 1000000) {
     std::vector<std::string> a = {"EVAL", kSharedQuotaLua, "4", "k:r", "k:t", "k:cool", "live", pid,
@@ -64,16 +65,23 @@ Bucket per_s_200(int64_t min, int64_t max) { return Bucket{5000, 20, 0, min, max
 
 TEST_F(Script, LeasesReserveTheHorizonThenWait) {
   auto a = run("p1", per_s_200(1, 50));
-  ASSERT_EQ(a.size(), 7u);
+  ASSERT_EQ(a.size(), 8u);
   EXPECT_EQ(a[0], 50);
+  // Redis's own clock (wall clock µs), which the bases count from.
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  EXPECT_NEAR(double(a[7]), double(tv.tv_sec) * 1e6 + double(tv.tv_usec), 5e6);
   EXPECT_EQ(a[1], -100000);  // a full bucket: units 1..20 are due at once
   EXPECT_EQ(a[4], 0);
   EXPECT_EQ(a[6], 1);
-  // The rest of the horizon: 220 units fit (burst + 1 s), 50 are gone.
+  // Two live processes: one lease holds at most half the horizon's 200 units.
   auto b = run("p2", per_s_200(1, 500));
-  EXPECT_NEAR(double(b[0]), 170, 2);
+  EXPECT_EQ(b[0], 100);
   EXPECT_EQ(b[6], 2);  // two live processes
   EXPECT_NEAR(double(b[1]), 150000, 20000);  // after p1's 50 units
+  // The rest of the horizon: 220 units fit (burst + 1 s), 150 are gone.
+  auto b2 = run("p2", per_s_200(1, 500));
+  EXPECT_NEAR(double(b2[0]), 70, 2);
   // Nothing left within the horizon: wait about one unit.
   auto c = run("p1", per_s_200(1, 10));
   EXPECT_EQ(c[0], 0);
