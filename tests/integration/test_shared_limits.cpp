@@ -319,10 +319,15 @@ TEST_P(SharedLimits, SharedTokensPerMinute) {
 
 TEST_P(SharedLimits, A429InOneProcessHoldsAllFour) {
   // Process 0's first request is answered 429 with Retry-After: 2; the
-  // others hold leases, so only the shared cooldown can stop them.
+  // others hold leases, so only the shared cooldown can stop them. Leases of
+  // a 200 ms horizon: with the default 2 s, each process's first lease is a
+  // block of the schedule after the others' (the last to ask starts up to
+  // 1.5 s in), and the 429 came after most requests had gone.
   int64_t t0 = 0;
   std::vector<Proc> procs;
-  std::vector<int64_t> t = run4(Limits{}, 300, 3500000, procs, "cool" + std::to_string(GetParam()), &t0,
+  Limits l;
+  l.lease_ms = 200;
+  std::vector<int64_t> t = run4(l, 300, 3500000, procs, "cool" + std::to_string(GetParam()), &t0,
                                 {{"x-mock-status", "429"}, {"x-mock-retry-after", "2"}});
   ASSERT_EQ(procs[0].failed_sent.size(), 1u) << "the 429";
   const int64_t at = procs[0].failed_sent[0];
