@@ -32,7 +32,10 @@ std::string StreamDelivery::feed(Request& r, const http::Response& resp, std::st
                  http::iequals(type.substr(0, 17), "text/event-stream");
     // The first event's result carries the head, as a response object would
     // before its body.
-    if (s.sse_body) keep_answer_head(r, resp), r.retry_after_ms = -1;
+    if (s.sse_body) {
+      keep_answer_head(r, resp);
+      r.retry_after_ms = -1;
+    }
   }
   if (!s.sse_body) return {};
   uint64_t now = clock_.now_ns();
