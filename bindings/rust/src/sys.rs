@@ -1,4 +1,4 @@
-//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.4.0) exactly.
+//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.4.1; its structs are 0.4.0's) exactly.
 //! Everything here is `unsafe` to use; see the safe API in the crate root.
 #![allow(non_camel_case_types)]
 
