@@ -141,6 +141,14 @@ typedef struct brg_header {
 #define BRG_REQ_NO_RETRY 0x2u /* never retry this request */
 #define BRG_REQ_NO_CACHE 0x4u /* neither read nor fill the response cache */
 #define BRG_REQ_HEADERS 0x8u  /* since 0.4.0: the result carries the answer's header fields (brg_result.headers) */
+/* Since 0.5.0, with BRG_REQ_STREAM only (else BRG_E_INVALID): once the answer
+ * is known to be a 2xx event stream, its bytes are not kept, so the final
+ * result's body is "" (its events went out as partials) and a long stream
+ * costs no memory for the events already delivered. Such a body is then
+ * bounded by BRG_OPT_MAX_RESPONSE_BYTES per event, not in total; the
+ * timeouts bound how long it lasts. Error answers and answers that are not
+ * an event stream keep their body as usual. */
+#define BRG_REQ_NO_STREAM_BODY 0x10u
 
 /* A timeout or deadline of "none". Any timeout or deadline field (and
  * BRG_OPT_TIMEOUT_MS) set to this, or to anything beyond 2^40 ms (about 34

@@ -9,7 +9,8 @@ namespace {
 constexpr size_t kRequestV1Size = offsetof(brg_request, token_estimate) + sizeof(uint32_t);
 constexpr size_t kRequestWithGroupSize = offsetof(brg_request, group) + sizeof(uint64_t);
 constexpr size_t kRequestWithStreamSize = offsetof(brg_request, stream_idle_timeout_ms) + sizeof(int64_t);
-constexpr uint32_t kKnownFlags = BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE | BRG_REQ_HEADERS;
+constexpr uint32_t kKnownFlags =
+    BRG_REQ_STREAM | BRG_REQ_NO_RETRY | BRG_REQ_NO_CACHE | BRG_REQ_HEADERS | BRG_REQ_NO_STREAM_BODY;
 }  // namespace
 
 int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std::string* err) {
@@ -18,6 +19,8 @@ int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std:
     return *err = "brg_request.size is " + std::to_string(in->size) + "; set it to sizeof(brg_request)",
            BRG_E_INVALID;
   if (in->flags & ~kKnownFlags) return *err = "unknown flag bits in brg_request.flags", BRG_E_INVALID;
+  if ((in->flags & BRG_REQ_NO_STREAM_BODY) && !(in->flags & BRG_REQ_STREAM))
+    return *err = "BRG_REQ_NO_STREAM_BODY needs BRG_REQ_STREAM", BRG_E_INVALID;
   if (!in->url) return *err = "url is NULL", BRG_E_INVALID;
   if (in->n_headers > 0 && !in->headers) return *err = "headers is NULL but n_headers > 0", BRG_E_INVALID;
   if (in->n_headers > 1024) return *err = "more than 1024 headers", BRG_E_INVALID;
@@ -38,6 +41,7 @@ int to_spec(const brg_request* in, RequestSpec* spec, HeaderViews* headers, std:
   spec->no_retry = in->flags & BRG_REQ_NO_RETRY;
   spec->no_cache = in->flags & BRG_REQ_NO_CACHE;
   spec->keep_headers = in->flags & BRG_REQ_HEADERS;
+  spec->keep_stream_body = !(in->flags & BRG_REQ_NO_STREAM_BODY);
   spec->timeout_ms = in->timeout_ms;
   spec->deadline_ms = in->deadline_ms;
   spec->max_retries = in->max_retries;

@@ -175,6 +175,10 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
   const int events = int(state.range(2));
   const int interval_ms = int(state.range(3));
   const int step_ms = int(state.range(4));
+  // body 1: the final results carry the raw event stream (barrage.h's
+  // default); 0: BRG_REQ_NO_STREAM_BODY, what a caller who takes the
+  // partials would set, and the memory a stream then costs.
+  const bool keep_body = state.range(5) != 0;
   const std::string url = stream_peer().url(per_conn, events, interval_ms, step_ms), body = "{}";
   if (url.empty()) return fail(state, "no listener for " + std::to_string(per_conn) + " streams per connection");
 
@@ -206,7 +210,7 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
     for (int i = 0; i < streams; ++i) {
       brg_request r{};
       r.size = sizeof r;
-      r.flags = BRG_REQ_STREAM;
+      r.flags = BRG_REQ_STREAM | (keep_body ? 0u : BRG_REQ_NO_STREAM_BODY);
       r.url = url.c_str();
       r.body = body.data();
       r.body_len = body.size();
@@ -297,6 +301,8 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
             if (r.status != BRG_OK || r.events != uint32_t(events) || g != uint32_t(events))
               problem = std::string("a stream ended with ") + brg_status_name(r.status) + " after " +
                         std::to_string(r.events) + " events: " + r.error;
+            else if ((r.body_len != 0) != keep_body)
+              problem = keep_body ? "a final result without the raw stream" : "a final result kept the raw stream";
             if (window_cpu0 >= 0 && window_cpu1 < 0) {  // the first end closes the window
               window_cpu1 = thread_cpu_ns();
               window_events1 = delivered;
@@ -357,18 +363,23 @@ void BM_Streams(benchmark::State& state, brg_backend backend) {
     }
     state.counters["events"] = double(delivered);
     state.SetLabel(std::string(backend == BRG_BACKEND_EPOLL ? "epoll" : "io_uring") + " h2 " +
-                   std::to_string(per_conn) + "/conn");
+                   std::to_string(per_conn) + "/conn" + (keep_body ? " body" : ""));
   }
 }
 
 // Item 3: CPU per event and lateness at 10,000 streams, at three loads: 10
 // events a second each (100,000/s) leaving in 20 ms decode steps (about 20
 // events per connection write), 1 a second (10,000/s) in 20 ms steps (about
-// 2 per write), and 1 a second each written alone (no step).
+// 2 per write), and 1 a second each written alone (no step); the first load
+// once more with the raw stream kept in the final results.
 void scale(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms"});
-  if (quick()) b->Args({1'000, 100, 5, 100, 0});
-  else b->Args({10'000, 100, 30, 100, 20})->Args({10'000, 100, 20, 1'000, 20})->Args({10'000, 100, 20, 1'000, 0});
+  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms", "body"});
+  if (quick()) b->Args({1'000, 100, 5, 100, 0, 0});
+  else
+    b->Args({10'000, 100, 30, 100, 20, 0})
+        ->Args({10'000, 100, 30, 100, 20, 1})
+        ->Args({10'000, 100, 20, 1'000, 20, 0})
+        ->Args({10'000, 100, 20, 1'000, 0, 0});
   b->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 }
 
@@ -377,20 +388,23 @@ void scale(benchmark::internal::Benchmark* b) {
 // connection, whose memory difference splits it into per-stream and
 // per-connection parts.
 void many(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms"});
-  if (quick()) b->Args({10'000, 100, 5, 200, 20});
-  else b->Args({100'000, 100, 60, 1'000, 20})->Args({10'000, 100, 10, 1'000, 20})->Args({10'000, 10, 10, 1'000, 20});
+  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms", "body"});
+  if (quick()) b->Args({10'000, 100, 5, 200, 20, 0});
+  else
+    b->Args({100'000, 100, 60, 1'000, 20, 0})
+        ->Args({10'000, 100, 10, 1'000, 20, 0})
+        ->Args({10'000, 10, 10, 1'000, 20, 0});
   b->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 }
 
-// BARRAGE_STREAMS_SHAPE=streams,per_conn,events,interval_ms,step_ms adds one more
-// shape (io_uring and epoll), for profiling or trying a size.
+// BARRAGE_STREAMS_SHAPE=streams,per_conn,events,interval_ms,step_ms[,body] adds
+// one more shape (io_uring and epoll), for profiling or trying a size.
 void custom(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms"});
-  long long v[5];
+  b->ArgNames({"streams", "per_conn", "events", "interval_ms", "step_ms", "body"});
+  long long v[6] = {0, 0, 0, 0, 0, 0};
   const char* shape = std::getenv("BARRAGE_STREAMS_SHAPE");
-  if (shape && std::sscanf(shape, "%lld,%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5)
-    b->Args({v[0], v[1], v[2], v[3], v[4]});
+  if (shape && std::sscanf(shape, "%lld,%lld,%lld,%lld,%lld,%lld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) >= 5)
+    b->Args({v[0], v[1], v[2], v[3], v[4], v[5]});
   b->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 }
 

@@ -232,6 +232,7 @@ int Engine::submit(const RequestSpec& in, uint64_t* id_out, std::string* err) no
       r->stream = std::make_unique<StreamState>(std::min<size_t>(kMaxEventBytes, size_t(cfg_.max_response_bytes)));
       r->stream->first_token_timeout_ms = effective_timeout(in.first_token_timeout_ms, cfg_.first_token_timeout_ms);
       r->stream->idle_timeout_ms = effective_timeout(in.stream_idle_timeout_ms, cfg_.stream_idle_timeout_ms);
+      r->stream->keep_body = in.keep_stream_body;
     }
     // The estimate matters only to a tokens-per-minute bucket: skip the JSON parse otherwise.
     if (cfg_.tokens_per_minute > 0) r->tokens = in.token_estimate ? int64_t(in.token_estimate) : estimate_tokens(in.body);

@@ -447,16 +447,17 @@ void Lifecycle::waiter_failed(PoolWaiter* w, ExchangeFailure f) noexcept {
 
 void Lifecycle::on_first_byte(void* user) noexcept { static_cast<Request*>(user)->first_byte_ns = clock_.now_ns(); }
 
-void Lifecycle::on_body(void* user, const http::Response& resp, std::string_view piece) noexcept {
+bool Lifecycle::on_body(void* user, const http::Response& resp, std::string_view piece) noexcept {
   auto* r = static_cast<Request*>(user);
-  if (!r->stream) return;
+  if (!r->stream) return true;
   std::string why = stream_.feed(*r, resp, piece);
-  if (why.empty()) return;
+  if (why.empty()) return r->stream->body_kept();
   FailureFacts f;
   f.status = BRG_E_TOO_LARGE;
   f.phase = FailurePhase::response;
   detach(r);
   fail_attempt(r, f, resp.status(), std::move(why));
+  return true;
 }
 
 void Lifecycle::on_complete(void* user, http::Response& resp) noexcept {

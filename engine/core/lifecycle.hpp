@@ -88,7 +88,7 @@ class Lifecycle final : public PoolClient, public ExchangeSink, public KeyClient
   void waiter_failed(PoolWaiter* w, ExchangeFailure f) noexcept override;
   // ExchangeSink
   void on_first_byte(void* user) noexcept override;
-  void on_body(void* user, const http::Response& r, std::string_view piece) noexcept override;
+  bool on_body(void* user, const http::Response& r, std::string_view piece) noexcept override;
   void on_complete(void* user, http::Response& r) noexcept override;
   void on_failure(void* user, ExchangeFailure f) noexcept override;
   // KeyClient

@@ -23,6 +23,7 @@ struct RequestSpec {
   bool no_retry = false;  // one attempt only
   bool no_cache = false;  // neither read nor write the response cache
   bool keep_headers = false;  // the result carries the answer's header fields
+  bool keep_stream_body = true;  // stream: the final outcome carries the raw event stream
 
   // Timeouts in ms: 0 = the engine's setting. For the stream timeouts, -1
   // switches the engine's setting off for this request.

@@ -20,6 +20,7 @@ struct StreamState {
   Timer idle_timer;
   int64_t first_token_timeout_ms = 0;  // 0 = none
   int64_t idle_timeout_ms = 0;         // 0 = none
+  bool keep_body = true;  // false: a 2xx event stream's bytes are dropped once parsed
 
   // Per attempt (reset when an attempt starts).
   bool sse_body = false;    // this answer is 2xx text/event-stream: parse it
@@ -35,6 +36,9 @@ struct StreamState {
 
   // Partial results already went to the caller: a retry would repeat them.
   uint32_t delivered_total = 0;
+
+  // Whether this attempt's body bytes must be kept for the final outcome.
+  bool body_kept() const noexcept { return keep_body || !sse_body; }
 
   void start_attempt() noexcept {
     sse.reset();

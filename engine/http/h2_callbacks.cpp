@@ -80,13 +80,13 @@ struct H2Session::Callbacks {
     H2Session& h = self(ud);
     Stream* s = open_stream(h, stream_id);
     if (!s) return 0;  // reset or cancelled: nghttp2 still credits the window
-    s->body_bytes += len;
-    if (s->body_bytes > h.options_.max_body_bytes) {
-      h.reset_stream(s, BRG_E_TOO_LARGE,
-                     text({"response body exceeds ", Num(h.options_.max_body_bytes).sv(), " bytes"}));
-      return 0;
-    }
     if (s->keep_body) {
+      s->body_bytes += len;
+      if (s->body_bytes > h.options_.max_body_bytes) {
+        h.reset_stream(s, BRG_E_TOO_LARGE,
+                       text({"response body exceeds ", Num(h.options_.max_body_bytes).sv(), " bytes"}));
+        return 0;
+      }
       try {
         s->response.body_.append(reinterpret_cast<const char*>(data), len);
       } catch (const std::bad_alloc&) {
@@ -94,7 +94,11 @@ struct H2Session::Callbacks {
         return 0;
       }
     }
-    if (h.events_) h.events_->on_data(s->user, s->response, reinterpret_cast<const char*>(data), len);
+    if (h.events_ && !h.events_->on_data(s->user, s->response, reinterpret_cast<const char*>(data), len) &&
+        s->keep_body) {
+      s->keep_body = false;
+      s->response.drop_body(0);
+    }
     return 0;
   }
 

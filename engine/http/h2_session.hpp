@@ -40,8 +40,10 @@ class H2Events {
   // The HEADERS of the final (non-1xx) response began.
   virtual void on_first_byte(void* stream_user) noexcept = 0;
   // Each DATA chunk, in order, as it arrives (r has the status and headers);
-  // p and r are valid only during the call.
-  virtual void on_data(void* stream_user, Response& r, const char* p, size_t n) noexcept = 0;
+  // p and r are valid only during the call. false: the reader took what it
+  // needs, so the stream stops keeping its body (r's body is dropped now,
+  // later chunks are only passed on and max_body_bytes no longer applies).
+  virtual bool on_data(void* stream_user, Response& r, const char* p, size_t n) noexcept = 0;
   // The response ended (END_STREAM). r is valid only during the call.
   virtual void on_complete(void* stream_user, Response& r) noexcept = 0;
   // status is a brg_status (BRG_E_*). unprocessed: the server did not act on

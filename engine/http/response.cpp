@@ -56,6 +56,11 @@ void Response::clear_headers() noexcept {
   if (headers_.capacity() > kMaxSpareHeaders) headers_.shrink_to_fit();
 }
 
+void Response::drop_body(size_t keep_capacity) noexcept {
+  body_.clear();
+  if (body_.capacity() > keep_capacity) std::string().swap(body_);
+}
+
 void Response::reset(size_t keep_body_capacity) noexcept {
   status_ = 0;
   started_ = headers_complete_ = false;

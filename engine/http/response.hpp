@@ -35,6 +35,9 @@ class Response {
   // Drops the headers (a 1xx's, or the previous response's), keeping their
   // strings for reuse so steady-state parsing does not allocate per header.
   void clear_headers() noexcept;
+  // The body read so far is not needed (its reader took it piece by piece);
+  // a buffer over keep_capacity is freed.
+  void drop_body(size_t keep_capacity) noexcept;
   // Ready for the next response; a body buffer over keep_body_capacity is freed.
   void reset(size_t keep_body_capacity) noexcept;
 

@@ -37,8 +37,10 @@ class ExchangeSink {
  public:
   virtual void on_first_byte(void* user) noexcept = 0;
   // A piece of body (only for exchanges started with watch_body); r holds
-  // the status and headers. Both are valid only during the call.
-  virtual void on_body(void* user, const http::Response& r, std::string_view piece) noexcept = 0;
+  // the status and headers. Both are valid only during the call. false: the
+  // sink took what it needs and the body need not be kept (on_complete's r
+  // then has none).
+  virtual bool on_body(void* user, const http::Response& r, std::string_view piece) noexcept = 0;
   // The whole response; the sink may move the body out of r.
   virtual void on_complete(void* user, http::Response& r) noexcept = 0;
   virtual void on_failure(void* user, ExchangeFailure f) noexcept = 0;

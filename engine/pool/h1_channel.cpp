@@ -6,6 +6,11 @@
 
 namespace barrage {
 
+namespace {
+// A dropped body's buffer is kept for the next read's bytes up to this size.
+constexpr size_t kDroppedBodyCapacity = 16 * 1024;
+}  // namespace
+
 int64_t H1Channel::start(const http::RequestHead& head, bool watch_body, ExchangeSink* sink, void* user,
                          std::string* err) noexcept {
   if (!can_take()) {
@@ -77,7 +82,8 @@ bool H1Channel::on_plaintext(const char* data, size_t len) noexcept {
   if (!was_started && parser_.started()) sink_->on_first_byte(user_);
   if (watch_body_ && busy_ && parser_.body().size() > body_before) {
     const std::string& body = parser_.body();
-    sink_->on_body(user_, parser_.response(), std::string_view(body).substr(body_before));
+    bool keep = sink_->on_body(user_, parser_.response(), std::string_view(body).substr(body_before));
+    if (!keep && busy_) parser_.response().drop_body(kDroppedBodyCapacity);
   }
   if (!busy_) return false;  // cancelled from an event above
   if (st == http::ResponseParser::State::error) {

@@ -93,8 +93,8 @@ void H2Channel::fail_exchanges(int status, const std::string& message) noexcept 
 
 void H2Channel::on_first_byte(void* user) noexcept { sink_->on_first_byte(user); }
 
-void H2Channel::on_data(void* user, http::Response& r, const char* p, size_t n) noexcept {
-  sink_->on_body(user, r, std::string_view(p, n));
+bool H2Channel::on_data(void* user, http::Response& r, const char* p, size_t n) noexcept {
+  return sink_->on_body(user, r, std::string_view(p, n));
 }
 
 void H2Channel::on_complete(void* user, http::Response& r) noexcept {

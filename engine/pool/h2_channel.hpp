@@ -41,7 +41,7 @@ class H2Channel final : public WireChannel, private http::H2Events {
  private:
   // http::H2Events; each stream's user pointer is its exchange's.
   void on_first_byte(void* stream_user) noexcept override;
-  void on_data(void* stream_user, http::Response& r, const char* p, size_t n) noexcept override;
+  bool on_data(void* stream_user, http::Response& r, const char* p, size_t n) noexcept override;
   void on_complete(void* stream_user, http::Response& r) noexcept override;
   void on_stream_error(void* stream_user, int status, std::string message, bool unprocessed) noexcept override;
 

@@ -42,7 +42,7 @@ struct Log : H2Events {
     FUZZ_CHECK(++p.first_bytes == 1);
     p.events += 'f';
   }
-  void on_data(void* u, Response& r, const char* d, size_t n) noexcept override {
+  bool on_data(void* u, Response& r, const char* d, size_t n) noexcept override {
     PerStream& p = at(u);
     FUZZ_CHECK(p.first_bytes == 1 && r.status() >= 200);
     p.data += n;
@@ -51,6 +51,7 @@ struct Log : H2Events {
     // How DATA is cut into chunks follows how the bytes arrived: a run of
     // chunks of one stream counts as one entry (the body is compared whole).
     if (p.events.empty() || p.events.back() != 'd') p.events += 'd';
+    return true;
   }
   void on_complete(void* u, Response& r) noexcept override {
     PerStream& p = at(u);

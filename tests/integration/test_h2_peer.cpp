@@ -496,6 +496,32 @@ TEST_P(H2Wire, RefuseAllEndsByTheDeadline) {
   }
 }
 
+// BRG_REQ_NO_STREAM_BODY over HTTP/2: streams of 200 events (~35 KB each)
+// on one connection with BRG_OPT_MAX_RESPONSE_BYTES at 4096 end BRG_OK with
+// every event and an empty final body; the same streams with their bodies
+// kept exceed the limit (their resets do not touch the others).
+TEST_P(H2Wire, StreamsWithoutBodyKeepNoBytesAndOutgrowTheBodyLimit) {
+  H2Peer peer(H2PeerOptions{.stream_interval_ms = 1, .stream_events = 200});
+  ASSERT_TRUE(peer.ok()) << peer.error();
+  auto e = engine(peer, {{BRG_OPT_MAX_RESPONSE_BYTES, 4096}, {BRG_OPT_MAX_RETRIES, 0}});
+  std::set<uint64_t> lean, whole;
+  for (size_t i = 0; i < kStreams; ++i) {
+    lean.insert(submit(e->get(), peer.url(), BRG_REQ_STREAM | BRG_REQ_NO_STREAM_BODY));
+    whole.insert(submit(e->get(), peer.url(), BRG_REQ_STREAM));
+  }
+  auto results = finals_inline(e->get(), 2 * kStreams, std::chrono::seconds(20));
+  for (auto& [id, r] : results) {
+    if (lean.count(id)) {
+      EXPECT_EQ(r->status, BRG_OK) << r->error;
+      EXPECT_EQ(r->events, 200u);
+      EXPECT_EQ(r->body_len, 0u);
+    } else {
+      EXPECT_TRUE(whole.count(id));
+      EXPECT_EQ(r->status, BRG_E_TOO_LARGE) << r->error;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, H2Wire, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL), backend_label);
 
 }  // namespace

@@ -344,6 +344,51 @@ TEST_P(StreamMock, NegativeStreamTimeoutsAreRefused) {
   EXPECT_NE(std::string(brg_last_error()).find("first_token_timeout_ms"), std::string::npos);
 }
 
+// BRG_REQ_NO_STREAM_BODY: the events go out as partials and the stream's
+// bytes are not kept, so a stream far longer than BRG_OPT_MAX_RESPONSE_BYTES
+// ends BRG_OK with an empty final body; without the flag the same stream is
+// too large. An error answer keeps its body either way.
+TEST_P(StreamMock, AStreamWithoutBodyKeepsNoBytesAndOutgrowsTheBodyLimit) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path(), {{BRG_OPT_MAX_RESPONSE_BYTES, 4096}, {BRG_OPT_MAX_RETRIES, 0}});
+  const Headers long_stream = {{"x-mock-stream-tokens", "200"}, {"x-mock-stream-interval-ms", "1"}};
+  uint64_t lean = submit(e.get(), m.url(), long_stream, 0, 0, kStreamBody, BRG_REQ_NO_STREAM_BODY);
+  uint64_t whole = submit(e.get(), m.url(), long_stream);
+  uint64_t refused = submit(e.get(), m.url(), {{"x-mock-status", "400"}}, 0, 0, kStreamBody, BRG_REQ_NO_STREAM_BODY);
+  auto streams = collect(e.get(), 3);
+  const Stream& l = streams[lean];
+  ASSERT_TRUE(l.final);
+  ASSERT_EQ(l.final->status, BRG_OK) << l.final->error;
+  EXPECT_EQ(l.final->body_len, 0u);
+  EXPECT_STREQ(l.final->body, "");
+  EXPECT_GE(l.partials.size(), 202u);  // role, 200 tokens, usage
+  EXPECT_EQ(l.final->events, l.partials.size());
+  std::string expected;
+  for (int i = 1; i <= 200; ++i) expected += " tok" + std::to_string(i);
+  EXPECT_EQ(content_of(l), expected);
+  EXPECT_EQ(l.final->completion_tokens, 200);  // usage still read from the events
+  const Stream& w = streams[whole];
+  ASSERT_TRUE(w.final);
+  EXPECT_EQ(w.final->status, BRG_E_TOO_LARGE) << w.final->error;
+  const Stream& r = streams[refused];
+  ASSERT_TRUE(r.final);
+  EXPECT_EQ(r.final->http_status, 400);
+  EXPECT_NE(body_of(*r.final).find("\"error\""), std::string::npos);
+}
+
+TEST_P(StreamMock, NoStreamBodyWithoutStreamIsRefused) {
+  MockEndpoint m = MockEndpoint::start();
+  Engine e(backend(), m.ca->path());
+  brg_request r{};
+  r.size = sizeof r;
+  r.flags = BRG_REQ_NO_STREAM_BODY;
+  std::string url = m.url();
+  r.url = url.c_str();
+  r.max_retries = -1;
+  EXPECT_EQ(brg_submit(e.get(), &r, nullptr), BRG_E_INVALID);
+  EXPECT_NE(std::string(brg_last_error()).find("BRG_REQ_STREAM"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StreamMock, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
                          backend_label);
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <utility>
@@ -213,9 +214,11 @@ struct Recorder final : H2Events {
   };
 
   void on_first_byte(void* u) noexcept override { ++first_bytes[untag(u)]; }
-  void on_data(void* u, Response&, const char* p, size_t n) noexcept override {
+  bool on_data(void* u, Response& r, const char* p, size_t n) noexcept override {
     data[untag(u)].append(p, n);
     ++chunks[untag(u)];
+    if (dropping.count(untag(u))) body_held[untag(u)].push_back(r.body().size());
+    return !dropping.count(untag(u));
   }
   void on_complete(void* u, Response& r) noexcept override {
     End e;
@@ -243,6 +246,8 @@ struct Recorder final : H2Events {
   std::map<uintptr_t, End> ends;
   std::map<uintptr_t, int> count, first_bytes, chunks;
   std::map<uintptr_t, std::string> data;
+  std::set<uintptr_t> dropping;                     // streams whose reader keeps no body
+  std::map<uintptr_t, std::vector<size_t>> body_held;  // their body's size at each chunk
   std::vector<uintptr_t> order;
   std::function<void(uintptr_t)> hook;
 };
@@ -566,6 +571,32 @@ TEST_F(H2SessionTest, BodyOverLimitFailsThatStreamOnly) {
   expect_each_reported_once();
 }
 
+// A reader that takes the body piece by piece (a stream of events whose
+// final result carries no body): after its first chunk the stream keeps
+// nothing, so neither memory nor the body limit grows with the stream.
+TEST_F(H2SessionTest, AReaderThatDropsTheBodyStopsItsStreamKeepingIt) {
+  H2Options o;
+  o.max_body_bytes = 1000;
+  start(o);
+  rec.dropping.insert(1);
+  submit(make_wire("GET", "https://h/long"), 1);
+  submit(make_wire("GET", "https://h/kept"), 2);
+  server->on_request = [&](int32_t sid) { server->respond(sid, 200, pattern(5000), {}, 300); };
+  pump();
+  ASSERT_EQ(rec.count[1], 1);
+  EXPECT_TRUE(rec.ends[1].ok) << rec.ends[1].message;
+  EXPECT_EQ(rec.ends[1].body, "");
+  EXPECT_TRUE(rec.data[1] == pattern(5000));  // every byte still passed on, in order
+  ASSERT_GE(rec.body_held[1].size(), 2u);
+  EXPECT_GT(rec.body_held[1][0], 0u);  // the first chunk was stored before the reader spoke
+  for (size_t i = 1; i < rec.body_held[1].size(); ++i) EXPECT_EQ(rec.body_held[1][i], 0u) << i;
+  // The other stream on the connection keeps its body and its limit.
+  ASSERT_EQ(rec.count[2], 1);
+  EXPECT_FALSE(rec.ends[2].ok);
+  EXPECT_EQ(rec.ends[2].status, BRG_E_TOO_LARGE);
+  expect_each_reported_once();
+}
+
 TEST_F(H2SessionTest, HeadersOverLimitFailsThatStreamOnly) {
   H2Options o;
   o.max_header_bytes = 200;
@@ -755,7 +786,10 @@ TEST(H2Session, CancelFromAnEventStopsFurtherEvents) {
       ++events;
       c->cancel(id);
     }
-    void on_data(void*, Response&, const char*, size_t) noexcept override { ++events; }
+    bool on_data(void*, Response&, const char*, size_t) noexcept override {
+      ++events;
+      return true;
+    }
     void on_complete(void*, Response&) noexcept override { ++events; }
     void on_stream_error(void*, int, std::string, bool) noexcept override { ++events; }
   };
