@@ -330,18 +330,23 @@ TEST_P(StreamMock, OneRequestSwitchesTheEnginesIdleTimeoutOff) {
   EXPECT_NE(std::string(streams[engines].final->error).find("idle timeout of 100 ms"), std::string::npos);
 }
 
-TEST_P(StreamMock, NegativeStreamTimeoutsAreRefused) {
+// Stream fields and flags that make no sense are refused, saying which.
+TEST_P(StreamMock, BadStreamTimeoutsAndFlagsAreRefused) {
   MockEndpoint m = MockEndpoint::start();
   Engine e(backend(), m.ca->path());
-  brg_request r{};
-  r.size = sizeof r;
-  r.flags = BRG_REQ_STREAM;
-  std::string url = m.url();
-  r.url = url.c_str();
-  r.max_retries = -1;
-  r.first_token_timeout_ms = -1;
-  EXPECT_EQ(brg_submit(e.get(), &r, nullptr), BRG_E_INVALID);
-  EXPECT_NE(std::string(brg_last_error()).find("first_token_timeout_ms"), std::string::npos);
+  const std::string url = m.url();
+  auto refused = [&](uint32_t flags, int64_t first_token_ms, const char* why) {
+    brg_request r{};
+    r.size = sizeof r;
+    r.flags = flags;
+    r.url = url.c_str();
+    r.max_retries = -1;
+    r.first_token_timeout_ms = first_token_ms;
+    EXPECT_EQ(brg_submit(e.get(), &r, nullptr), BRG_E_INVALID) << why;
+    EXPECT_NE(std::string(brg_last_error()).find(why), std::string::npos) << brg_last_error();
+  };
+  refused(BRG_REQ_STREAM, -1, "first_token_timeout_ms");
+  refused(BRG_REQ_NO_STREAM_BODY, 0, "BRG_REQ_STREAM");  // the flag means nothing without a stream
 }
 
 // BRG_REQ_NO_STREAM_BODY: the events go out as partials and the stream's
@@ -374,19 +379,6 @@ TEST_P(StreamMock, AStreamWithoutBodyKeepsNoBytesAndOutgrowsTheBodyLimit) {
   ASSERT_TRUE(r.final);
   EXPECT_EQ(r.final->http_status, 400);
   EXPECT_NE(body_of(*r.final).find("\"error\""), std::string::npos);
-}
-
-TEST_P(StreamMock, NoStreamBodyWithoutStreamIsRefused) {
-  MockEndpoint m = MockEndpoint::start();
-  Engine e(backend(), m.ca->path());
-  brg_request r{};
-  r.size = sizeof r;
-  r.flags = BRG_REQ_NO_STREAM_BODY;
-  std::string url = m.url();
-  r.url = url.c_str();
-  r.max_retries = -1;
-  EXPECT_EQ(brg_submit(e.get(), &r, nullptr), BRG_E_INVALID);
-  EXPECT_NE(std::string(brg_last_error()).find("BRG_REQ_STREAM"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StreamMock, ::testing::Values(BRG_BACKEND_IO_URING, BRG_BACKEND_EPOLL),
