@@ -24,7 +24,7 @@ namespace barrage::http {
 inline constexpr std::string_view kAlpnH2Http11{"\x02h2\x08http/1.1", 12};
 
 struct H2Options {
-  size_t max_body_bytes = 64u << 20;    // DATA bytes per response, kept or not
+  size_t max_body_bytes = 64u << 20;    // DATA bytes a response keeps (a body not kept is unbounded here)
   size_t max_header_bytes = 64 * 1024;  // name + value bytes per response: 1xx, final and trailers
   uint32_t stream_window = 16u << 20;   // SETTINGS_INITIAL_WINDOW_SIZE (at most 2^31-1)
   uint32_t connection_window = 64u << 20;
