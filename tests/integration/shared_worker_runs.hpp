@@ -47,7 +47,7 @@ inline std::vector<std::string> worker_argv(const WorkerSpec& w) {
 struct WorkerRun {
   std::vector<int64_t> sent;
   size_t answered = 0, ok = 0, failed = 0;
-  uint64_t round_trips = 0, fallback_keys = 0;
+  uint64_t round_trips = 0, fallback_keys = 0, opened = 0;
   bool late = false, done = false;
   std::string first_error;
 };
@@ -68,7 +68,7 @@ inline WorkerRun read_worker_out(const std::string& path) {
       if (r.first_error.empty()) r.first_error = line;
     } else if (what == "done") {
       int late = 0;
-      s >> r.answered >> r.ok >> r.failed >> r.round_trips >> r.fallback_keys >> late;
+      s >> r.answered >> r.ok >> r.failed >> r.round_trips >> r.fallback_keys >> late >> r.opened;
       r.late = late != 0;
       r.done = bool(s);
     }
@@ -126,7 +126,7 @@ inline size_t max_in_window(const std::vector<int64_t>& sorted, int64_t window_u
 inline void check_shared_200_per_s(const std::vector<std::string>& outs, int64_t start_us, int secs,
                                    const std::string& what) {
   std::vector<int64_t> t;
-  uint64_t trips = 0;
+  uint64_t trips = 0, opened = 0;
   for (const std::string& o : outs) {
     WorkerRun r = read_worker_out(o);
     EXPECT_TRUE(r.done) << o;
@@ -134,6 +134,7 @@ inline void check_shared_200_per_s(const std::vector<std::string>& outs, int64_t
     EXPECT_EQ(r.failed, 0u) << r.first_error;
     EXPECT_EQ(r.fallback_keys, 0u);
     trips += r.round_trips;
+    opened += r.opened;
     t.insert(t.end(), r.sent.begin(), r.sent.end());
     unlink(o.c_str());
   }
@@ -143,9 +144,11 @@ inline void check_shared_200_per_s(const std::vector<std::string>& outs, int64_t
   int64_t at = 0;
   size_t busiest = max_in_window(t, 1000000, &at);
   std::printf("%s, 200/s burst 20, %d s: %zu started (%.1f%% of 200/s), busiest 1 s window %zu (from +%.3f s), "
-              "%llu Redis round trips after the warm-up (%.1f per 1000 requests)\n",
+              "%llu Redis round trips after the warm-up (%.1f per 1000 requests), %llu connections opened "
+              "after it\n",
               what.c_str(), secs, in_run, 100.0 * double(in_run) / (200.0 * secs), busiest, (at - start_us) / 1e6,
-              (unsigned long long)trips, 1000.0 * double(trips) / double(std::max<size_t>(t.size(), 1)));
+              (unsigned long long)trips, 1000.0 * double(trips) / double(std::max<size_t>(t.size(), 1)),
+              (unsigned long long)opened);
   EXPECT_LE(busiest, 220u);
   EXPECT_GE(double(in_run), 0.98 * 200 * secs);
 }
