@@ -98,6 +98,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -217,11 +218,22 @@ type Request struct {
 	// The body must still ask the server for a stream ("stream": true).
 	FirstTokenTimeout time.Duration // per attempt: request sent -> first token (non-empty delta)
 	StreamIdleTimeout time.Duration // longest silence before the first event and between two events
+	// NoStreamBody (BRG_REQ_NO_STREAM_BODY, libbarrage 0.5; Client.Stream
+	// only, Do and DoAll ignore it): once the answer is a 2xx event stream
+	// its bytes are not kept, so Stream.Response().Body is empty while the
+	// events, token counts and timings are the same, and a long stream costs
+	// no memory for the events already delivered (Options.MaxResponseSize
+	// then bounds each event rather than the whole stream). Error answers
+	// (Error.Body) and answers that are not an event stream keep their
+	// body. An older library refuses the flag, so it is not sent there and
+	// the body is kept.
+	NoStreamBody bool
 }
 
 // Response is a successful (2xx) answer. For a stream (Stream.Response) Body
-// is the raw event stream and the token counts come from its usage chunk
-// (OpenAI: ask with "stream_options": {"include_usage": true}).
+// is the raw event stream (empty with Request.NoStreamBody) and the token
+// counts come from its usage chunk (OpenAI: ask with "stream_options":
+// {"include_usage": true}).
 type Response struct {
 	Status           int // HTTP status
 	Body             []byte
@@ -670,6 +682,10 @@ func (c *Client) submitCall(ctx context.Context, req *Request, group uint64, cl 
 	timeoutMs := msUp(req.Timeout)
 	if st != nil {
 		flags |= C.BRG_REQ_STREAM
+		// The engine refuses it without BRG_REQ_STREAM: Do never sends it.
+		if req.NoStreamBody && libTakesNoStreamBody {
+			flags |= C.BRG_REQ_NO_STREAM_BODY
+		}
 	}
 	var bodyPtr unsafe.Pointer
 	if len(req.Body) > 0 {
@@ -898,6 +914,31 @@ var errSkew = errors.New("barrage: library major version differs from the header
 // libTakesHeaders: the loaded library takes BRG_REQ_HEADERS (0.4.0 and
 // later); an older one refuses the flag, so it is not sent there.
 var libTakesHeaders = uint32(C.brg_version_hex()) >= 0x000400
+
+// libTakesNoStreamBody: the loaded library takes BRG_REQ_NO_STREAM_BODY
+// (0.5.0 and later); an older one refuses the flag, so it is not sent there
+// and a stream's final body is kept.
+var libTakesNoStreamBody = runtimeVersionHex() >= 0x000500
+
+// runtimeVersionHex is the loaded library's version as 0xMMmmpp.
+// brg_version_hex() returns the BRG_VERSION_* of the header the library was
+// built from, which libbarrage 0.5.0 shipped still saying 0.4.0, while
+// brg_version() is the release's own number ("0.5.0"): the larger of the
+// two is the library's.
+func runtimeVersionHex() uint32 { return versionHexOf(uint32(C.brg_version_hex()), Version()) }
+
+// versionHexOf raises hex to what text ("MAJOR.MINOR.PATCH...") says, when
+// it parses.
+func versionHexOf(hex uint32, text string) uint32 {
+	var major, minor, patch uint32
+	n, _ := fmt.Sscanf(text, "%d.%d.%d", &major, &minor, &patch)
+	if n == 3 && major <= 0xff && minor <= 0xff && patch <= 0xff {
+		if v := major<<16 | minor<<8 | patch; v > hex {
+			return v
+		}
+	}
+	return hex
+}
 
 func init() {
 	if uint32(C.brg_version_hex())>>16 != uint32(C.BRG_VERSION_HEX)>>16 {

@@ -51,6 +51,8 @@ type confRequest struct {
 	CancelAfterS *float64          `json:"cancel_after_s"`
 	// ResponseHeaders: true asks for the answer's header fields.
 	ResponseHeaders *bool `json:"response_headers"`
+	// NoStreamBody: true (streams only) keeps no raw event stream in the final result.
+	NoStreamBody *bool `json:"no_stream_body"`
 }
 
 type confExpect struct {
@@ -67,6 +69,7 @@ type confExpect struct {
 	FirstError          *string                    `json:"first_error"`
 	RetryAfterS         *float64                   `json:"retry_after_s"`
 	ResponseHeaders     map[string]json.RawMessage `json:"response_headers"`
+	BodyEmpty           *bool                      `json:"body_empty"`
 }
 
 // strictDecode fails on any key the structs above do not name, so the suite
@@ -100,7 +103,7 @@ type confOutcome struct {
 	status   string // "OK" or a status name minus BRG_
 	http     int    // 0 none
 	attempts int    // -1 not reported
-	body     []byte
+	body     []byte // the final body: a stream's final result's, an HTTP error's
 	streamed bool
 	texts    []string // non-empty delta contents, in order
 	err      error
@@ -133,7 +136,7 @@ func outcomeOf(resp *barrage.Response, err error) confOutcome {
 	}
 	var be *barrage.Error
 	if errors.As(err, &be) {
-		o.http, o.attempts, o.header = be.HTTPStatus, be.Attempts, be.Header
+		o.http, o.attempts, o.header, o.body = be.HTTPStatus, be.Attempts, be.Header, be.Body
 		if d, ok := be.RetryAfter(); ok {
 			o.retryAfter = d
 		}
@@ -204,6 +207,10 @@ func buildRequests(t *testing.T, sc *confScenario, base, run string) []confReq {
 			}
 			r.MaxRetries = g.MaxRetries
 			r.ResponseHeaders = g.ResponseHeaders != nil && *g.ResponseHeaders
+			r.NoStreamBody = g.NoStreamBody != nil && *g.NoStreamBody
+			if r.NoStreamBody && !g.Stream {
+				t.Fatalf("request group %d: no_stream_body on a request that is not streamed", gi)
+			}
 			if g.LimitKey != nil {
 				r.LimitKey = *g.LimitKey
 			}
@@ -400,6 +407,9 @@ func checkScenario(t *testing.T, sc *confScenario, reqs []confReq, outs []confOu
 			if o.retryAfter != want {
 				t.Errorf("request %d: RetryAfter %v, want %v", i, o.retryAfter, want)
 			}
+		}
+		if e.BodyEmpty != nil && answered && (len(o.body) == 0) != *e.BodyEmpty {
+			t.Errorf("request %d: body %.80q, want empty %v", i, o.body, *e.BodyEmpty)
 		}
 		if e.ResponseHeaders != nil && answered {
 			for name, raw := range e.ResponseHeaders {

@@ -9,3 +9,6 @@ var ABIStructs = abiStructs
 var OptionFields = optionFields
 
 var ParseHeaderBlock = parseHeaderBlock
+
+var VersionHexOf = versionHexOf
+var RuntimeVersionHex = runtimeVersionHex

@@ -191,9 +191,9 @@ func (s *Stream) Err() error {
 }
 
 // Response is the final answer once the stream has ended successfully: the
-// raw event stream as Body, usage token counts, TTFB, TTFT, Events, GapMax
-// and GapMean. nil until the engine has finished the request, and when it
-// failed (see Err).
+// raw event stream as Body (empty with Request.NoStreamBody), usage token
+// counts, TTFB, TTFT, Events, GapMax and GapMean. nil until the engine has
+// finished the request, and when it failed (see Err).
 func (s *Stream) Response() *Response {
 	s.mu.Lock()
 	defer s.mu.Unlock()

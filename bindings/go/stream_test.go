@@ -291,6 +291,80 @@ func TestStreamHTTPError(t *testing.T) {
 	}
 }
 
+func TestStreamNoBody(t *testing.T) {
+	m := startMock(t)
+	c := newClient(t, m, barrage.Options{MaxRetries: barrage.Int(0)})
+	const n = 5
+	run := func(noBody bool, headers ...barrage.Header) ([]barrage.Event, *barrage.Response, error) {
+		req := streamChat(m.url, "no body", append([]barrage.Header{hdr("x-mock-stream-tokens", n)}, headers...)...)
+		req.NoStreamBody = noBody
+		s, err := c.Stream(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		evs := drain(t, s)
+		return evs, s.Response(), s.Err()
+	}
+	keptEvs, kept, err := run(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, r, err := run(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same events: role, the tokens, finish, usage.
+	text, _ := tokens(t, evs)
+	keptText, _ := tokens(t, keptEvs)
+	if text != " tok1 tok2 tok3 tok4 tok5" || text != keptText || len(evs) != n+3 || len(keptEvs) != n+3 {
+		t.Fatalf("tokens %q (%d events), without the flag %q (%d events)", text, len(evs), keptText, len(keptEvs))
+	}
+	if len(r.Body) != 0 {
+		t.Fatalf("NoStreamBody: body %q", r.Body)
+	}
+	if !bytes.Contains(kept.Body, []byte("data: [DONE]")) {
+		t.Fatalf("the default keeps the raw stream: body %q", kept.Body)
+	}
+	// Usage and timings still come from the events.
+	if r.Status != 200 || r.CompletionTokens != n || r.PromptTokens != kept.PromptTokens || r.Events != n+3 || r.TTFT <= 0 {
+		t.Fatalf("response %+v", r)
+	}
+	// An error answer keeps its body.
+	_, _, err = run(true, barrage.Header{Name: "x-mock-status", Value: "400"})
+	var be *barrage.Error
+	if !errors.As(err, &be) || be.HTTPStatus != 400 || !bytes.Contains(be.Body, []byte(`"error"`)) {
+		t.Fatalf("err %v", err)
+	}
+	// Do never streams: the flag (which the engine refuses without a stream) is not sent.
+	req := chat(m.url, "plain")
+	req.NoStreamBody = true
+	if resp, err := c.Do(context.Background(), req); err != nil || !strings.HasSuffix(content(t, resp.Body), ": plain") {
+		t.Fatalf("Do with NoStreamBody: %v", err)
+	}
+}
+
+// libbarrage 0.5.0's brg_version_hex() still says 0.4.0; brg_version()
+// says 0.5.0, and the larger one counts.
+func TestRuntimeVersion(t *testing.T) {
+	for _, c := range []struct {
+		hex  uint32
+		text string
+		want uint32
+	}{
+		{0x000400, "0.5.0", 0x000500}, {0x000400, "0.4.1", 0x000401}, {0x000500, "0.5.0", 0x000500},
+		{0x000600, "0.5.0", 0x000600}, {0x000400, "0.5.0-rc1", 0x000500}, {0x000400, "unknown", 0x000400},
+		{0x000400, "0.5", 0x000400},
+	} {
+		if got := barrage.VersionHexOf(c.hex, c.text); got != c.want {
+			t.Errorf("versionHexOf(%#06x, %q) = %#06x, want %#06x", c.hex, c.text, got, c.want)
+		}
+	}
+	if v := barrage.RuntimeVersionHex(); v < 0x000500 {
+		t.Errorf("the library under test (%s) reads as %#06x", barrage.Version(), v)
+	}
+}
+
 func TestStreamCloseEarly(t *testing.T) {
 	m := startMock(t)
 	c := newClient(t, m, barrage.Options{})

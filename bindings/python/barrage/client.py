@@ -97,7 +97,8 @@ class Response:
     (between token events). ttft and the gaps are None where they do not
     apply (not streamed, no token, fewer than two tokens, or a library older
     than 0.2), events is 0 then. Its body is the raw server-sent event
-    stream, not JSON."""
+    stream, not JSON, or b"" when the stream was asked for with
+    no_stream_body=True."""
     __slots__ = ("id", "status", "body", "prompt_tokens", "completion_tokens", "attempts",
                  "queued", "ttfb", "total", "request_id", "cached",
                  "ttft", "events", "gap_max", "gap_mean", "retry_after", "_header_block",
@@ -130,7 +131,12 @@ class Response:
         a cached answer, libbarrage older than 0.4) only what is known without
         them: content-type guessed from the body, and x-request-id."""
         if self._headers is None:
-            self._headers = headers_of(self._header_block, self.body, self.request_id)
+            body = self.body
+            if not body and self.events:
+                # A stream whose body was not kept (no_stream_body): still an
+                # event stream, which is what the guess reads from a body.
+                body = b"data:"
+            self._headers = headers_of(self._header_block, body, self.request_id)
         return self._headers
 
     @property
@@ -429,10 +435,11 @@ class Stream:
     The request is submitted when iteration starts (or on `async with`).
     When the iteration ends normally, `response` holds the final Response
     (usage, ttft, ttfb, events, gap_max, gap_mean; body = the raw SSE
-    stream). A failed request raises its BarrageError (TimeoutError for the
-    first-token and idle timeouts, HTTPError, ...) after the events that did
-    arrive, and leaves it in `error`. Events are buffered while nobody
-    iterates; the engine applies no backpressure.
+    stream, b"" with no_stream_body=True). A failed request raises its
+    BarrageError (TimeoutError for the first-token and idle timeouts,
+    HTTPError, ...) after the events that did arrive, and leaves it in
+    `error`. Events are buffered while nobody iterates; the engine applies
+    no backpressure.
 
     Stopping early cancels the engine request (brg_cancel: its transfer ends
     at once): leaving `async with`, `await s.aclose()`, cancelling the
@@ -738,7 +745,7 @@ class Client:
     def _submit(self, url, body, method="POST", headers=None, timeout=None, deadline_ms=0,
                 max_retries=-1, limit_key=None, base_url=None, sink=None, key=None, *,
                 on_event=None, flags=0, first_token_timeout=None, idle_timeout=None,
-                no_cache=False, group=0, response_headers=None):
+                no_cache=False, group=0, response_headers=None, no_stream_body=False):
         """Submits one request; sink(key, response, exception) runs on the
         loop thread when its final result arrives, on_event(StreamEvent) for
         each partial one (streams only). Returns the engine id."""
@@ -769,7 +776,10 @@ class Client:
         if response_headers is None:
             response_headers = self._response_headers
         req.flags = (flags | (_lib.REQ_NO_CACHE if no_cache else 0)
-                     | (_lib.REQ_HEADERS if response_headers and _lib.HAS_HEADERS else 0))
+                     | (_lib.REQ_HEADERS if response_headers and _lib.HAS_HEADERS else 0)
+                     # a library before 0.5 refuses the flag: it keeps the body there
+                     | (_lib.REQ_NO_STREAM_BODY if no_stream_body and _lib.HAS_NO_STREAM_BODY
+                        else 0))
         req.group = group
         req.first_token_timeout_ms = _ms(first_token_timeout)
         req.stream_idle_timeout_ms = _ms(idle_timeout)
@@ -890,7 +900,7 @@ class Client:
     def stream(self, url_or_path, body=None, *, method="POST", headers=None, timeout=None,
                deadline=None, max_retries=-1, limit_key=None, base_url=None,
                first_token_timeout=None, idle_timeout=None, no_cache=False, deadline_ms=None,
-               response_headers=None):
+               response_headers=None, no_stream_body=False):
         """A streamed request (server-sent events): returns a Stream, an async
         iterator of StreamEvent and async context manager; see Stream.
 
@@ -907,12 +917,21 @@ class Client:
         limit). timeout (seconds per attempt, whole stream included),
         deadline_ms, max_retries, limit_key, headers and base_url are as for
         call(). Once an event was delivered the engine never retries: the
-        error is raised after the events instead."""
+        error is raised after the events instead.
+
+        no_stream_body=True (BRG_REQ_NO_STREAM_BODY, libbarrage 0.5): once
+        the answer is a 2xx event stream its raw bytes are not kept, so
+        response.body is b"" while the events, usage and timings are the
+        same; a long stream then costs no memory for the events already
+        delivered. Error answers and answers that are not an event stream
+        keep their body. A libbarrage older than 0.5 is not asked (it
+        refuses the flag) and keeps the body."""
         kw = dict(method=method, headers=headers, timeout=timeout,
                   deadline_ms=_deadline_ms(deadline, deadline_ms),
                   max_retries=max_retries, limit_key=limit_key, base_url=base_url,
                   first_token_timeout=first_token_timeout, idle_timeout=idle_timeout,
-                  no_cache=no_cache, response_headers=response_headers)
+                  no_cache=no_cache, response_headers=response_headers,
+                  no_stream_body=no_stream_body)
         return Stream(self, url_or_path, _stream_body(body), kw)
 
     async def gather(self, *items, return_exceptions=False, timeout=None, deadline=None):

@@ -17,10 +17,10 @@ SCENARIOS = os.environ.get("BARRAGE_CONFORMANCE_SCENARIOS") or os.path.join(
 TOP_KEYS = {"version", "scenarios"}
 SCENARIO_KEYS = {"name", "doc", "engine", "requests", "run", "overall_timeout_s", "expect"}
 REQUEST_KEYS = {"count", "method", "path", "headers", "body", "stream", "timeout_s", "deadline_s",
-                "max_retries", "limit_key", "cancel_after_s", "response_headers"}
+                "max_retries", "limit_key", "cancel_after_s", "response_headers", "no_stream_body"}
 EXPECT_KEYS = {"status", "http_status", "attempts", "body_json_path", "stream_text_min_events",
                "stream_text", "order", "max_elapsed_s", "min_elapsed_s", "count_by_status",
-               "first_error", "retry_after_s", "response_headers"}
+               "first_error", "retry_after_s", "response_headers", "body_empty"}
 RUN_TOKEN = f"{os.getpid()}-{time.time_ns()}"
 
 
@@ -69,6 +69,7 @@ def _expand(requests):
     out = []
     for g in requests:
         _check_keys(g, REQUEST_KEYS, "request")
+        assert not g.get("no_stream_body") or g.get("stream"), "no_stream_body without stream"
         for _ in range(g["count"]):
             i = len(out)
             headers = _template(g.get("headers") or {}, i)
@@ -106,7 +107,7 @@ async def _one(c, mock, r):
     first_headers = None  # a stream's headers as known with its first event
     try:
         if r.get("stream"):
-            s = c.stream(url, body, **kw)
+            s = c.stream(url, body, no_stream_body=bool(r.get("no_stream_body")), **kw)
             try:
                 async with s:
                     async for ev in s:
@@ -215,6 +216,9 @@ def _check(sc, reqs, outcomes, arrival, first_error, elapsed):
         if ex.get("retry_after_s") is not None and answered:
             want = None if ex["retry_after_s"] == -1 else ex["retry_after_s"]
             assert o["retry_after"] == want, (name, r["i"], o["retry_after"])
+        if ex.get("body_empty") is not None and answered:
+            # a stream's final body, an HTTPError's body
+            assert (o["body"] == b"") == ex["body_empty"], (name, r["i"], o["body"][:80])
         if ex.get("response_headers") is not None and answered:
             h = o["headers"]
             for hname, want in ex["response_headers"].items():

@@ -338,6 +338,90 @@ class TestStreamConcurrency(MockTest):
         self.run_async(go())
 
 
+class TestNoStreamBody(MockTest):
+    """stream(no_stream_body=True): BRG_REQ_NO_STREAM_BODY (libbarrage 0.5)."""
+
+    def test_same_events_empty_final_body(self):
+        async def go():
+            async with self.client(response_headers=False) as c:
+                kept = c.stream(CHAT, sbody("keep"), headers=pace(5, interval=5))
+                kept_events, err = await drain(kept)
+                self.assertIsNone(err)
+                dropped = c.stream(CHAT, sbody("keep"), headers=pace(5, interval=5),
+                                   no_stream_body=True)
+                events, err = await drain(dropped)
+                self.assertIsNone(err)
+                # the same events (role, tokens, finish, usage; chunk ids differ)
+                self.assertEqual(token_texts(events), toks(5))
+                self.assertEqual(len(events), len(kept_events))
+                self.assertEqual(token_texts(events), token_texts(kept_events))
+                r, k = dropped.response, kept.response
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.body, b"")
+                self.assertTrue(k.body.startswith(b"data: "), k.body[:40])  # the default keeps it
+                # usage and timings still come from the events
+                self.assertEqual((r.completion_tokens, r.prompt_tokens),
+                                 (k.completion_tokens, k.prompt_tokens))
+                self.assertEqual(r.completion_tokens, 5)
+                self.assertEqual(r.events, len(events))
+                self.assertIsNotNone(r.ttft)
+                # without the header block the content type is guessed: still a stream
+                self.assertEqual(r.headers["content-type"], "text/event-stream")
+        self.run_async(go())
+
+    def test_error_answer_keeps_its_body(self):
+        async def go():
+            async with self.client() as c:
+                s = c.stream(CHAT, sbody("bad"), headers={"x-mock-status": "400"},
+                             no_stream_body=True)
+                events, err = await drain(s)
+                self.assertEqual(events, [])
+                self.assertIsInstance(err, barrage.HTTPError)
+                self.assertEqual(err.status_code, 400)
+                self.assertIn(b"error", err.body)
+        self.run_async(go())
+
+    def test_older_library_keeps_the_body(self):
+        """A libbarrage before 0.5 refuses the flag bit: it is not sent."""
+        orig = _lib.HAS_NO_STREAM_BODY
+        _lib.HAS_NO_STREAM_BODY = False
+        try:
+            async def go():
+                async with self.client() as c:
+                    s = c.stream(CHAT, sbody("old"), headers=pace(3), no_stream_body=True)
+                    events, err = await drain(s)
+                    self.assertIsNone(err)
+                    self.assertEqual(token_texts(events), toks(3))
+                    self.assertTrue(s.response.body.startswith(b"data: "))
+            self.run_async(go())
+        finally:
+            _lib.HAS_NO_STREAM_BODY = orig
+
+    def test_runtime_version(self):
+        """brg_version_hex() of libbarrage 0.5.0 still says 0.4.0; its
+        brg_version() string says 0.5.0, and the larger one counts."""
+        class Fake:
+            def __init__(self, hexv, text):
+                self.hexv, self.text = hexv, text
+
+            def brg_version_hex(self):
+                return self.hexv
+
+            def brg_version(self):
+                return self.text
+
+        orig = _lib.lib
+        try:
+            for hexv, text, want in [(0x000400, b"0.5.0", 0x000500), (0x000400, b"0.4.1", 0x000401),
+                                     (0x000500, b"0.5.0", 0x000500), (0x000600, b"0.5.0", 0x000600),
+                                     (0x000400, b"unknown", 0x000400)]:
+                _lib.lib = Fake(hexv, text)
+                self.assertEqual(_lib._runtime_version_hex(), want, (hex(hexv), text))
+        finally:
+            _lib.lib = orig
+        self.assertTrue(_lib.HAS_NO_STREAM_BODY, barrage.__version__)  # the library under test
+
+
 class TestNewOptions(MockTest):
     def test_http_version_proxy_no_proxy_dns(self):
         async def go():

@@ -144,7 +144,8 @@ impl Request {
     /// data event of a 2xx `text/event-stream` answer becomes one partial
     /// [`Response`](crate::Response) ([`Response::is_partial`](crate::Response::is_partial)),
     /// in order, before the one final result, whose body is the whole raw
-    /// event stream. OpenAI's `[DONE]` is not delivered as an event.
+    /// event stream (empty with [`Request::no_stream_body`]). OpenAI's
+    /// `[DONE]` is not delivered as an event.
     ///
     /// This sets the flag only: **the body must ask for a stream itself**
     /// (`"stream": true`, and `"stream_options": {"include_usage": true}` for
@@ -157,6 +158,28 @@ impl Request {
             self.flags |= sys::BRG_REQ_STREAM;
         } else {
             self.flags &= !sys::BRG_REQ_STREAM;
+        }
+        self
+    }
+    /// Streamed requests (`BRG_REQ_NO_STREAM_BODY`, libbarrage 0.5): once the
+    /// answer is a 2xx event stream its raw bytes are not kept, so the final
+    /// result's body is empty while the events, usage tokens and timings are
+    /// the same. A long stream then costs no memory for the events already
+    /// delivered; [`Config::max_response_bytes`](crate::Config::max_response_bytes)
+    /// bounds each event instead of the whole stream (the stream timeouts
+    /// bound its length). Error answers and answers that are not an event
+    /// stream keep their body.
+    ///
+    /// Only for a streamed request: [`Request::stream`], or one given to
+    /// [`Engine::stream`](crate::Engine::stream) or `AsyncEngine::stream`
+    /// (they set the stream flag). Submitted otherwise, it fails with
+    /// [`Error::Invalid`](crate::Error::Invalid). An older library (feature
+    /// `dynamic`) refuses the flag, so it is not asked, and the body is kept.
+    pub fn no_stream_body(mut self, on: bool) -> Self {
+        if on {
+            self.flags |= sys::BRG_REQ_NO_STREAM_BODY;
+        } else {
+            self.flags &= !sys::BRG_REQ_NO_STREAM_BODY;
         }
         self
     }

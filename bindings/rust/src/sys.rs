@@ -1,4 +1,5 @@
-//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.4.1; its structs are 0.4.0's) exactly.
+//! Raw FFI declarations mirroring `capi/barrage.h` (release 0.5.0, whose header still says
+//! `BRG_VERSION` 0.4.0; its structs are 0.4.0's) exactly.
 //! Everything here is `unsafe` to use; see the safe API in the crate root.
 #![allow(non_camel_case_types)]
 
@@ -153,6 +154,9 @@ pub const BRG_REQ_NO_RETRY: u32 = 0x2;
 pub const BRG_REQ_NO_CACHE: u32 = 0x4;
 /// Since 0.4.0 (an older library refuses it with `BRG_E_INVALID`).
 pub const BRG_REQ_HEADERS: u32 = 0x8;
+/// Since 0.5.0, with `BRG_REQ_STREAM` only (else `BRG_E_INVALID`; an older
+/// library refuses the bit): a 2xx event stream's final body is empty.
+pub const BRG_REQ_NO_STREAM_BODY: u32 = 0x10;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

@@ -112,6 +112,28 @@ async fn event_stream_yields_each_event_then_ends() {
 }
 
 #[tokio::test]
+async fn event_stream_without_the_final_body() {
+    let mock = Mock::start(&[]);
+    let e = engine(&mock);
+    let mut bodies = Vec::new();
+    for on in [false, true] {
+        let mut s = e.stream(stream_req(&mock, 4).no_stream_body(on)).unwrap();
+        let mut n = 0;
+        while let Some(ev) = next(&mut s).await {
+            assert!(ev.expect("event").is_partial());
+            n += 1;
+        }
+        let fin = s.final_response().expect("final");
+        assert!(fin.is_ok(), "{:?}", fin.error());
+        assert_eq!(fin.events() as usize, n);
+        assert_eq!(n, 1 + 4 + 1, "role, 4 tokens, finish");
+        bodies.push(fin.body().to_vec());
+    }
+    assert!(String::from_utf8_lossy(&bodies[0]).contains(" tok4"), "the default keeps the raw stream");
+    assert!(bodies[1].is_empty(), "no_stream_body: {:?}", String::from_utf8_lossy(&bodies[1]));
+}
+
+#[tokio::test]
 async fn dropping_an_event_stream_cancels_it() {
     let mock = Mock::start(&[]);
     let e = engine(&mock);

@@ -16,11 +16,12 @@ const TOP: &[&str] = &["version", "scenarios"];
 const SCENARIO: &[&str] = &["name", "doc", "engine", "requests", "run", "overall_timeout_s", "expect"];
 const REQUEST: &[&str] = &[
     "count", "method", "path", "headers", "body", "stream", "timeout_s", "deadline_s", "max_retries", "limit_key",
-    "cancel_after_s", "response_headers",
+    "cancel_after_s", "response_headers", "no_stream_body",
 ];
 const EXPECT: &[&str] = &[
     "status", "http_status", "attempts", "body_json_path", "stream_text_min_events", "stream_text", "order",
     "max_elapsed_s", "min_elapsed_s", "count_by_status", "first_error", "retry_after_s", "response_headers",
+    "body_empty",
 ];
 
 fn scenarios_path() -> std::path::PathBuf {
@@ -67,6 +68,7 @@ struct Outcome {
     status: String,
     http_status: Option<u16>,
     attempts: Option<u32>,
+    /// The final body (a stream's final result's; an HTTP error's body).
     body: Option<Vec<u8>>,
     stream: bool,
     text_events: usize,
@@ -104,6 +106,10 @@ fn from_error(e: &Error) -> Outcome {
     Outcome {
         status: status_name(e.code()),
         http_status: e.http_status(),
+        body: match e {
+            Error::Http { body, .. } => Some(body.clone()),
+            _ => None,
+        },
         retry_after: e.retry_after(),
         headers: e.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect(),
         ..Default::default()
@@ -145,7 +151,6 @@ async fn run_one(engine: AsyncEngine, spec: Spec) -> Outcome {
             }
         }
         let mut o = s.final_response().map(from_response).unwrap_or_else(|| from_error(&Error::Closed(String::new())));
-        o.body = None;
         o.stream = true;
         if let Some(h) = first_headers {
             o.headers = h;
@@ -286,6 +291,13 @@ fn check(expect: &Map<String, Value>, ran: &Ran, specs_last_user: &[Option<Strin
                 return Err(format!("request {i}: retry_after {:?} expected {want:?}", o.retry_after));
             }
         }
+        if let (Some(want), true) = (set("body_empty"), answered) {
+            let want = want.as_bool().ok_or("body_empty: not a bool")?;
+            let body = o.body.as_ref().ok_or_else(|| format!("request {i}: no body recorded ({o:?})"))?;
+            if body.is_empty() != want {
+                return Err(format!("request {i}: body {:?}, expected empty {want}", String::from_utf8_lossy(body)));
+            }
+        }
         if let (Some(want), true) = (set("response_headers"), answered) {
             for (name, w) in want.as_object().unwrap() {
                 let got = o.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
@@ -411,9 +423,15 @@ fn build(sc: &Map<String, Value>, mock: &Mock, run_token: &str) -> Result<(Confi
                 req = req.limit_key(&expand(k.as_str().unwrap(), i, run_token));
             }
             req = req.response_headers(f("response_headers").and_then(Value::as_bool).unwrap_or(false));
+            let stream = f("stream").and_then(Value::as_bool).unwrap_or(false);
+            let no_stream_body = f("no_stream_body").and_then(Value::as_bool).unwrap_or(false);
+            if no_stream_body && !stream {
+                return Err("no_stream_body on a request that is not streamed".into());
+            }
+            req = req.no_stream_body(no_stream_body);
             specs.push(Spec {
                 req,
-                stream: f("stream").and_then(Value::as_bool).unwrap_or(false),
+                stream,
                 cancel_after: f("cancel_after_s").map(|t| Duration::from_secs_f64(t.as_f64().unwrap())),
                 last_user,
             });

@@ -138,6 +138,44 @@ fn events_arrive_in_order_then_the_final_result() {
 }
 
 #[test]
+fn no_stream_body_keeps_the_events_and_empties_the_final_body() {
+    let mock = Mock::start(&[]);
+    let e = engine(&mock, 10);
+    const N: usize = 5;
+    let req = stream_req(&mock, N).header("x-mock-stream-interval-ms", "5");
+    let run = |req: &Request| {
+        let mut stream = e.stream(req).unwrap();
+        let events: Vec<Response> = (&mut stream).map(|ev| ev.expect("no error")).collect();
+        (events, stream.finish().expect("final result"))
+    };
+    // Switched on and off again: the default, which keeps the raw stream.
+    let (kept_events, kept) = run(&req.clone().no_stream_body(true).no_stream_body(false));
+    check_events_in_final(&kept_events, &kept);
+
+    let (events, last) = run(&req.clone().no_stream_body(true));
+    let contents: Vec<Option<String>> = events.iter().map(delta_content).collect();
+    assert_eq!(contents, expected_contents(N));
+    assert!(last.is_ok() && last.status() == 200, "{:?}", last.error());
+    assert!(last.body().is_empty(), "body kept: {:?}", last.text());
+    // Usage and timings come from the events, as without the flag.
+    assert_eq!(last.events(), events.len() as u32);
+    assert_eq!(last.events(), kept.events());
+    assert_eq!(last.completion_tokens(), Some(N as u64));
+    assert_eq!(last.prompt_tokens(), kept.prompt_tokens());
+    assert!(last.ttft().is_some());
+
+    // An error answer keeps its body.
+    let bad = stream_req(&mock, 3).header("x-mock-status", "400").max_retries(0).no_stream_body(true);
+    match e.stream(&bad).unwrap().finish() {
+        Err(Error::Http { status: 400, body, .. }) => assert!(String::from_utf8_lossy(&body).contains("\"error\"")),
+        other => panic!("expected HTTP 400, got {other:?}"),
+    }
+    // Only with a stream: the engine refuses it on a plain request.
+    let plain = Request::new(mock.url()).json(stream_body("x")).no_stream_body(true);
+    assert!(matches!(e.submit(&plain), Err(Error::Invalid(_))), "{:?}", e.submit(&plain));
+}
+
+#[test]
 fn finish_skips_the_events_and_returns_the_final_result() {
     let mock = Mock::start(&[]);
     let e = engine(&mock, 10);
