@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "barrage_build_config.h"
@@ -27,6 +28,22 @@ using barrage::capi::set_error;
 using barrage::capi::t_last_error;
 
 namespace {
+
+// brg_version() is the release's number (meson.build), brg_version_hex() the
+// header's: the two once drifted apart (0.4.1 shipped a 0.4.0 header), so a
+// release whose header says otherwise does not build.
+constexpr bool release_is_header_version(std::string_view v) {
+  uint32_t part[3] = {};
+  size_t i = 0;
+  for (int k = 0; k < 3; ++k) {
+    if (i >= v.size() || v[i] < '0' || v[i] > '9') return false;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') part[k] = part[k] * 10 + uint32_t(v[i++] - '0');
+    if (k < 2 && (i >= v.size() || v[i++] != '.')) return false;
+  }
+  return part[0] == BRG_VERSION_MAJOR && part[1] == BRG_VERSION_MINOR && part[2] == BRG_VERSION_PATCH;
+}
+static_assert(release_is_header_version(BRG_VERSION_STRING),
+              "capi/barrage.h BRG_VERSION_* differ from meson.build's project version");
 
 const char* getenv_adapter(const char* name) { return std::getenv(name); }
 

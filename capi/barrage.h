@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define BRG_VERSION_MAJOR 0
-#define BRG_VERSION_MINOR 4
+#define BRG_VERSION_MINOR 5
 #define BRG_VERSION_PATCH 0
 /* 0xMMmmpp: compare against brg_version_hex() to detect a runtime/header skew. */
 #define BRG_VERSION_HEX ((BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH)

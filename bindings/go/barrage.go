@@ -98,7 +98,6 @@ import "C"
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -918,27 +917,7 @@ var libTakesHeaders = uint32(C.brg_version_hex()) >= 0x000400
 // libTakesNoStreamBody: the loaded library takes BRG_REQ_NO_STREAM_BODY
 // (0.5.0 and later); an older one refuses the flag, so it is not sent there
 // and a stream's final body is kept.
-var libTakesNoStreamBody = runtimeVersionHex() >= 0x000500
-
-// runtimeVersionHex is the loaded library's version as 0xMMmmpp.
-// brg_version_hex() returns the BRG_VERSION_* of the header the library was
-// built from, which libbarrage 0.5.0 shipped still saying 0.4.0, while
-// brg_version() is the release's own number ("0.5.0"): the larger of the
-// two is the library's.
-func runtimeVersionHex() uint32 { return versionHexOf(uint32(C.brg_version_hex()), Version()) }
-
-// versionHexOf raises hex to what text ("MAJOR.MINOR.PATCH...") says, when
-// it parses.
-func versionHexOf(hex uint32, text string) uint32 {
-	var major, minor, patch uint32
-	n, _ := fmt.Sscanf(text, "%d.%d.%d", &major, &minor, &patch)
-	if n == 3 && major <= 0xff && minor <= 0xff && patch <= 0xff {
-		if v := major<<16 | minor<<8 | patch; v > hex {
-			return v
-		}
-	}
-	return hex
-}
+var libTakesNoStreamBody = uint32(C.brg_version_hex()) >= 0x000500
 
 func init() {
 	if uint32(C.brg_version_hex())>>16 != uint32(C.BRG_VERSION_HEX)>>16 {

@@ -9,6 +9,3 @@ var ABIStructs = abiStructs
 var OptionFields = optionFields
 
 var ParseHeaderBlock = parseHeaderBlock
-
-var VersionHexOf = versionHexOf
-var RuntimeVersionHex = runtimeVersionHex

@@ -344,27 +344,6 @@ func TestStreamNoBody(t *testing.T) {
 	}
 }
 
-// libbarrage 0.5.0's brg_version_hex() still says 0.4.0; brg_version()
-// says 0.5.0, and the larger one counts.
-func TestRuntimeVersion(t *testing.T) {
-	for _, c := range []struct {
-		hex  uint32
-		text string
-		want uint32
-	}{
-		{0x000400, "0.5.0", 0x000500}, {0x000400, "0.4.1", 0x000401}, {0x000500, "0.5.0", 0x000500},
-		{0x000600, "0.5.0", 0x000600}, {0x000400, "0.5.0-rc1", 0x000500}, {0x000400, "unknown", 0x000400},
-		{0x000400, "0.5", 0x000400},
-	} {
-		if got := barrage.VersionHexOf(c.hex, c.text); got != c.want {
-			t.Errorf("versionHexOf(%#06x, %q) = %#06x, want %#06x", c.hex, c.text, got, c.want)
-		}
-	}
-	if v := barrage.RuntimeVersionHex(); v < 0x000500 {
-		t.Errorf("the library under test (%s) reads as %#06x", barrage.Version(), v)
-	}
-}
-
 func TestStreamCloseEarly(t *testing.T) {
 	m := startMock(t)
 	c := newClient(t, m, barrage.Options{})

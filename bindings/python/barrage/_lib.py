@@ -6,7 +6,6 @@ Struct layouts mirror the header field for field, in order; each struct's
 import ctypes
 import ctypes.util
 import os
-import re
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int, c_int32,
                     c_int64, c_size_t, c_uint32, c_uint64, c_void_p)
 
@@ -244,22 +243,8 @@ lib, library_path = load()
 HAS_HEADERS = lib.brg_version_hex() >= 0x000400
 
 
-def _runtime_version_hex():
-    """The loaded library's version as 0xMMmmpp. brg_version_hex() returns
-    the BRG_VERSION_* of the header the library was built from, and
-    libbarrage 0.5.0 shipped with that header still saying 0.4.0, while
-    brg_version() is the release's own number ("0.5.0"). The larger of the
-    two is the library's version."""
-    hexv = lib.brg_version_hex()
-    m = re.match(rb"(\d+)\.(\d+)\.(\d+)", lib.brg_version() or b"")
-    if m is None:
-        return hexv
-    major, minor, patch = (int(x) for x in m.groups())
-    return max(hexv, (major << 16) | (minor << 8) | patch)
-
-
 # The loaded library takes BRG_REQ_NO_STREAM_BODY (0.5.0 and later); an older
 # one refuses the unknown flag bit with BRG_E_INVALID. Without it the flag is
 # not sent and a stream's final body is kept: the same events and usage, only
 # the memory saving is lost.
-HAS_NO_STREAM_BODY = _runtime_version_hex() >= 0x000500
+HAS_NO_STREAM_BODY = lib.brg_version_hex() >= 0x000500

@@ -31,30 +31,11 @@ fn takes_headers_flag() -> bool {
     *TAKES.get_or_init(|| unsafe { sys::brg_version_hex() } >= 0x000400)
 }
 
-/// The loaded library's version as `0xMMmmpp`. `brg_version_hex()` returns
-/// the `BRG_VERSION_*` of the header the library was built from, which
-/// libbarrage 0.5.0 shipped still saying 0.4.0, while `brg_version()` is the
-/// release's own number ("0.5.0"): the larger of the two is the library's.
-fn runtime_version_hex() -> u32 {
-    version_hex_of(unsafe { sys::brg_version_hex() }, crate::version())
-}
-
-/// `hex` raised to what `text` ("MAJOR.MINOR.PATCH...") says, when it parses.
-fn version_hex_of(hex: u32, text: &str) -> u32 {
-    let mut parts = text.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>());
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(major)), Some(Ok(minor)), Some(Ok(patch))) if major.max(minor).max(patch) <= 0xff => {
-            hex.max((major << 16) | (minor << 8) | patch)
-        }
-        _ => hex,
-    }
-}
-
 /// Whether the loaded library takes `BRG_REQ_NO_STREAM_BODY` (0.5.0 and
 /// later; only a `dynamic` build can load an older one).
 fn takes_no_stream_body_flag() -> bool {
     static TAKES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TAKES.get_or_init(|| runtime_version_hex() >= 0x000500)
+    *TAKES.get_or_init(|| unsafe { sys::brg_version_hex() } >= 0x000500)
 }
 
 fn submit_raw(e: *mut sys::brg_engine, req: &Request, extra_flags: u32) -> Result<RequestId, Error> {
@@ -697,20 +678,3 @@ impl Drop for ThreadedEngine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::version_hex_of;
-
-    #[test]
-    fn version_is_the_larger_of_hex_and_text() {
-        // libbarrage 0.5.0: header (hex) 0.4.0, brg_version() "0.5.0".
-        assert_eq!(version_hex_of(0x000400, "0.5.0"), 0x000500);
-        assert_eq!(version_hex_of(0x000400, "0.4.1"), 0x000401);
-        assert_eq!(version_hex_of(0x000500, "0.5.0"), 0x000500);
-        assert_eq!(version_hex_of(0x000600, "0.5.0"), 0x000600);
-        assert_eq!(version_hex_of(0x000400, "0.5.0-rc1"), 0x000500);
-        assert_eq!(version_hex_of(0x000400, "unknown"), 0x000400);
-        assert_eq!(version_hex_of(0x000400, "0.5"), 0x000400);
-        assert!(super::runtime_version_hex() >= 0x000500, "the library under test is {}", crate::version());
-    }
-}

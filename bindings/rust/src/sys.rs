@@ -1,12 +1,11 @@
-//! Raw FFI declarations mirroring `capi/barrage.h` (release 0.5.0, whose header still says
-//! `BRG_VERSION` 0.4.0; its structs are 0.4.0's) exactly.
+//! Raw FFI declarations mirroring `capi/barrage.h` (version 0.5.0; its structs are 0.4.0's) exactly.
 //! Everything here is `unsafe` to use; see the safe API in the crate root.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_int, c_void};
 
 pub const BRG_VERSION_MAJOR: u32 = 0;
-pub const BRG_VERSION_MINOR: u32 = 4;
+pub const BRG_VERSION_MINOR: u32 = 5;
 pub const BRG_VERSION_PATCH: u32 = 0;
 pub const BRG_VERSION_HEX: u32 = (BRG_VERSION_MAJOR << 16) | (BRG_VERSION_MINOR << 8) | BRG_VERSION_PATCH;
 
