@@ -115,13 +115,8 @@ impl Request {
     /// first event and its final result) and in `Error::Http`. Off by default
     /// because a provider's head is ~1 KiB per result. Needs libbarrage 0.4;
     /// an older library (feature `dynamic`) is not asked, and headers stay empty.
-    pub fn response_headers(mut self, on: bool) -> Self {
-        if on {
-            self.flags |= sys::BRG_REQ_HEADERS;
-        } else {
-            self.flags &= !sys::BRG_REQ_HEADERS;
-        }
-        self
+    pub fn response_headers(self, on: bool) -> Self {
+        self.with_flag(sys::BRG_REQ_HEADERS, on)
     }
     pub fn token_estimate(mut self, n: u32) -> Self {
         self.token_estimate = n;
@@ -153,13 +148,8 @@ impl Request {
     /// attempt is not retried (events would repeat): the final result carries
     /// the error. Use [`Engine::stream`](crate::Engine::stream) to read the
     /// events of one request, or the poll/results API for many.
-    pub fn stream(mut self, on: bool) -> Self {
-        if on {
-            self.flags |= sys::BRG_REQ_STREAM;
-        } else {
-            self.flags &= !sys::BRG_REQ_STREAM;
-        }
-        self
+    pub fn stream(self, on: bool) -> Self {
+        self.with_flag(sys::BRG_REQ_STREAM, on)
     }
     /// Streamed requests (`BRG_REQ_NO_STREAM_BODY`, libbarrage 0.5): once the
     /// answer is a 2xx event stream its raw bytes are not kept, so the final
@@ -175,17 +165,20 @@ impl Request {
     /// (they set the stream flag). Submitted otherwise, it fails with
     /// [`Error::Invalid`](crate::Error::Invalid). An older library (feature
     /// `dynamic`) refuses the flag, so it is not asked, and the body is kept.
-    pub fn no_stream_body(mut self, on: bool) -> Self {
-        if on {
-            self.flags |= sys::BRG_REQ_NO_STREAM_BODY;
-        } else {
-            self.flags &= !sys::BRG_REQ_NO_STREAM_BODY;
-        }
-        self
+    pub fn no_stream_body(self, on: bool) -> Self {
+        self.with_flag(sys::BRG_REQ_NO_STREAM_BODY, on)
     }
     /// True when [`Request::stream`] is on.
     pub fn is_stream(&self) -> bool {
         self.flags & sys::BRG_REQ_STREAM != 0
+    }
+    fn with_flag(mut self, flag: u32, on: bool) -> Self {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+        self
     }
     /// Streamed requests: an attempt whose first token (first non-empty
     /// delta) has not arrived this long after its request was sent fails with
